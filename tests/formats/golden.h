@@ -1,0 +1,45 @@
+// Loads the ggml golden vectors (../shared/testdata/ggml-golden, see its
+// README.md): float inputs, quantized bytes and ggml's dequantized floats.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "common/shared_data.h"
+
+namespace trix::test {
+
+inline std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+inline std::vector<float> read_floats(const std::filesystem::path& path) {
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+// One golden input set: "main" is 4 rows x 1024, "special" 4 rows x 256.
+struct GoldenPart {
+  const char* name;
+  size_t rows;
+  size_t cols;
+};
+inline constexpr GoldenPart kGoldenParts[] = {{"main", 4, 1024}, {"special", 4, 256}};
+
+// Bitwise float comparison: NaN == NaN and -0 != +0, which EXPECT_EQ on
+// floats would get wrong.
+inline bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+}  // namespace trix::test
+
+#define TRIX_GOLDEN_DIR "testdata/ggml-golden/"

@@ -1,0 +1,60 @@
+// Byte-exact checks against ggml's own reference quantizers: for every format
+// in ../shared/testdata/ggml-golden, quantizing the golden inputs gives the
+// golden bytes, and dequantizing the golden bytes gives ggml's floats bit for
+// bit ('main' and 'special' inputs alike).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "formats/golden.h"
+#include "trix/formats/q8_k.h"
+#include "trix/formats/tq2_0.h"
+
+namespace trix::test {
+namespace {
+
+template <class Block>
+void check_golden(const char* type, void (*quantize)(const float*, Block*, size_t),
+                  void (*dequantize)(const Block*, float*, size_t)) {
+  for (const GoldenPart& part : kGoldenParts) {
+    SCOPED_TRACE(std::string(type) + " / " + part.name);
+    const std::string stem = std::string(TRIX_GOLDEN_DIR) + part.name;
+    TRIX_REQUIRE_SHARED_FILE(input_path, std::string(TRIX_GOLDEN_DIR) + "input_" + part.name + "_f32.bin");
+    TRIX_REQUIRE_SHARED_FILE(quant_path, stem + "_" + type + ".bin");
+    TRIX_REQUIRE_SHARED_FILE(dequant_path, stem + "_" + type + "_dequant_f32.bin");
+    const std::vector<float> input = read_floats(input_path);
+    const std::vector<uint8_t> golden = read_bytes(quant_path);
+    const std::vector<float> golden_dequant = read_floats(dequant_path);
+    const size_t n = part.rows * part.cols;
+    ASSERT_EQ(input.size(), n);
+    ASSERT_EQ(golden.size(), n / Block::kElements * sizeof(Block));
+    ASSERT_EQ(golden_dequant.size(), n);
+
+    if (quantize != nullptr) {
+      std::vector<Block> blocks(n / Block::kElements);
+      quantize(input.data(), blocks.data(), n);
+      std::vector<uint8_t> bytes(golden.size());
+      std::memcpy(bytes.data(), blocks.data(), bytes.size());
+      for (size_t i = 0; i < bytes.size(); ++i) {
+        ASSERT_EQ(bytes[i], golden[i]) << "byte " << i << " (block " << i / sizeof(Block) << ")";
+      }
+    }
+
+    std::vector<Block> golden_blocks(golden.size() / sizeof(Block));
+    std::memcpy(golden_blocks.data(), golden.data(), golden.size());
+    std::vector<float> out(n);
+    dequantize(golden_blocks.data(), out.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_TRUE(same_bits(out[i], golden_dequant[i]))
+          << "element " << i << ": " << out[i] << " vs ggml " << golden_dequant[i];
+    }
+  }
+}
+
+TEST(FormatsGolden, Q8_K) { check_golden<BlockQ8_K>("q8_K", quantize_row_q8_k, dequantize_row_q8_k); }
+TEST(FormatsGolden, TQ2_0) { check_golden<BlockTQ2_0>("tq2_0", quantize_row_tq2_0, dequantize_row_tq2_0); }
+
+}  // namespace
+}  // namespace trix::test
