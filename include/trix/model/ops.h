@@ -1,0 +1,324 @@
+// Small per-token ops of the decoder (RMSNorm, RoPE, gated activations,
+// softmax, residual add, single-head attention) and the format-dispatching
+// matrix-vector product that every projection goes through.
+//
+// Plain loops written so that g++ -O2 can vectorise them; sums use a fixed
+// 8-lane blocking so their rounding does not depend on compiler flags or on
+// the thread count. Accuracy: every op is within a few float ulps per element
+// of an fp64 evaluation (tests/runtime/test_ops.cpp states the tolerances).
+// Kernels do not throw: shapes and formats are validated by the caller
+// (validate_weights, matvec_supported) and asserted in debug builds.
+#pragma once
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "trix/core/fp16.h"
+#include "trix/cpu/thread_pool.h"
+#include "trix/formats/blocks.h"
+#include "trix/formats/q8_k.h"
+#include "trix/formats/tq2_0.h"
+#include "trix/model/config.h"
+#include "trix/model/weights.h"
+
+namespace trix {
+
+// ------------------------------------------------------------------ sums
+
+// Sum of a[i] * b[i] with 8 running partial sums combined pairwise at the end:
+// the order is fixed, so the result is the same in every build.
+inline float dot_f32(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  }
+  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+inline float sum_squares_f32(const float* x, int64_t n) { return dot_f32(x, x, n); }
+
+// ------------------------------------------------------------------ small ops
+
+// out = x / sqrt(mean(x^2) + eps) * w. out may alias x.
+inline void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps) {
+  const float ss = sum_squares_f32(x, n) / static_cast<float>(n);
+  const float scale = 1.0f / std::sqrt(ss + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+// Rotates each of n_heads consecutive head_dim-long vectors of `x` by the
+// rotary embedding of position `pos`: the pair with frequency index i
+// (0 <= i < head_dim/2) turns by pos * theta^(-2i/head_dim). Adjacent pairs
+// elements (2i, 2i+1); NeoxHalves pairs (i, i + head_dim/2). Angles and their
+// sin/cos are computed in double and rounded once, so every style and head
+// sees the same rotation.
+inline void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, float theta,
+                 RopeStyle style) {
+  const int64_t half = head_dim / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double freq =
+        std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+    const double angle = static_cast<double>(pos) * freq;
+    const float c = static_cast<float>(std::cos(angle));
+    const float s = static_cast<float>(std::sin(angle));
+    const int64_t a = style == RopeStyle::Adjacent ? 2 * i : i;
+    const int64_t b = style == RopeStyle::Adjacent ? 2 * i + 1 : i + half;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + h * head_dim;
+      const float x0 = v[a];
+      const float x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+// gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
+inline void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+// gate[i] = relu(gate[i])^2 * up[i] (BitNet b1.58's squared-ReLU gate).
+inline void relu2_gate(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = gate[i] > 0.0f ? gate[i] : 0.0f;
+    gate[i] = r * r * up[i];
+  }
+}
+
+// In-place softmax; the max is subtracted first so no exp overflows.
+inline void softmax(float* x, int64_t n) {
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = x[i] > max ? x[i] : max;
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+// x += y.
+inline void add_inplace(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+namespace detail {
+inline float kv_to_float(float v) { return v; }
+inline float kv_to_float(uint16_t v) { return fp16_to_fp32(v); }
+}  // namespace detail
+
+// Causal attention of one query head over positions [0, n_pos):
+//   out = sum_p softmax_p(q . k_p / sqrt(head_dim)) * v_p
+// keys/values point at position 0 of this head's kv head; consecutive
+// positions are `stride` elements apart. T is float or uint16_t (f16 bits).
+// scores: n_pos floats of scratch.
+template <class T>
+void attention_head(const float* q, const T* keys, const T* values, int64_t n_pos,
+                    int64_t stride, int64_t head_dim, float* scores, float* out) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  for (int64_t p = 0; p < n_pos; ++p) {
+    const T* k = keys + p * stride;
+    float s;
+    if constexpr (std::is_same_v<T, float>) {
+      s = dot_f32(q, k, head_dim);
+    } else {
+      float acc = 0.0f;
+      for (int64_t i = 0; i < head_dim; ++i) acc += q[i] * detail::kv_to_float(k[i]);
+      s = acc;
+    }
+    scores[p] = s * scale;
+  }
+  softmax(scores, n_pos);
+  for (int64_t i = 0; i < head_dim; ++i) out[i] = 0.0f;
+  for (int64_t p = 0; p < n_pos; ++p) {
+    const T* v = values + p * stride;
+    const float a = scores[p];
+    for (int64_t i = 0; i < head_dim; ++i) out[i] += a * detail::kv_to_float(v[i]);
+  }
+}
+
+// ------------------------------------------------------------------ matvec
+
+// Caller-owned scratch for quantized activations, so that matvec allocates
+// only when a larger input than before is seen (never in steady state).
+struct MatvecScratch {
+  std::vector<uint8_t> bytes;
+  void* reserve(size_t n) {
+    if (bytes.size() < n) bytes.resize(n);
+    return bytes.data();
+  }
+};
+
+// Whether matvec/matmul/embedding_row have a path for this weight format.
+inline bool matvec_supported(FormatId f) {
+  switch (f) {
+    case FormatId::F32:
+    case FormatId::F16:
+    case FormatId::BF16:
+    case FormatId::TQ2_0:
+      return true;
+    default:
+      return false;
+  }
+}
+
+namespace detail {
+
+// Rows [begin, end) of y[t] = W x[t] for n_tok tokens whose activations are
+// already in the form `dot_row` takes. Looping rows outside and tokens inside
+// reads each weight row once per call.
+template <class DotRow>
+void matmul_rows(const WeightView& w, int64_t begin, int64_t end, int64_t n_tok, float* y,
+                 DotRow&& dot_row) {
+  for (int64_t r = begin; r < end; ++r) {
+    const void* row = w.row(r);
+    for (int64_t t = 0; t < n_tok; ++t) y[t * w.rows + r] = dot_row(row, t) * w.scale;
+  }
+}
+
+inline float dot_f16_f32(const uint16_t* w, const float* x, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) acc[l] += fp16_to_fp32(w[i + l]) * x[i + l];
+  }
+  for (int l = 0; i < n; ++i, ++l) acc[l] += fp16_to_fp32(w[i]) * x[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+inline float dot_bf16_f32(const uint16_t* w, const float* x, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) acc[l] += bf16_to_fp32(w[i + l]) * x[i + l];
+  }
+  for (int l = 0; i < n; ++i, ++l) acc[l] += bf16_to_fp32(w[i]) * x[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+// Splits the rows into one contiguous range per pool thread. Each output
+// element is computed by exactly one task with the same code, so results do
+// not depend on the thread count.
+template <class RowsFn>
+void for_row_ranges(ThreadPool& pool, int64_t rows, RowsFn&& fn) {
+  const size_t n_tasks = std::min<size_t>(pool.num_threads(), static_cast<size_t>(rows));
+  pool.parallel_for(n_tasks, [&](size_t task, size_t) {
+    const auto [b, e] = ThreadPool::chunk(static_cast<size_t>(rows), n_tasks, task);
+    fn(static_cast<int64_t>(b), static_cast<int64_t>(e));
+  });
+}
+
+// Quantizes each token's activations into ABlock rows, then runs dot(row, a).
+template <class ABlock, class Quantize, class Dot>
+void matmul_quantized(const WeightView& w, const float* x, int64_t n_tok, float* y,
+                      ThreadPool& pool, MatvecScratch& scratch, Quantize&& quantize, Dot&& dot) {
+  const size_t n_blocks = static_cast<size_t>(w.cols) / ABlock::kElements;
+  auto* a = static_cast<ABlock*>(scratch.reserve(n_blocks * sizeof(ABlock) * static_cast<size_t>(n_tok)));
+  for (int64_t t = 0; t < n_tok; ++t) {
+    quantize(x + t * w.cols, a + static_cast<size_t>(t) * n_blocks, static_cast<size_t>(w.cols));
+  }
+  for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
+    matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
+      return dot(row, a + static_cast<size_t>(t) * n_blocks, static_cast<size_t>(w.cols));
+    });
+  });
+}
+
+}  // namespace detail
+
+// y[t][r] = scale * sum_c W[r][c] * x[t][c] for n_tok tokens: x is n_tok x
+// cols (row-major), y is n_tok x rows. Rows are split across the pool; each
+// y element is computed by one thread, so results are bit-identical for any
+// thread count and equal to n_tok separate matvec calls.
+// Formats: F32, F16, BF16 dot against f32 activations (fixed 8-lane order);
+// TQ2_0 quantizes the activations to Q8_K (ggml's scheme) and uses the
+// reference vec_dot_tq2_0_q8_k. Precondition: matvec_supported(w.format) and
+// validated shapes. These are the reference-speed paths; fast kernels plug in
+// here per format.
+inline void matmul(const WeightView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
+                   MatvecScratch& scratch) {
+  assert(matvec_supported(w.format) && w.row_bytes() > 0);
+  switch (w.format) {
+    case FormatId::F32:
+      detail::for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
+        detail::matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
+          return dot_f32(static_cast<const float*>(row), x + t * w.cols, w.cols);
+        });
+      });
+      return;
+    case FormatId::F16:
+      detail::for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
+        detail::matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
+          return detail::dot_f16_f32(static_cast<const uint16_t*>(row), x + t * w.cols, w.cols);
+        });
+      });
+      return;
+    case FormatId::BF16:
+      detail::for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
+        detail::matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
+          return detail::dot_bf16_f32(static_cast<const uint16_t*>(row), x + t * w.cols, w.cols);
+        });
+      });
+      return;
+    case FormatId::TQ2_0:
+      detail::matmul_quantized<BlockQ8_K>(
+          w, x, n_tok, y, pool, scratch,
+          [](const float* in, BlockQ8_K* out, size_t n) { quantize_row_q8_k(in, out, n); },
+          [](const void* row, const BlockQ8_K* a, size_t n) {
+            return vec_dot_tq2_0_q8_k(static_cast<const BlockTQ2_0*>(row), a, n);
+          });
+      return;
+    default:
+      assert(false && "matmul: unsupported weight format (check matvec_supported first)");
+      return;
+  }
+}
+
+// y = W x for one token (see matmul).
+inline void matvec(const WeightView& w, const float* x, float* y, ThreadPool& pool,
+                   MatvecScratch& scratch) {
+  matmul(w, x, 1, y, pool, scratch);
+}
+
+// Writes row `r` of `w` as `w.cols` floats (times w.scale): the token
+// embedding lookup. Precondition: matvec_supported(w.format), 0 <= r < rows.
+inline void embedding_row(const WeightView& w, int64_t r, float* out) {
+  assert(r >= 0 && r < w.rows);
+  const void* row = w.row(r);
+  const size_t n = static_cast<size_t>(w.cols);
+  switch (w.format) {
+    case FormatId::F32:
+      std::memcpy(out, row, n * sizeof(float));
+      break;
+    case FormatId::F16:
+      for (size_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(static_cast<const uint16_t*>(row)[i]);
+      break;
+    case FormatId::BF16:
+      for (size_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(static_cast<const uint16_t*>(row)[i]);
+      break;
+    case FormatId::TQ2_0:
+      dequantize_row_tq2_0(static_cast<const BlockTQ2_0*>(row), out, n);
+      break;
+    default:
+      assert(false && "embedding_row: unsupported weight format");
+      break;
+  }
+  if (w.scale != 1.0f) {
+    for (size_t i = 0; i < n; ++i) out[i] *= w.scale;
+  }
+}
+
+}  // namespace trix
