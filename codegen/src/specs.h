@@ -1,0 +1,117 @@
+// In-memory form of the three spec kinds, after validation. Emitters read
+// only these structs, never YAML, so every check lives in the parsers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace trixgen {
+
+struct FieldSpec {
+  std::string name;
+  std::string type;  // u8 i8 u16 i16 u32 i32 f16 bf16 f32
+  int64_t count = 1;
+  std::string doc;
+  int64_t offset = 0;  // computed: byte offset in the block
+};
+
+struct PackingSpec {
+  std::string kind = "none";  // none | ieee | strided_2bit | base3 | kquant
+  int64_t bits = 0;
+  int64_t group_bytes = 0;           // strided_2bit: bytes per group of 4*group_bytes codes
+  std::string shift_order;           // strided_2bit: ascending | descending
+  std::string doc;
+};
+
+struct FormatSpec {
+  std::string file;
+  std::string name;         // tq2_0
+  std::string enum_name;    // TQ2_0 (derived)
+  std::string description;
+  std::string peer_project;
+  int64_t peer_type_id = -1;
+  std::string peer_type_name;
+  int64_t block_elements = 0;
+  int64_t block_bytes = 0;
+  int64_t trailer_bytes = 0;
+  std::vector<FieldSpec> fields;
+  PackingSpec packing;
+  std::vector<int64_t> values;  // code -> value; empty when not a code format
+  std::string scale_rule;
+};
+
+struct VariantSpec {
+  std::string backend;  // cpu_highway | cuda | metal
+  std::map<std::string, int64_t> params;
+  std::vector<std::string> dispatch;  // cpu_highway: static, dynamic
+  std::vector<std::string> archs;     // cuda: sm_80 ...
+};
+
+struct KernelSpec {
+  std::string file;
+  std::string name;         // gemv_tq2_0_q8_k
+  std::string op;           // gemv
+  std::string weights;      // format name
+  std::string activations;  // format name
+  std::string output;       // f32
+  std::string reference;    // C++ function of the scalar reference
+  std::string accuracy;     // bit_exact | tolerance
+  double tolerance_rel = 0;
+  std::string doc;
+  std::vector<VariantSpec> variants;
+};
+
+struct ModelTensorSpec {
+  std::string name;    // GGUF name pattern, "blk.{layer}.attn_q.weight"
+  std::string role;    // attn_q, ...
+  std::string format;  // format name or "any"
+};
+
+struct ModelSpec {
+  std::string file;
+  std::string name;          // stories260k
+  std::string class_name;    // Stories260K
+  std::string architecture;  // llama | bitnet-b1.58
+  std::string doc;
+  bool compile_time = false;
+  std::string ffn;           // swiglu | relu2_gated
+  std::string rope_style;    // adjacent | neox
+  bool sub_norms = false;
+  bool tied_output = false;
+  // Hyper-parameters in file order, e.g. dim: 64.
+  std::vector<std::pair<std::string, double>> hparams;
+  std::vector<ModelTensorSpec> tensors;
+};
+
+struct SpecSet {
+  std::vector<FormatSpec> formats;  // sorted by name
+  std::vector<KernelSpec> kernels;  // sorted by name
+  std::vector<ModelSpec> models;    // sorted by name
+};
+
+// Parsers: throw SpecError naming file:line:col.
+FormatSpec parse_format(const class SpecNode& root);
+KernelSpec parse_kernel(const class SpecNode& root);
+ModelSpec parse_model(const class SpecNode& root);
+
+// Loads every *.yaml under specs_dir (formats/, kernels/, models/), checks
+// cross references (kernel formats exist, known implementations).
+SpecSet load_specs(const std::string& specs_dir);
+// Same, from in-memory texts (file name -> YAML); used by tests.
+SpecSet load_spec_texts(const std::vector<std::pair<std::string, std::string>>& files);
+
+// Emission: path relative to the output root -> file contents.
+using FileMap = std::map<std::string, std::string>;
+void emit_formats(const SpecSet& specs, FileMap& out);
+void emit_kernels(const SpecSet& specs, const std::string& root_dir, FileMap& out);
+void emit_models(const SpecSet& specs, FileMap& out);
+FileMap generate(const SpecSet& specs, const std::string& root_dir);
+
+// Shared by emitters.
+std::string banner(const std::string& spec_file, const std::string& comment = "//");
+std::string upper(const std::string& s);
+std::string camel(const std::string& s);  // stories260k -> Stories260k
+}  // namespace trixgen
