@@ -66,6 +66,29 @@ inline int64_t x86_lroundf(float v) {
   return i;
 }
 
+// 2-bit code layouts (TQ2_0, I2_S, TRIN) come from the generated block
+// structs: element e sits in byte (e / kGroupCodes) * kGroupBytes +
+// e % kGroupBytes, field (e % kGroupCodes) / kGroupBytes, at code_shift(field).
+template <class Block>
+constexpr size_t code_byte(size_t e) {
+  static_assert(Block::kCodeBits == 2);
+  return (e / Block::kGroupCodes) * Block::kGroupBytes + e % Block::kGroupBytes;
+}
+template <class Block>
+constexpr unsigned code_shift(size_t e) {
+  return Block::code_shift((e % Block::kGroupCodes) / Block::kGroupBytes);
+}
+// Code (0..3) of element e of packed bytes laid out as Block.
+template <class Block>
+inline uint32_t get_code(const uint8_t* bytes, size_t e) {
+  return (bytes[code_byte<Block>(e)] >> code_shift<Block>(e)) & 3u;
+}
+// ORs code (0..3) into a zeroed field.
+template <class Block>
+inline void or_code(uint8_t* bytes, size_t e, uint32_t code) {
+  bytes[code_byte<Block>(e)] |= static_cast<uint8_t>((code & 3u) << code_shift<Block>(e));
+}
+
 // C's conversion of an int to a narrower signed type as GCC/Clang define it:
 // keep the low bits (two's complement). Well defined in C++20.
 inline int8_t wrap_to_int8(int64_t v) {

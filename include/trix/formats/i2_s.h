@@ -67,9 +67,7 @@ inline void quantize_i2_s(const float* x, size_t rows, size_t cols, uint8_t* out
   for (size_t i = 0; i < n; ++i) {
     const double v = x[i];
     const uint32_t code = std::fabs(v) < 1e-6 ? 1u : (v * scale > 0.0 ? 2u : 0u);
-    const size_t group = i / BlockI2_S::kElements;
-    const size_t j = i % BlockI2_S::kElements;
-    out[group * sizeof(BlockI2_S) + j % 32] |= static_cast<uint8_t>(code << (6 - 2 * (j / 32)));
+    formats_detail::or_code<BlockI2_S>(out, i, code);
   }
   const float scale_f32 = static_cast<float>(scale);  // exact: max of floats
   std::memcpy(out + n / 4, &scale_f32, sizeof scale_f32);
@@ -77,9 +75,7 @@ inline void quantize_i2_s(const float* x, size_t rows, size_t cols, uint8_t* out
 
 // Code (0..3) of weight i of a row's packed bytes.
 inline uint32_t i2_s_code(const uint8_t* row, size_t i) {
-  const size_t j = i % BlockI2_S::kElements;
-  const uint8_t byte = row[(i / BlockI2_S::kElements) * sizeof(BlockI2_S) + j % 32];
-  return (byte >> (6 - 2 * (j / 32))) & 3u;
+  return formats_detail::get_code<BlockI2_S>(row, i);
 }
 
 // data: i2_s_nbytes(rows, cols) bytes; y: rows * cols floats,

@@ -37,18 +37,12 @@ inline void quantize_row_tq2_0(const float* x, BlockTQ2_0* y, size_t n) {
     const float d = amax;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;  // NaN != 0: id = NaN, as in C
     y[b].d = fp32_to_fp16(d);
-    for (size_t j = 0; j < sizeof(y[b].qs); j += 32) {
-      for (size_t m = 0; m < 32; ++m) {
-        uint32_t byte = 0;
-        for (size_t k = 0; k < 4; ++k) {
-          const int32_t c =
-              formats_detail::wrap_to_int32(formats_detail::x86_lroundf(x[m + k * 32] * id) + 1);
-          byte += static_cast<uint32_t>(c & 3) << (2 * k);
-        }
-        y[b].qs[j + m] = static_cast<uint8_t>(byte);
-      }
-      x += 128;
+    for (auto& byte : y[b].qs) byte = 0;
+    for (size_t e = 0; e < kQK; ++e) {
+      const int32_t c = formats_detail::wrap_to_int32(formats_detail::x86_lroundf(x[e] * id) + 1);
+      formats_detail::or_code<BlockTQ2_0>(y[b].qs, e, static_cast<uint32_t>(c));  // c & 3, as ggml
     }
+    x += kQK;
   }
 }
 
@@ -60,13 +54,8 @@ inline void dequantize_row_tq2_0(const BlockTQ2_0* x, float* y, size_t n) {
   formats_detail::require_multiple("dequantize_row_tq2_0", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b) {
     const float d = fp16_to_fp32(x[b].d);
-    for (size_t j = 0; j < sizeof(x[b].qs); j += 32) {
-      for (size_t k = 0; k < 4; ++k) {
-        for (size_t m = 0; m < 32; ++m) {
-          const int32_t c = (x[b].qs[j + m] >> (2 * k)) & 3;
-          *y++ = static_cast<float>(c - 1) * d;
-        }
-      }
+    for (size_t e = 0; e < kQK; ++e) {
+      *y++ = static_cast<float>(static_cast<int32_t>(formats_detail::get_code<BlockTQ2_0>(x[b].qs, e)) - 1) * d;
     }
   }
 }
@@ -77,7 +66,7 @@ inline void dequantize_row_tq2_0(const BlockTQ2_0* x, float* y, size_t n) {
 // Float contract (SIMD, CUDA and Metal kernels reproduce it bit for bit):
 //   acc = 0.0f
 //   for each block b in order:
-//     isum = sum_i (c_i - 1) * a[b].qs[i]            exact int32, |isum| <= 32512
+//     isum = sum_i (c_i - 1) * a[b].qs[i]            exact int32, |isum| <= 2^16
 //     acc  = fma(float(isum), fp16_to_fp32(w[b].d) * a[b].d, acc)
 //   return acc
 // The scale product is one float multiply (weight scale first), then one
@@ -90,13 +79,8 @@ inline float vec_dot_tq2_0_q8_k(const BlockTQ2_0* w, const BlockQ8_K* a, size_t 
   float acc = 0.0f;
   for (size_t b = 0; b < n / kQK; ++b) {
     int32_t isum = 0;
-    for (size_t j = 0; j < sizeof(w[b].qs); j += 32) {
-      for (size_t k = 0; k < 4; ++k) {
-        for (size_t m = 0; m < 32; ++m) {
-          const int32_t c = (w[b].qs[j + m] >> (2 * k)) & 3;
-          isum += (c - 1) * a[b].qs[4 * j + 32 * k + m];
-        }
-      }
+    for (size_t e = 0; e < kQK; ++e) {
+      isum += (static_cast<int32_t>(formats_detail::get_code<BlockTQ2_0>(w[b].qs, e)) - 1) * a[b].qs[e];
     }
     acc = std::fma(static_cast<float>(isum), fp16_to_fp32(w[b].d) * a[b].d, acc);
   }

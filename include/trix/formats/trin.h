@@ -33,6 +33,8 @@
 #include <vector>
 
 #include "trix/core/error.h"
+#include "trix/formats/blocks.h"
+#include "trix/formats/common.h"
 
 namespace trix {
 
@@ -54,7 +56,7 @@ struct TrinTensor {
 
   uint64_t size() const { return spec.rows * spec.cols; }
   // Code of weight i (row-major): 0, 1 or 2.
-  uint32_t code(uint64_t i) const { return (packed[i / 4] >> (6 - 2 * (i % 4))) & 3u; }
+  uint32_t code(uint64_t i) const { return formats_detail::get_code<BlockTRIN>(packed.data(), i); }
   // Ternary value of weight i: -1, 0 or +1.
   int8_t value(uint64_t i) const { return static_cast<int8_t>(static_cast<int32_t>(code(i)) - 1); }
   // All size() values, row-major.
@@ -82,7 +84,8 @@ namespace formats_detail {
 inline bool trin_payload_bytes(uint64_t rows, uint64_t cols, uint64_t* out) {
   if (cols != 0 && rows > std::numeric_limits<uint64_t>::max() / cols) return false;
   const uint64_t n = rows * cols;
-  *out = n / 4 + (n % 4 != 0 ? 1 : 0);
+  constexpr uint64_t kPerByte = BlockTRIN::kElements / BlockTRIN::kBytes;
+  *out = n / kPerByte + (n % kPerByte != 0 ? 1 : 0);
   return *out <= std::numeric_limits<uint32_t>::max();
 }
 
@@ -146,7 +149,7 @@ inline std::vector<TrinTensor> parse_trin(std::span<const uint8_t> bytes, std::s
     const uint64_t n = tensor.size();
     for (uint64_t i = 0; i < n; ++i) {
       if (tensor.code(i) == 3) {
-        throw error_at(file, pos + i / 4, label + ": weight " + std::to_string(i) +
+        throw error_at(file, pos + formats_detail::code_byte<BlockTRIN>(i), label + ": weight " + std::to_string(i) +
                                               " has code 3; expected 0, 1 or 2 (-1, 0, +1)");
       }
     }
@@ -200,7 +203,7 @@ inline std::vector<uint8_t> encode_trin(std::span<const TrinTensorView> tensors)
         throw Error("encode_trin: " + label + ": value " + std::to_string(v) + " at index " +
                     std::to_string(i) + " is not -1, 0 or +1");
       }
-      out[base + i / 4] |= static_cast<uint8_t>((v + 1) << (6 - 2 * (i % 4)));
+      formats_detail::or_code<BlockTRIN>(out.data() + base, i, static_cast<uint32_t>(v + 1));
     }
   }
   return out;
