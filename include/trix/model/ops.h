@@ -22,7 +22,13 @@
 #include "trix/core/fp16.h"
 #include "trix/cpu/thread_pool.h"
 #include "trix/formats/blocks.h"
+#include "trix/formats/f16.h"
+#include "trix/formats/i2_s.h"
+#include "trix/formats/q4_k.h"
+#include "trix/formats/q6_k.h"
+#include "trix/formats/q8_0.h"
 #include "trix/formats/q8_k.h"
+#include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/model/config.h"
 #include "trix/model/weights.h"
@@ -168,7 +174,12 @@ inline bool matvec_supported(FormatId f) {
     case FormatId::F32:
     case FormatId::F16:
     case FormatId::BF16:
+    case FormatId::Q8_0:
+    case FormatId::TQ1_0:
     case FormatId::TQ2_0:
+    case FormatId::I2_S:
+    case FormatId::Q4_K:
+    case FormatId::Q6_K:
       return true;
     default:
       return false;
@@ -237,6 +248,41 @@ void matmul_quantized(const WeightView& w, const float* x, int64_t n_tok, float*
   });
 }
 
+
+// Weights in a K-quant or ternary block format, activations as Q8_K.
+template <class WBlock, class Dot>
+void matmul_q8_k(const WeightView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
+                 MatvecScratch& scratch, Dot dot) {
+  matmul_quantized<BlockQ8_K>(
+      w, x, n_tok, y, pool, scratch,
+      [](const float* in, BlockQ8_K* out, size_t n) { quantize_row_q8_k(in, out, n); },
+      [dot](const void* row, const BlockQ8_K* a, size_t n) {
+        return dot(static_cast<const WBlock*>(row), a, n);
+      });
+}
+
+// I2_S weights with bitnet.cpp's per-token int8 activations (one scale per
+// token). The tensor scale is applied by matmul_rows as w.scale, after the
+// contract's division by the activation scale (w_scale = 1 keeps the bits).
+inline void matmul_i2_s(const WeightView& w, const float* x, int64_t n_tok, float* y,
+                        ThreadPool& pool, MatvecScratch& scratch) {
+  const size_t cols = static_cast<size_t>(w.cols);
+  const size_t codes_bytes = (cols * static_cast<size_t>(n_tok) + 63) / 64 * 64;
+  auto* base = static_cast<uint8_t*>(
+      scratch.reserve(codes_bytes + sizeof(float) * static_cast<size_t>(n_tok)));
+  auto* q = reinterpret_cast<int8_t*>(base);
+  auto* act_scale = reinterpret_cast<float*>(base + codes_bytes);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    act_scale[t] = quantize_row_i8_s(x + t * w.cols, q + static_cast<size_t>(t) * cols, cols).scale;
+  }
+  for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
+    matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
+      return vec_dot_i2_s_i8(static_cast<const uint8_t*>(row), 1.0f,
+                             q + static_cast<size_t>(t) * cols, act_scale[t], cols);
+    });
+  });
+}
+
 }  // namespace detail
 
 // y[t][r] = scale * sum_c W[r][c] * x[t][c] for n_tok tokens: x is n_tok x
@@ -244,8 +290,9 @@ void matmul_quantized(const WeightView& w, const float* x, int64_t n_tok, float*
 // y element is computed by one thread, so results are bit-identical for any
 // thread count and equal to n_tok separate matvec calls.
 // Formats: F32, F16, BF16 dot against f32 activations (fixed 8-lane order);
-// TQ2_0 quantizes the activations to Q8_K (ggml's scheme) and uses the
-// reference vec_dot_tq2_0_q8_k. Precondition: matvec_supported(w.format) and
+// Q8_0 quantizes the activations to Q8_0; TQ1_0, TQ2_0, Q4_K, Q6_K to Q8_K
+// (ggml's schemes); I2_S to bitnet.cpp's per-token int8 (quantize_row_i8_s);
+// each then uses the formats' reference vec_dot. Precondition: matvec_supported(w.format) and
 // validated shapes. These are the reference-speed paths; fast kernels plug in
 // here per format.
 inline void matmul(const WeightView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
@@ -273,13 +320,28 @@ inline void matmul(const WeightView& w, const float* x, int64_t n_tok, float* y,
         });
       });
       return;
-    case FormatId::TQ2_0:
-      detail::matmul_quantized<BlockQ8_K>(
+    case FormatId::Q8_0:
+      detail::matmul_quantized<BlockQ8_0>(
           w, x, n_tok, y, pool, scratch,
-          [](const float* in, BlockQ8_K* out, size_t n) { quantize_row_q8_k(in, out, n); },
-          [](const void* row, const BlockQ8_K* a, size_t n) {
-            return vec_dot_tq2_0_q8_k(static_cast<const BlockTQ2_0*>(row), a, n);
+          [](const float* in, BlockQ8_0* out, size_t n) { quantize_row_q8_0(in, out, n); },
+          [](const void* row, const BlockQ8_0* a, size_t n) {
+            return vec_dot_q8_0_q8_0(static_cast<const BlockQ8_0*>(row), a, n);
           });
+      return;
+    case FormatId::TQ1_0:
+      detail::matmul_q8_k<BlockTQ1_0>(w, x, n_tok, y, pool, scratch, vec_dot_tq1_0_q8_k);
+      return;
+    case FormatId::TQ2_0:
+      detail::matmul_q8_k<BlockTQ2_0>(w, x, n_tok, y, pool, scratch, vec_dot_tq2_0_q8_k);
+      return;
+    case FormatId::Q4_K:
+      detail::matmul_q8_k<BlockQ4_K>(w, x, n_tok, y, pool, scratch, vec_dot_q4_k_q8_k);
+      return;
+    case FormatId::Q6_K:
+      detail::matmul_q8_k<BlockQ6_K>(w, x, n_tok, y, pool, scratch, vec_dot_q6_k_q8_k);
+      return;
+    case FormatId::I2_S:
+      detail::matmul_i2_s(w, x, n_tok, y, pool, scratch);
       return;
     default:
       assert(false && "matmul: unsupported weight format (check matvec_supported first)");
@@ -309,8 +371,25 @@ inline void embedding_row(const WeightView& w, int64_t r, float* out) {
     case FormatId::BF16:
       for (size_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(static_cast<const uint16_t*>(row)[i]);
       break;
+    case FormatId::Q8_0:
+      dequantize_row_q8_0(static_cast<const BlockQ8_0*>(row), out, n);
+      break;
+    case FormatId::TQ1_0:
+      dequantize_row_tq1_0(static_cast<const BlockTQ1_0*>(row), out, n);
+      break;
     case FormatId::TQ2_0:
       dequantize_row_tq2_0(static_cast<const BlockTQ2_0*>(row), out, n);
+      break;
+    case FormatId::Q4_K:
+      dequantize_row_q4_k(static_cast<const BlockQ4_K*>(row), out, n);
+      break;
+    case FormatId::Q6_K:
+      dequantize_row_q6_k(static_cast<const BlockQ6_K*>(row), out, n);
+      break;
+    case FormatId::I2_S:
+      for (size_t i = 0; i < n; ++i) {
+        out[i] = static_cast<float>(static_cast<int32_t>(i2_s_code(static_cast<const uint8_t*>(row), i)) - 1);
+      }
       break;
     default:
       assert(false && "embedding_row: unsupported weight format");

@@ -15,8 +15,9 @@
 namespace trix {
 
 // Elements and bytes per block of a format with a row layout, taken from
-// the generated block structs. I2_S and TRIN are whole-tensor formats (one
-// scale per tensor) that loaders repack, so they have no row layout: {0, 0}.
+// the generated block structs. I2_S rows are cols / 4 bytes (its per-tensor
+// scale lives in WeightView::scale, read from the trailer by the loader).
+// TRIN carries no shapes, so loaders repack it: no row layout, {0, 0}.
 struct FormatRowLayout {
   int64_t block_elems;
   int64_t block_bytes;
@@ -40,6 +41,7 @@ inline FormatRowLayout format_row_layout(FormatId f) {
     case FormatId::TQ2_0: return detail::row_layout_of<BlockTQ2_0>();
     case FormatId::Q4_K: return detail::row_layout_of<BlockQ4_K>();
     case FormatId::Q6_K: return detail::row_layout_of<BlockQ6_K>();
+    case FormatId::I2_S: return detail::row_layout_of<BlockI2_S>();
     default: break;
   }
   return {0, 0};
@@ -65,7 +67,8 @@ inline const char* format_name(FormatId f) {
 // A rows x cols row-major matrix (or a 1 x n vector) in one format: row r
 // starts at data + r * row_bytes() and holds `cols` elements. `scale`
 // multiplies every product with the matrix: BitNet checkpoints may carry a
-// per-tensor scale next to ternary weights (llama.cpp's `*.scale` tensors).
+// per-tensor scale next to ternary weights (llama.cpp's `*.scale` tensors),
+// and I2_S keeps its tensor scale here (the packed rows hold only codes).
 struct WeightView {
   const void* data = nullptr;
   FormatId format = FormatId::F32;
