@@ -12,13 +12,19 @@
 // value = (d * sc) * q, each product rounded to float: ggml's
 // dequantize_row_q6_K.
 //
-// Quantization is not provided here (ggml's Q6_K quantizer is an iterative
-// search; TriX reads Q6_K files, e.g. token_embd, it does not write them).
+// quantize_row_q6_k gives the bytes of ggml's quantize_row_q6_K_ref (no
+// importance weights): per 16 elements a least-squares scale search
+// (make_qx_quants, rmse_type 1, 19 trial scales), then the 16 scales
+// quantized to int8 against d = max_scale / -128, then the codes
+// requantized against the stored scales. The float operations are done in
+// ggml's order, one rounding each (no fused multiply-add), which is what
+// makes the bytes equal; checked against ggml's golden bytes.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "trix/core/fp16.h"
 #include "trix/formats/blocks.h"
@@ -40,7 +46,123 @@ inline int32_t q6_k_code(const BlockQ6_K& blk, size_t e) {
   return (low | (high << 4)) - 32;
 }
 
+// ggml's make_qx_quants(n, nmax, x, L, rmse_type = 1, no weights): codes
+// L in [0, 2 nmax) (offset by nmax) and the scale. Float expressions keep
+// ggml's association; each is its own statement or a single operation so no
+// compiler contracts them into an fma.
+inline float q6_k_make_qx_quants(const float* x, int8_t* L) {
+  constexpr int32_t kN = 16;
+  constexpr int32_t kNmax = 32;
+  float max = 0.0f;
+  float amax = 0.0f;
+  for (int32_t i = 0; i < kN; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < 1e-15f) {  // ggml's GROUP_MAX_EPS
+    for (int32_t i = 0; i < kN; ++i) L[i] = 0;
+    return 0.0f;
+  }
+  const auto code = [](float scaled) {
+    const int32_t l = ggml_nearest_int(scaled);
+    return l < -kNmax ? -kNmax : (l > kNmax - 1 ? kNmax - 1 : l);
+  };
+  // sumlx += w * x * l and suml2 += w * l * l with w = x * x, left to right.
+  const auto accumulate = [&](float iscale, float* sumlx, float* suml2) {
+    *sumlx = 0.0f;
+    *suml2 = 0.0f;
+    for (int32_t i = 0; i < kN; ++i) {
+      const float l = static_cast<float>(code(iscale * x[i]));
+      const float w = x[i] * x[i];
+      const float wx = w * x[i];
+      const float wxl = wx * l;
+      *sumlx = *sumlx + wxl;
+      const float wl = w * l;
+      const float wll = wl * l;
+      *suml2 = *suml2 + wll;
+    }
+  };
+  float iscale = static_cast<float>(-kNmax) / max;
+  for (int32_t i = 0; i < kN; ++i) L[i] = static_cast<int8_t>(code(iscale * x[i]) + kNmax);
+  float sumlx = 0.0f;
+  float suml2 = 0.0f;
+  accumulate(iscale, &sumlx, &suml2);
+  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int32_t is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    const float step = 0.1f * static_cast<float>(is);
+    const float nmax_is = static_cast<float>(kNmax) + step;
+    iscale = -nmax_is / max;
+    accumulate(iscale, &sumlx, &suml2);
+    const float lhs = sumlx * sumlx;
+    const float rhs = best * suml2;
+    if (suml2 > 0.0f && lhs > rhs) {
+      for (int32_t i = 0; i < kN; ++i) L[i] = static_cast<int8_t>(code(iscale * x[i]) + kNmax);
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
 }  // namespace formats_detail
+
+// x: n floats; y: n / 256 blocks. Throws trix::Error if n % 256 != 0.
+// All-zero block (every sub-block scale below 1e-15): all bytes 0, d = 0.
+// Non-finite input gives the bytes ggml's arithmetic gives on x86 (the
+// rounding helper reads float bits, so nothing is undefined), not a
+// meaningful block.
+inline void quantize_row_q6_k(const float* x, BlockQ6_K* y, size_t n) {
+  constexpr size_t kQK = BlockQ6_K::kElements;
+  formats_detail::require_multiple("quantize_row_q6_k", n, kQK);
+  for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
+    BlockQ6_K& out = y[b];
+    int8_t L[kQK];
+    float scales[kQK / 16];
+    float max_scale = 0.0f;
+    float max_abs_scale = 0.0f;
+    for (size_t g = 0; g < kQK / 16; ++g) {
+      scales[g] = formats_detail::q6_k_make_qx_quants(x + 16 * g, L + 16 * g);
+      const float abs_scale = std::fabs(scales[g]);
+      if (abs_scale > max_abs_scale) {
+        max_abs_scale = abs_scale;
+        max_scale = scales[g];
+      }
+    }
+    if (max_abs_scale < 1e-15f) {
+      std::memset(&out, 0, sizeof out);
+      continue;
+    }
+    const float iscale = -128.0f / max_scale;
+    out.d = fp32_to_fp16(1.0f / iscale);
+    for (size_t g = 0; g < kQK / 16; ++g) {
+      const int32_t l = formats_detail::ggml_nearest_int(iscale * scales[g]);
+      out.scales[g] = formats_detail::wrap_to_int8(l < 127 ? l : 127);
+    }
+    for (size_t g = 0; g < kQK / 16; ++g) {
+      const float d = fp16_to_fp32(out.d) * static_cast<float>(out.scales[g]);
+      if (d == 0.0f) continue;  // keep the codes of the search, as ggml
+      for (size_t i = 16 * g; i < 16 * g + 16; ++i) {
+        const int32_t l = formats_detail::ggml_nearest_int(x[i] / d);
+        L[i] = static_cast<int8_t>((l < -32 ? -32 : (l > 31 ? 31 : l)) + 32);
+      }
+    }
+    for (auto& v : out.ql) v = 0;
+    for (auto& v : out.qh) v = 0;
+    for (size_t e = 0; e < kQK; ++e) {
+      const size_t chunk = e / 128;
+      const size_t group = (e % 128) / 32;
+      const size_t l = e % 32;
+      const auto code = static_cast<uint32_t>(L[e]);
+      out.ql[64 * chunk + 32 * (group & 1) + l] |= static_cast<uint8_t>((code & 15u) << (group < 2 ? 0 : 4));
+      out.qh[32 * chunk + l] |= static_cast<uint8_t>((code >> 4) << (2 * group));
+    }
+  }
+}
 
 // x: n / 256 blocks; y: n floats. Throws trix::Error if n % 256 != 0.
 inline void dequantize_row_q6_k(const BlockQ6_K* x, float* y, size_t n) {
