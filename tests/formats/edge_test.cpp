@@ -39,8 +39,10 @@ TEST(FormatsEdge, SizeNotAMultipleOfTheBlockThrows) {
     EXPECT_THROW(quantize_row_tq1_0(x.data(), tq1.data(), n), Error);
     EXPECT_THROW(dequantize_row_tq1_0(tq1.data(), y.data(), n), Error);
     EXPECT_THROW(vec_dot_tq1_0_q8_k(tq1.data(), q8k.data(), n), Error);
+    EXPECT_THROW(quantize_row_q4_k(x.data(), q4k.data(), n), Error);
     EXPECT_THROW(dequantize_row_q4_k(q4k.data(), y.data(), n), Error);
     EXPECT_THROW(vec_dot_q4_k_q8_k(q4k.data(), q8k.data(), n), Error);
+    EXPECT_THROW(quantize_row_q6_k(x.data(), q6k.data(), n), Error);
     EXPECT_THROW(dequantize_row_q6_k(q6k.data(), y.data(), n), Error);
     EXPECT_THROW(vec_dot_q6_k_q8_k(q6k.data(), q8k.data(), n), Error);
   }
@@ -104,6 +106,19 @@ TEST(FormatsEdge, AllZeroBlocks) {
     std::vector<BlockQ8_0> q(16);
     quantize_row_q8_0(x.data(), q.data(), 512);
     dequantize_row_q8_0(q.data(), y.data(), 512);
+    for (const float v : y) ASSERT_EQ(v, 0.0f);
+  }
+  {
+    std::vector<BlockQ4_K> q(2);
+    quantize_row_q4_k(x.data(), q.data(), 512);
+    dequantize_row_q4_k(q.data(), y.data(), 512);
+    for (const float v : y) ASSERT_EQ(v, 0.0f);
+  }
+  {
+    std::vector<BlockQ6_K> q(2);
+    quantize_row_q6_k(x.data(), q.data(), 512);
+    EXPECT_EQ(q[1].d, 0);
+    dequantize_row_q6_k(q.data(), y.data(), 512);
     for (const float v : y) ASSERT_EQ(v, 0.0f);
   }
   {
@@ -197,6 +212,22 @@ TEST(FormatsEdge, NonFiniteI2_S) {
   EXPECT_EQ(codes[1], 127);  // the max
   EXPECT_EQ(codes[3], 32);   // 0.5 * 63.5 = 31.75
   EXPECT_EQ(act.scale, 63.5f);
+}
+
+// K-quant quantizers on NaN / inf: bytes are whatever ggml's arithmetic
+// gives, but no UB (the float-cast-overflow sanitizer watches this test).
+TEST(FormatsEdge, NonFiniteKQuants) {
+  for (const float bad : {kNaN, kInf, -kInf}) {
+    std::vector<float> x(256, 0.3f);
+    for (size_t i = 0; i < 256; i += 37) x[i] = bad;
+    BlockQ4_K q4;
+    quantize_row_q4_k(x.data(), &q4, 256);
+    BlockQ6_K q6;
+    quantize_row_q6_k(x.data(), &q6, 256);
+    std::vector<float> y(256);
+    dequantize_row_q4_k(&q4, y.data(), 256);
+    dequantize_row_q6_k(&q6, y.data(), 256);
+  }
 }
 
 // Ties: Q8_K rounds half to even (ggml's nearest_int), TQ2_0 and I8_S half

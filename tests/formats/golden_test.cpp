@@ -61,8 +61,7 @@ TEST(FormatsGolden, Q8_K) { check_golden<BlockQ8_K>("q8_K", quantize_row_q8_k, d
 TEST(FormatsGolden, TQ2_0) { check_golden<BlockTQ2_0>("tq2_0", quantize_row_tq2_0, dequantize_row_tq2_0); }
 TEST(FormatsGolden, TQ1_0) { check_golden<BlockTQ1_0>("tq1_0", quantize_row_tq1_0, dequantize_row_tq1_0); }
 TEST(FormatsGolden, Q8_0) { check_golden<BlockQ8_0>("q8_0", quantize_row_q8_0, dequantize_row_q8_0); }
-// Q4_K / Q6_K: TriX reads these (dequantize and dot), it does not quantize.
-TEST(FormatsGolden, Q4_K) { check_golden<BlockQ4_K>("q4_K", nullptr, dequantize_row_q4_k); }
+TEST(FormatsGolden, Q4_K) { check_golden<BlockQ4_K>("q4_K", quantize_row_q4_k, dequantize_row_q4_k); }
 TEST(FormatsGolden, Q6_K) { check_golden<BlockQ6_K>("q6_K", quantize_row_q6_k, dequantize_row_q6_k); }
 
 }  // namespace
