@@ -443,10 +443,11 @@ class Tokenizer {
     bool first_text = true;
     for (int32_t id : ids) {
       std::string piece = token_to_piece(id, opt.render_special);
-      if (first_text && !piece.empty()) {
+      const TokenType type = v_.types[checked(id)];
+      if (first_text && !piece.empty() && type != TokenType::Control) {
         first_text = false;
         if (opt.strip_space_prefix && v_.kind == TokenizerKind::Spm && v_.add_space_prefix &&
-            piece[0] == ' ' && v_.types[checked(id)] == TokenType::Normal) {
+            piece[0] == ' ' && type == TokenType::Normal) {
           piece.erase(0, 1);
         }
       }
@@ -579,11 +580,14 @@ class Tokenizer {
     }
   }
 
-  static std::vector<Symbol> split_symbols(std::string_view s, bool one_per_codepoint_of_utf8) {
+  // One symbol per UTF-8 character. Valid text splits as SentencePiece and
+  // llama.cpp split it; an invalid byte becomes a symbol of its own (llama.cpp
+  // would swallow the next bytes by the lead byte's announced length, which
+  // can tear a U+2581 apart), so byte fallback round-trips any input.
+  static std::vector<Symbol> split_symbols(std::string_view s) {
     std::vector<Symbol> sym;
     for (size_t off = 0; off < s.size();) {
-      size_t len = one_per_codepoint_of_utf8 ? unicode::utf8_len(static_cast<uint8_t>(s[off])) : 1;
-      len = std::min(len, s.size() - off);
+      const size_t len = unicode::utf8_decode(s.substr(off)).len;
       const auto idx = static_cast<int32_t>(sym.size());
       sym.push_back({idx - 1, idx + 1, off, len});
       off += len;
@@ -593,7 +597,7 @@ class Tokenizer {
   }
 
   void encode_spm(const std::string& s, std::vector<int32_t>& out) const {
-    std::vector<Symbol> sym = split_symbols(s, true);
+    std::vector<Symbol> sym = split_symbols(s);
     std::string key;
     merge_loop(sym, [&](const Symbol& l, const Symbol& r) -> std::optional<double> {
       key.assign(s, l.start, l.len + r.len);
