@@ -19,6 +19,10 @@
 // then the codes requantized against the stored values. Float operations in
 // ggml's order, one rounding each (no fused multiply-add); checked against
 // ggml's golden bytes.
+// Needs floating-point contraction off across statements, which is what
+// TriX builds use (GCC with -std=c++20 and Clang's default both qualify);
+// GCC with -std=gnu++20 and an FMA target contracts by default
+// (-ffp-contract=fast) and then gives other bytes: add -ffp-contract=off.
 #pragma once
 
 #include <cmath>
