@@ -16,6 +16,7 @@
 #include "trix/model/forward.h"
 #include "trix/model/llama2c_checkpoint.h"
 #include "trix/model/sampler.h"
+#include "trix/models/stories260k.h"
 
 namespace {
 
@@ -151,6 +152,22 @@ TEST_F(Stories260K, CompileTimeShapeBitIdenticalToRuntimeShape) {
     ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
   }
   EXPECT_EQ(greedy(Stories260KShape{}, ck_->weights(), 1, 61), kExpected);
+}
+
+TEST_F(Stories260K, GeneratedSpecShapeBitIdenticalToRuntimeShape) {
+  // The struct trix-gen emits from specs/models/stories260k.yaml, adapted.
+  using Spec = trix::SpecShape<trix::models::Stories260K>;
+  static_assert(Spec::arch == trix::Arch::Llama && Spec::head_dim == 8 && Spec::ffn_hidden == 172);
+  const auto runtime = RuntimeShape::from(ck_->config());
+  std::vector<int32_t> prompt = {kBos};
+  prompt.insert(prompt.end(), kExpected.begin(), kExpected.begin() + 12);
+  trix::ThreadPool pool(2);
+  Decoder<RuntimeShape> rt(runtime, ck_->weights(), pool);
+  Decoder<Spec> ct(Spec{}, ck_->weights(), pool);
+  auto a = rt.prefill(prompt);
+  auto b = ct.prefill(prompt);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  EXPECT_EQ(greedy(Spec{}, ck_->weights(), 2, 61), kExpected);
 }
 
 TEST_F(Stories260K, RejectsBadTokensAndContextOverflow) {

@@ -22,6 +22,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trix/core/error.h"
@@ -64,6 +65,30 @@ struct RuntimeShape {
   }
 };
 
+// Adapts a model struct generated from specs/models/*.yaml (trix-gen's
+// trix::models::<Name>: dim, ffn_dim, n_layers, n_heads, n_kv_heads, head_dim,
+// vocab, context, rope_theta, rms_eps, kArchitecture, kRopeNeox, kSwiGLU) to
+// the Shape members the blocks read, all static constexpr.
+template <class Spec>
+struct SpecShape {
+  static constexpr Arch arch = std::string_view(Spec::kArchitecture) == "bitnet-b1.58"
+                                   ? Arch::BitnetB158
+                                   : Arch::Llama;
+  static constexpr int64_t dim = Spec::dim;
+  static constexpr int64_t ffn_hidden = Spec::ffn_dim;
+  static constexpr int64_t n_layers = Spec::n_layers;
+  static constexpr int64_t n_heads = Spec::n_heads;
+  static constexpr int64_t n_kv_heads = Spec::n_kv_heads;
+  static constexpr int64_t head_dim = Spec::head_dim;
+  static constexpr int64_t vocab_size = Spec::vocab;
+  static constexpr int64_t context_length = Spec::context;
+  static constexpr float rope_theta = Spec::rope_theta;
+  static constexpr RopeStyle rope_style = Spec::kRopeNeox ? RopeStyle::NeoxHalves : RopeStyle::Adjacent;
+  static constexpr FfnActivation ffn_activation =
+      Spec::kSwiGLU ? FfnActivation::SiLU : FfnActivation::ReluSquared;
+  static constexpr float rms_eps = Spec::rms_eps;
+};
+
 // The ModelConfig a Shape describes (for validation against weights).
 template <class Shape>
 ModelConfig config_of(const Shape& s, bool tied_output = true) {
@@ -98,6 +123,8 @@ struct ForwardBuffers {
   std::vector<float> proj;     // [batch][dim] wo / w_down output
   std::vector<float> gate;     // [batch][ffn_hidden]
   std::vector<float> up;       // [batch][ffn_hidden]
+  std::vector<float> rope_cos; // [batch][head_dim / 2] of each token's position
+  std::vector<float> rope_sin;
   std::vector<float> scores;   // [threads][context] attention weights
   std::vector<float> logits;   // [vocab] of the last token
   MatvecScratch matvec_scratch;
@@ -115,6 +142,8 @@ struct ForwardBuffers {
     proj.resize(n(s.dim));
     gate.resize(n(s.ffn_hidden));
     up.resize(n(s.ffn_hidden));
+    rope_cos.resize(n(s.head_dim / 2));
+    rope_sin.resize(n(s.head_dim / 2));
     scores.resize(n_threads * static_cast<size_t>(s.context_length));
     logits.resize(static_cast<size_t>(s.vocab_size));
   }
@@ -125,8 +154,10 @@ struct ForwardBuffers {
 // Self-attention sub-block for n_tok consecutive tokens at positions
 // pos0 .. pos0 + n_tok - 1 (decode: n_tok = 1): x += wo(...) in place.
 // Stores their keys/values in `kv` at `layer` and attends causally over
-// [0, pos + 1). Preconditions: buffers sized for n_tok, pos0 + n_tok <=
-// kv.context_length() (checked by the caller).
+// [0, pos + 1). Preconditions: buffers sized for n_tok, b.rope_cos/sin
+// filled by rope_table for each token's position (forward() does this once
+// for all layers), pos0 + n_tok <= kv.context_length() (checked by the
+// caller).
 template <class Shape>
 void attention_block(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,
                      int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
@@ -139,10 +170,12 @@ void attention_block(const Shape& s, const LayerWeights& w, int64_t layer, int64
   matmul(w.wq, b.xb.data(), n_tok, b.q.data(), pool, b.matvec_scratch);
   matmul(w.wk, b.xb.data(), n_tok, b.k.data(), pool, b.matvec_scratch);
   matmul(w.wv, b.xb.data(), n_tok, b.v.data(), pool, b.matvec_scratch);
+  const int64_t half = s.head_dim / 2;
   for (int64_t t = 0; t < n_tok; ++t) {
-    rope(b.q.data() + t * q_dim, s.n_heads, s.head_dim, pos0 + t, s.rope_theta, s.rope_style);
-    rope(b.k.data() + t * kv_dim, s.n_kv_heads, s.head_dim, pos0 + t, s.rope_theta,
-         s.rope_style);
+    const float* c = b.rope_cos.data() + t * half;
+    const float* sn = b.rope_sin.data() + t * half;
+    rope_apply(b.q.data() + t * q_dim, s.n_heads, s.head_dim, c, sn, s.rope_style);
+    rope_apply(b.k.data() + t * kv_dim, s.n_kv_heads, s.head_dim, c, sn, s.rope_style);
     kv.store(layer, pos0 + t, b.k.data() + t * kv_dim, b.v.data() + t * kv_dim);
   }
 
@@ -252,8 +285,11 @@ std::span<const float> forward(const Shape& s, const ModelWeights& w,
     const int64_t n_tok = std::min(b.max_batch, n - start);
     last_chunk = n_tok;
     float* x = b.x.data();
+    const int64_t half = s.head_dim / 2;
     for (int64_t t = 0; t < n_tok; ++t) {
       embedding_row(w.token_embd, tokens[static_cast<size_t>(start + t)], x + t * s.dim);
+      rope_table(pos0 + start + t, s.head_dim, s.rope_theta, b.rope_cos.data() + t * half,
+                 b.rope_sin.data() + t * half);
     }
     for (int64_t l = 0; l < s.n_layers; ++l) {
       layer_block(s, w.layers[static_cast<size_t>(l)], l, pos0 + start, n_tok, x, kv, b, pool);

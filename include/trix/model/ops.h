@@ -45,7 +45,9 @@ inline float dot_f32(const float* a, const float* b, int64_t n) {
   for (; i + 8 <= n; i += 8) {
     for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
   }
-  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  for (int l = 0; l < 8; ++l) {
+    if (i + l < n) acc[l] += a[i + l] * b[i + l];  // tail: fewer than 8 left
+  }
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
@@ -60,31 +62,47 @@ inline void rmsnorm(const float* x, const float* w, float* out, int64_t n, float
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-// Rotates each of n_heads consecutive head_dim-long vectors of `x` by the
-// rotary embedding of position `pos`: the pair with frequency index i
-// (0 <= i < head_dim/2) turns by pos * theta^(-2i/head_dim). Adjacent pairs
-// elements (2i, 2i+1); NeoxHalves pairs (i, i + head_dim/2). Angles and their
-// sin/cos are computed in double and rounded once, so every style and head
-// sees the same rotation.
-inline void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, float theta,
-                 RopeStyle style) {
-  const int64_t half = head_dim / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const double freq =
-        std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+// cos/sin of the rotary angles of position `pos`: pair i (0 <= i <
+// head_dim/2) turns by pos * theta^(-2i/head_dim). Computed in double and
+// rounded once, so the table is accurate to 1/2 ulp at any position; one
+// table serves every head and layer of a token.
+inline void rope_table(int64_t pos, int64_t head_dim, float theta, float* cos_out,
+                       float* sin_out) {
+  for (int64_t i = 0; i < head_dim / 2; ++i) {
+    const double freq = std::pow(static_cast<double>(theta),
+                                 -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
     const double angle = static_cast<double>(pos) * freq;
-    const float c = static_cast<float>(std::cos(angle));
-    const float s = static_cast<float>(std::sin(angle));
-    const int64_t a = style == RopeStyle::Adjacent ? 2 * i : i;
-    const int64_t b = style == RopeStyle::Adjacent ? 2 * i + 1 : i + half;
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* v = x + h * head_dim;
+    cos_out[i] = static_cast<float>(std::cos(angle));
+    sin_out[i] = static_cast<float>(std::sin(angle));
+  }
+}
+
+// Rotates each of n_heads consecutive head_dim-long vectors of `x` with a
+// rope_table. Adjacent pairs elements (2i, 2i+1) (llama2.c, ggml NORM);
+// NeoxHalves pairs (i, i + head_dim/2) (ggml NEOX).
+inline void rope_apply(float* x, int64_t n_heads, int64_t head_dim, const float* cos_t,
+                       const float* sin_t, RopeStyle style) {
+  const int64_t half = head_dim / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const int64_t a = style == RopeStyle::Adjacent ? 2 * i : i;
+      const int64_t b = style == RopeStyle::Adjacent ? 2 * i + 1 : i + half;
       const float x0 = v[a];
       const float x1 = v[b];
-      v[a] = x0 * c - x1 * s;
-      v[b] = x0 * s + x1 * c;
+      v[a] = x0 * cos_t[i] - x1 * sin_t[i];
+      v[b] = x0 * sin_t[i] + x1 * cos_t[i];
     }
   }
+}
+
+// rope_table + rope_apply for one position (head_dim <= 1024).
+inline void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, float theta,
+                 RopeStyle style) {
+  float c[512], s[512];
+  assert(head_dim / 2 <= 512);
+  rope_table(pos, head_dim, theta, c, s);
+  rope_apply(x, n_heads, head_dim, c, s, style);
 }
 
 // gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
@@ -206,7 +224,9 @@ inline float dot_f16_f32(const uint16_t* w, const float* x, int64_t n) {
   for (; i + 8 <= n; i += 8) {
     for (int l = 0; l < 8; ++l) acc[l] += fp16_to_fp32(w[i + l]) * x[i + l];
   }
-  for (int l = 0; i < n; ++i, ++l) acc[l] += fp16_to_fp32(w[i]) * x[i];
+  for (int l = 0; l < 8; ++l) {
+    if (i + l < n) acc[l] += fp16_to_fp32(w[i + l]) * x[i + l];  // tail: fewer than 8 left
+  }
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
@@ -216,7 +236,9 @@ inline float dot_bf16_f32(const uint16_t* w, const float* x, int64_t n) {
   for (; i + 8 <= n; i += 8) {
     for (int l = 0; l < 8; ++l) acc[l] += bf16_to_fp32(w[i + l]) * x[i + l];
   }
-  for (int l = 0; i < n; ++i, ++l) acc[l] += bf16_to_fp32(w[i]) * x[i];
+  for (int l = 0; l < 8; ++l) {
+    if (i + l < n) acc[l] += bf16_to_fp32(w[i + l]) * x[i + l];  // tail: fewer than 8 left
+  }
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 

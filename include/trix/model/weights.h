@@ -14,55 +14,7 @@
 
 namespace trix {
 
-// Elements and bytes per block of a format with a row layout, taken from
-// the generated block structs. I2_S rows are cols / 4 bytes (its per-tensor
-// scale lives in WeightView::scale, read from the trailer by the loader).
-// TRIN carries no shapes, so loaders repack it: no row layout, {0, 0}.
-struct FormatRowLayout {
-  int64_t block_elems;
-  int64_t block_bytes;
-};
-
-namespace detail {
-template <class Block>
-constexpr FormatRowLayout row_layout_of() {
-  return {static_cast<int64_t>(Block::kElements), static_cast<int64_t>(sizeof(Block))};
-}
-}  // namespace detail
-
-inline FormatRowLayout format_row_layout(FormatId f) {
-  switch (f) {
-    case FormatId::F32: return {1, 4};
-    case FormatId::F16: return {1, 2};
-    case FormatId::BF16: return {1, 2};
-    case FormatId::Q8_0: return detail::row_layout_of<BlockQ8_0>();
-    case FormatId::Q8_K: return detail::row_layout_of<BlockQ8_K>();
-    case FormatId::TQ1_0: return detail::row_layout_of<BlockTQ1_0>();
-    case FormatId::TQ2_0: return detail::row_layout_of<BlockTQ2_0>();
-    case FormatId::Q4_K: return detail::row_layout_of<BlockQ4_K>();
-    case FormatId::Q6_K: return detail::row_layout_of<BlockQ6_K>();
-    case FormatId::I2_S: return detail::row_layout_of<BlockI2_S>();
-    default: break;
-  }
-  return {0, 0};
-}
-
-inline const char* format_name(FormatId f) {
-  switch (f) {
-    case FormatId::F32: return "F32";
-    case FormatId::F16: return "F16";
-    case FormatId::BF16: return "BF16";
-    case FormatId::Q8_0: return "Q8_0";
-    case FormatId::Q8_K: return "Q8_K";
-    case FormatId::TQ1_0: return "TQ1_0";
-    case FormatId::TQ2_0: return "TQ2_0";
-    case FormatId::I2_S: return "I2_S";
-    case FormatId::Q4_K: return "Q4_K";
-    case FormatId::Q6_K: return "Q6_K";
-    case FormatId::TRIN: return "TRIN";
-  }
-  return "unknown";
-}
+inline const char* format_name(FormatId f) { return format_info(f).name; }
 
 // A rows x cols row-major matrix (or a 1 x n vector) in one format: row r
 // starts at data + r * row_bytes() and holds `cols` elements. `scale`
@@ -77,11 +29,13 @@ struct WeightView {
   float scale = 1.0f;
 
   bool empty() const { return data == nullptr; }
-  // Bytes per row; 0 when cols is not a whole number of blocks.
+  // Bytes per row (block layout from the generated format table); 0 when
+  // cols is not a whole number of blocks. A per-tensor trailer (I2_S's
+  // scale) is not part of any row.
   int64_t row_bytes() const {
-    const FormatRowLayout l = format_row_layout(format);
-    if (l.block_elems == 0 || cols % l.block_elems != 0) return 0;
-    return cols / l.block_elems * l.block_bytes;
+    const FormatInfo& f = format_info(format);
+    if (cols % f.block_elements != 0) return 0;
+    return cols / f.block_elements * f.block_bytes;
   }
   const void* row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + r * row_bytes();
