@@ -348,6 +348,10 @@ class Decoder {
     validate_model(shape_, weights_);
   }
 
+  // The decoder keeps a reference to the weights: a temporary would dangle.
+  Decoder(const Shape&, ModelWeights&&, ThreadPool&, KvType = KvType::F32, int64_t = 64,
+          int64_t = 0) = delete;
+
   const Shape& shape() const { return shape_; }
   int64_t pos() const { return pos_; }
   int64_t context_length() const { return kv_.context_length(); }
