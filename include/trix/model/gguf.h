@@ -600,12 +600,17 @@ class GgufReader {
     pos_ = 0;
     const uint32_t magic = read<uint32_t>("the magic");
     if (magic != kGgufMagic) {
-      char m[5] = {};
-      std::memcpy(m, &magic, 4);
-      for (char& c : m) {
-        if (c && (c < 32 || c > 126)) c = '?';
+      std::string m;
+      for (int i = 0; i < 4; ++i) {
+        const auto c = static_cast<unsigned char>(bytes_[static_cast<size_t>(i)]);
+        if (c >= 32 && c <= 126 && c != '\\' && c != '"') {
+          m += static_cast<char>(c);
+        } else {
+          static constexpr char kHex[] = "0123456789abcdef";
+          m += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+        }
       }
-      throw fail(0, std::string("not a GGUF file: magic is \"") + m + "\", expected \"GGUF\"");
+      throw fail(0, "not a GGUF file: magic is \"" + m + "\", expected \"GGUF\"");
     }
     version_ = read<uint32_t>("the version");
     if (version_ != 2 && version_ != 3) {
