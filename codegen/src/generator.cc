@@ -114,40 +114,35 @@ void check_unique(const std::vector<Spec>& specs, const char* kind) {
   }
 }
 
-SpecSet build(std::vector<SpecNode> roots) {
+SpecSet build(const std::vector<SpecNode>& roots) {
+  // Visit specs in file-name order. Never sort or assign SpecNodes: assigning
+  // a YAML::Node writes through to the node it refers to.
+  std::vector<size_t> order(roots.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return roots[a].file() < roots[b].file(); });
   SpecSet set;
-  std::vector<std::pair<std::string, SpecNode>> kernels, models;
-  std::vector<std::pair<std::string, SpecNode>> formats;
-  for (SpecNode& root : roots) {
-    const fs::path p(root.file());
-    const std::string dir = p.parent_path().filename().string();
-    if (dir == "formats") {
-      check_header(root, "format");
-      formats.emplace_back(p.string(), root);
-    } else if (dir == "kernels") {
-      check_header(root, "kernel");
-      kernels.emplace_back(p.string(), root);
-    } else if (dir == "models") {
-      check_header(root, "model");
-      models.emplace_back(p.string(), root);
-    } else {
-      throw SpecError(root.file() +
-                      ": error: spec files belong in specs/formats, specs/kernels or specs/models");
-    }
-  }
-  auto by_file = [](const auto& a, const auto& b) { return a.first < b.first; };
-  std::sort(formats.begin(), formats.end(), by_file);
-  std::sort(kernels.begin(), kernels.end(), by_file);
-  std::sort(models.begin(), models.end(), by_file);
   std::vector<SpecNode> kernel_roots, model_roots;
-  for (auto& [f, r] : formats) set.formats.push_back(parse_format(r));
-  for (auto& [f, r] : kernels) {
-    set.kernels.push_back(parse_kernel(r));
-    kernel_roots.push_back(r);
-  }
-  for (auto& [f, r] : models) {
-    set.models.push_back(parse_model(r));
-    model_roots.push_back(r);
+  for (const char* kind : {"format", "kernel", "model"}) {
+    for (size_t i : order) {
+      const SpecNode& root = roots[i];
+      const std::string dir = fs::path(root.file()).parent_path().filename().string();
+      if (dir != "formats" && dir != "kernels" && dir != "models") {
+        throw SpecError(root.file() +
+                        ": error: spec files belong in specs/formats, specs/kernels or specs/models");
+      }
+      if (dir != std::string(kind) + "s") continue;
+      check_header(root, kind);
+      if (dir == "formats") {
+        set.formats.push_back(parse_format(root));
+      } else if (dir == "kernels") {
+        set.kernels.push_back(parse_kernel(root));
+        kernel_roots.push_back(root);
+      } else {
+        set.models.push_back(parse_model(root));
+        model_roots.push_back(root);
+      }
+    }
   }
   auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
   std::sort(set.formats.begin(), set.formats.end(), by_name);
@@ -173,13 +168,13 @@ SpecSet load_specs(const std::string& specs_dir) {
   std::sort(files.begin(), files.end());
   std::vector<SpecNode> roots;
   for (const auto& f : files) roots.push_back(SpecNode::load_file(f));
-  return build(std::move(roots));
+  return build(roots);
 }
 
 SpecSet load_spec_texts(const std::vector<std::pair<std::string, std::string>>& files) {
   std::vector<SpecNode> roots;
   for (const auto& [name, text] : files) roots.push_back(SpecNode::load_string(text, name));
-  return build(std::move(roots));
+  return build(roots);
 }
 
 FileMap generate(const SpecSet& specs, const std::string& root_dir) {

@@ -1,0 +1,227 @@
+// trix-gen: malformed specs give file:line:col errors naming what was
+// expected; output is deterministic and follows the specs; the checked-in
+// generated/ is what the specs produce.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex.h>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "spec_reader.h"
+#include "specs.h"
+
+namespace trixgen {
+namespace {
+
+const char* kFormatTq2 = R"(spec: format
+version: 1
+name: tq2_0
+description: ternary
+peer: {project: ggml, type_id: 35}
+block: {elements: 256, bytes: 66}
+fields:
+  - {name: qs, type: u8, count: 64}
+  - {name: d, type: f16}
+packing: {kind: strided_2bit, bits: 2, group_bytes: 32, shift_order: ascending}
+values: [-1, 0, 1]
+)";
+
+const char* kFormatQ8k = R"(spec: format
+version: 1
+name: q8_k
+description: activations
+peer: {project: ggml, type_id: 15}
+block: {elements: 256, bytes: 292}
+fields:
+  - {name: d, type: f32}
+  - {name: qs, type: i8, count: 256}
+  - {name: bsums, type: i16, count: 16}
+packing: {kind: none}
+)";
+
+const char* kKernel = R"(spec: kernel
+version: 1
+name: gemv_tq2_0_q8_k
+description: gemv
+op: gemv
+weights: tq2_0
+activations: q8_k
+output: f32
+reference: ref
+accuracy: {kind: bit_exact}
+variants:
+  - backend: cpu_highway
+    dispatch: [static, dynamic]
+    params: {rows_per_step: 4}
+  - backend: cuda
+    archs: [sm_80]
+    params: {threads_per_block: 128}
+)";
+
+const char* kModel = R"(spec: model
+version: 1
+name: tiny
+class_name: Tiny
+architecture: llama
+description: tiny
+graph: {ffn: swiglu, rope: adjacent, sub_norms: false, tied_output: true}
+hparams: {dim: 64, ffn_dim: 172, n_layers: 2, n_heads: 8, n_kv_heads: 4, vocab: 512, context: 64, rope_theta: 10000, rms_eps: 1e-5}
+tensors:
+  - {name: token_embd.weight, role: token_embd, format: any}
+)";
+
+// Whole-string POSIX extended regex match (std::regex trips GCC 12 warnings).
+bool full_match(const std::string& text, const std::string& pattern) {
+  regex_t re;
+  if (regcomp(&re, ("^(" + pattern + ")$").c_str(), REG_EXTENDED | REG_NOSUB) != 0) {
+    ADD_FAILURE() << "bad test regex: " << pattern;
+    return false;
+  }
+  const bool ok = regexec(&re, text.c_str(), 0, nullptr, 0) == 0;
+  regfree(&re);
+  return ok;
+}
+
+using Files = std::vector<std::pair<std::string, std::string>>;
+
+Files valid_set() {
+  return {{"specs/formats/tq2_0.yaml", kFormatTq2},
+          {"specs/formats/q8_k.yaml", kFormatQ8k},
+          {"specs/kernels/gemv.yaml", kKernel},
+          {"specs/models/tiny.yaml", kModel}};
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t pos = s.find(from);
+  EXPECT_NE(pos, std::string::npos) << "test setup: '" << from << "' not in spec";
+  if (pos != std::string::npos) s.replace(pos, from.size(), to);
+  return s;
+}
+
+// Replaces text in one file of the valid set and returns the error message.
+std::string error_for(const std::string& file, const std::string& from, const std::string& to) {
+  Files files = valid_set();
+  for (auto& [name, text] : files) {
+    if (name == file) text = replace(text, from, to);
+  }
+  try {
+    load_spec_texts(files);
+  } catch (const SpecError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+struct Malformed {
+  const char* what;
+  const char* file;
+  const char* from;
+  const char* to;
+  const char* expected;  // regex the whole message must match
+};
+
+const Malformed kMalformed[] = {
+    {"unknown top-level key", "specs/formats/tq2_0.yaml", "values:", "valuez:",
+     R"(specs/formats/tq2_0\.yaml:11:1: error: unknown key 'valuez' \(expected one of: spec, version, .*\))"},
+    {"missing required key", "specs/formats/tq2_0.yaml", "description: ternary\n", "",
+     R"(specs/formats/tq2_0\.yaml:1:1: error: missing required key 'description')"},
+    {"wrong version", "specs/formats/tq2_0.yaml", "version: 1", "version: 2",
+     R"(specs/formats/tq2_0\.yaml:2:10: error \(version\): expected an integer in \[1, 1\], found 2)"},
+    {"field sizes disagree with block bytes", "specs/formats/tq2_0.yaml", "count: 64", "count: 62",
+     R"(specs/formats/tq2_0\.yaml:8:3: error \(fields\): fields add up to 64 bytes but block.bytes is 66)"},
+    {"misaligned field", "specs/formats/tq2_0.yaml", "count: 64", "count: 63",
+     R"(specs/formats/tq2_0\.yaml:9:5: error \(fields\[1\]\): field 'd' of type f16 would start at byte 63, not a multiple of 2 \(reorder the fields so the struct needs no padding\))"},
+    {"unknown field type", "specs/formats/tq2_0.yaml", "type: f16", "type: f8",
+     R"(specs/formats/tq2_0\.yaml:9:21: error \(fields\[1\]\.type\): expected one of: u8, i8, .*; found 'f8')"},
+    {"group does not divide block", "specs/formats/tq2_0.yaml", "group_bytes: 32", "group_bytes: 48",
+     R"(.*tq2_0\.yaml:10:.*: error \(packing.group_bytes\): a group of 48 bytes holds 192 codes, which does not divide block.elements 256)"},
+    {"kernel names an unknown format", "specs/kernels/gemv.yaml", "weights: tq2_0", "weights: tq3_0",
+     R"(specs/kernels/gemv\.yaml:6:10: error \(weights\): unknown format 'tq3_0' \(formats in specs/formats: q8_k, tq2_0\))"},
+    {"unknown backend parameter", "specs/kernels/gemv.yaml", "rows_per_step: 4", "rows_per_stp: 4",
+     R"(specs/kernels/gemv\.yaml:14:14: error \(variants\[0\]\.params\): unknown parameter 'rows_per_stp' for backend cpu_highway \(expected one of: rows_per_step\))"},
+    {"parameter out of range", "specs/kernels/gemv.yaml", "threads_per_block: 128", "threads_per_block: 100",
+     R"(specs/kernels/gemv\.yaml:17:33: error \(variants\[1\]\.params\.threads_per_block\): parameter threads_per_block must be a multiple of 32, found 100)"},
+    {"unimplemented combination", "specs/kernels/gemv.yaml", "activations: q8_k", "activations: tq2_0",
+     R"(specs/kernels/gemv\.yaml:5:5: error \(op\): no kernel template implements gemv tq2_0 x tq2_0 \(implemented: gemv tq2_0 x q8_k\))"},
+    {"cuda variant without archs", "specs/kernels/gemv.yaml", "    archs: [sm_80]\n", "",
+     R"(specs/kernels/gemv\.yaml:15:5: error \(variants\[1\]\): missing required key 'archs' .*)"},
+    {"spec in the wrong folder", "specs/models/tiny.yaml", "spec: model", "spec: kernel",
+     R"(specs/models/tiny\.yaml:1:7: error \(spec\): a 'kernel' spec does not belong in the models/ folder.*)"},
+    {"heads do not divide dim", "specs/models/tiny.yaml", "n_heads: 8", "n_heads: 7",
+     R"(specs/models/tiny\.yaml:8:.*: error \(hparams\.n_heads\): dim must be a multiple of n_heads)"},
+    {"bitnet without sub norms", "specs/models/tiny.yaml", "architecture: llama", "architecture: bitnet-b1.58",
+     R"(specs/models/tiny\.yaml:7:8: error \(graph\): architecture bitnet-b1.58 needs sub_norms: true and ffn: relu2_gated)"},
+    {"invalid YAML", "specs/formats/q8_k.yaml", "block: {elements: 256, bytes: 292}", "block: {elements: 256, bytes: 292",
+     R"(specs/formats/q8_k\.yaml:[0-9]+:[0-9]+: error: invalid YAML: .*)"},
+    {"duplicate key", "specs/formats/q8_k.yaml", "version: 1\n", "version: 1\nversion: 1\n",
+     R"(specs/formats/q8_k\.yaml:3:1: error: duplicate key 'version')"},
+    {"not an integer", "specs/formats/q8_k.yaml", "bytes: 292", "bytes: many",
+     R"(specs/formats/q8_k\.yaml:6:.*: error \(block\.bytes\): expected an integer in \[1, 1048576\], found 'many')"},
+};
+
+TEST(CodegenErrors, ValidSetLoads) {
+  const SpecSet set = load_spec_texts(valid_set());
+  EXPECT_EQ(set.formats.size(), 2u);
+  EXPECT_EQ(set.kernels.size(), 1u);
+  EXPECT_EQ(set.models.size(), 1u);
+}
+
+TEST(CodegenErrors, EachMalformedSpecNamesWhereAndWhat) {
+  ASSERT_GE(std::size(kMalformed), 10u);
+  for (const auto& m : kMalformed) {
+    const std::string msg = error_for(m.file, m.from, m.to);
+    EXPECT_TRUE(full_match(msg, m.expected)) << m.what << "\n  got:      " << msg
+                                                               << "\n  expected: " << m.expected;
+  }
+}
+
+TEST(CodegenErrors, DuplicateFormatNames) {
+  Files files = valid_set();
+  files.emplace_back("specs/formats/tq2_0_again.yaml", kFormatTq2);
+  try {
+    load_spec_texts(files);
+    FAIL() << "duplicate format accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("format 'tq2_0' is already defined in specs/formats/tq2_0.yaml"),
+              std::string::npos) << e.what();
+  }
+}
+
+std::string repo_root() { return TRIX_SOURCE_DIR; }
+
+TEST(CodegenOutput, Deterministic) {
+  const FileMap a = generate(load_specs(repo_root() + "/specs"), repo_root());
+  const FileMap b = generate(load_specs(repo_root() + "/specs"), repo_root());
+  EXPECT_EQ(a, b);
+  for (const auto& [path, text] : a) {
+    EXPECT_NE(text.find("Generated by trix-gen from"), std::string::npos) << path << " lacks the banner";
+  }
+}
+
+TEST(CodegenOutput, TuningParameterReachesGeneratedCode) {
+  Files files = valid_set();
+  const FileMap four = generate(load_spec_texts(files), repo_root());
+  files[2].second = replace(files[2].second, "rows_per_step: 4", "rows_per_step: 2");
+  const FileMap two = generate(load_spec_texts(files), repo_root());
+  const std::string& h4 = four.at("trix/kernels/gemv_tq2_0_q8_k.h");
+  const std::string& h2 = two.at("trix/kernels/gemv_tq2_0_q8_k.h");
+  EXPECT_NE(h4.find("kRowsPerStep = 4;"), std::string::npos);
+  EXPECT_NE(h2.find("kRowsPerStep = 2;"), std::string::npos);
+}
+
+TEST(CodegenOutput, CheckedInGeneratedMatchesSpecs) {
+  const FileMap files = generate(load_specs(repo_root() + "/specs"), repo_root());
+  for (const auto& [rel, text] : files) {
+    std::ifstream in(repo_root() + "/generated/" + rel, std::ios::binary);
+    ASSERT_TRUE(in) << "generated/" << rel << " missing: run trix-gen";
+    std::stringstream ss;
+    ss << in.rdbuf();
+    EXPECT_EQ(ss.str(), text) << "generated/" << rel << " is stale: run trix-gen --specs specs --out generated";
+  }
+}
+
+}  // namespace
+}  // namespace trixgen
