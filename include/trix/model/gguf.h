@@ -761,7 +761,8 @@ class GgufReader {
 // write_tensor_data() calls, then finish(). The header goes out on the first
 // data write (or in finish() when there are no tensors), so metadata and
 // tensor infos cannot change after that. Errors (wrong order, too many bytes,
-// I/O failure) throw trix::Error naming the output and the tensor.
+// I/O failure) throw trix::Error naming the output and the tensor. A writer
+// dropped before finish() leaves a truncated file, which readers reject.
 class GgufWriter {
  public:
   // Writes to `path` (truncating it).
@@ -886,7 +887,6 @@ class GgufWriter {
     out_->flush();
     if (!*out_) throw Error(name_ + ": write failed");
     if (owned_) owned_->close();
-    finished_ = true;
   }
 
  private:
@@ -969,7 +969,6 @@ class GgufWriter {
       put_pod<uint64_t>(t.offset);
     }
     if (!tensors_.empty()) pad_to_alignment();
-    data_start_ = pos_;
     header_written_ = true;
   }
   void end_tensor() {
@@ -986,11 +985,9 @@ class GgufWriter {
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<GgufTensor> tensors_;
   bool header_written_ = false;
-  bool finished_ = false;
   size_t current_ = 0;
   uint64_t written_in_current_ = 0;
   uint64_t pos_ = 0;
-  uint64_t data_start_ = 0;
 };
 
 }  // namespace trix

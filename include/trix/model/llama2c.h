@@ -314,18 +314,16 @@ inline void write_llama2c_gguf(const Llama2cWeights& w, const Llama2cVocab& voca
 
   const uint64_t dim = static_cast<uint64_t>(c.dim), hid = static_cast<uint64_t>(c.hidden_dim),
                  V = static_cast<uint64_t>(c.vocab_size), kv = static_cast<uint64_t>(c.kv_dim());
-  struct Item {
-    std::span<const uint8_t> bytes;
-  };
-  std::vector<Item> order;
+  // Declare every tensor first (the header needs all infos), remembering
+  // where each one's bytes sit in the checkpoint; then stream them out.
+  std::vector<std::span<const uint8_t>> order;
   auto add = [&](std::string name, std::initializer_list<uint64_t> ne, std::span<const uint8_t> all,
                  uint64_t layer) {
-    const size_t idx = g.add_tensor(std::move(name), FormatId::F32, ne);
-    (void)idx;
+    g.add_tensor(std::move(name), FormatId::F32, ne);
     uint64_t n = 1;
     for (uint64_t d : ne) n *= d;
     const uint64_t bytes = n * 4;
-    order.push_back({all.subspan(static_cast<size_t>(layer * bytes), static_cast<size_t>(bytes))});
+    order.push_back(all.subspan(static_cast<size_t>(layer * bytes), static_cast<size_t>(bytes)));
   };
   add("token_embd.weight", {dim, V}, w.token_embedding, 0);
   add("output_norm.weight", {dim}, w.rms_final, 0);
@@ -342,7 +340,7 @@ inline void write_llama2c_gguf(const Llama2cWeights& w, const Llama2cVocab& voca
     add(p + "ffn_up.weight", {dim, hid}, w.w3, l);
     add(p + "ffn_norm.weight", {dim}, w.rms_ffn, l);
   }
-  for (const Item& it : order) g.write_tensor_data(it.bytes);
+  for (const auto& bytes : order) g.write_tensor_data(bytes);
   g.finish();
 }
 

@@ -72,7 +72,8 @@ struct DecodeOptions {
   // Print CONTROL tokens (e.g. "<s>") instead of dropping them.
   bool render_special = false;
   // SPM with add_space_prefix: drop the one leading space that encode adds,
-  // so decode(encode(s)) == s.
+  // so decode(encode(s)) == s. Turn off when decoding a continuation (a
+  // later chunk of a stream), whose leading space is real.
   bool strip_space_prefix = true;
 };
 
