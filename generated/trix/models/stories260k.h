@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "trix/models/graphs.h"
+
 namespace trix::models {
 
 struct Stories260K {
@@ -14,6 +16,8 @@ struct Stories260K {
   static constexpr bool kRopeNeox = false;
   static constexpr bool kSubNorms = false;
   static constexpr bool kTiedOutput = true;
+  // The layer composition (trix/models/graphs.h).
+  using Graph = LlamaGraph;
   static constexpr int64_t dim = 64;
   static constexpr int64_t ffn_dim = 172;
   static constexpr int64_t n_layers = 5;

@@ -1,262 +1,52 @@
-// The decoder forward pass (llama and bitnet-b1.58) as reusable blocks over a
-// `Shape` policy, plus a Decoder that owns one sequence's KV cache and
-// buffers.
+// The decoder forward pass: runs the generated layer composition
+// (generated/trix/models/graphs.h, from specs/models/*.yaml) over the blocks
+// of trix/model/blocks.h, plus a Decoder that owns one sequence's KV cache
+// and buffers, and generate().
 //
-// A Shape is any type with these members, read as `s.dim` etc.:
-//   arch, dim, ffn_hidden, n_layers, n_heads, n_kv_heads, head_dim,
-//   vocab_size, context_length, rope_theta, rope_style, ffn_activation,
-//   rms_eps.
-// RuntimeShape holds them as ordinary members (built from a ModelConfig);
-// a model spec can emit a struct with `static constexpr` members instead,
-// and the same blocks then see compile-time constants. Both give
-// bit-identical results, because the blocks run the same code either way.
-//
-// Graph (per layer, as llama.cpp's LLM_ARCH_LLAMA / LLM_ARCH_BITNET):
-//   h   = x + wo(sub_norm?(attn(rope(wq n1(x)), rope(wk n1(x)), wv n1(x))))
-//   out = h + w_down(sub_norm?(act(w_gate n2(h)) * w_up n2(h)))
-// where sub_norm (attn_sub_norm, ffn_sub_norm) exists only for bitnet and act
-// is SiLU or relu^2 (ModelConfig::ffn_activation). Logits = output(norm(x)).
+// Which composition runs: a Shape with a `Graph` member (SpecShape of a
+// trix-gen model struct) runs that graph, fixed at compile time; any other
+// Shape (RuntimeShape from a GGUF) runs the graph of its architecture,
+// chosen by trix::models::arch_layer at run time. Both are the same
+// generated code, so they agree bit for bit.
+// Logits = output(norm(x)) of the last token.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "trix/core/error.h"
 #include "trix/cpu/thread_pool.h"
+#include "trix/model/blocks.h"
 #include "trix/model/config.h"
 #include "trix/model/kv_cache.h"
 #include "trix/model/ops.h"
 #include "trix/model/sampler.h"
 #include "trix/model/weights.h"
+#include "trix/models/graphs.h"
 
 namespace trix {
 
-// Shape read at run time from a ModelConfig.
-struct RuntimeShape {
-  Arch arch = Arch::Llama;
-  int64_t dim = 0, ffn_hidden = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
-  int64_t vocab_size = 0, context_length = 0;
-  float rope_theta = 10000.0f;
-  RopeStyle rope_style = RopeStyle::Adjacent;
-  FfnActivation ffn_activation = FfnActivation::SiLU;
-  float rms_eps = 1e-5f;
-
-  static RuntimeShape from(const ModelConfig& c) {
-    c.validate();
-    RuntimeShape s;
-    s.arch = c.arch;
-    s.dim = c.dim;
-    s.ffn_hidden = c.ffn_hidden;
-    s.n_layers = c.n_layers;
-    s.n_heads = c.n_heads;
-    s.n_kv_heads = c.n_kv_heads;
-    s.head_dim = c.head_dim;
-    s.vocab_size = c.vocab_size;
-    s.context_length = c.context_length;
-    s.rope_theta = c.rope_theta;
-    s.rope_style = c.rope_style;
-    s.ffn_activation = c.ffn_activation;
-    s.rms_eps = c.rms_eps;
-    return s;
-  }
-};
-
-// Adapts a model struct generated from specs/models/*.yaml (trix-gen's
-// trix::models::<Name>: dim, ffn_dim, n_layers, n_heads, n_kv_heads, head_dim,
-// vocab, context, rope_theta, rms_eps, kArchitecture, kRopeNeox, kSwiGLU) to
-// the Shape members the blocks read, all static constexpr.
-template <class Spec>
-struct SpecShape {
-  static constexpr Arch arch = std::string_view(Spec::kArchitecture) == "bitnet-b1.58"
-                                   ? Arch::BitnetB158
-                                   : Arch::Llama;
-  static constexpr int64_t dim = Spec::dim;
-  static constexpr int64_t ffn_hidden = Spec::ffn_dim;
-  static constexpr int64_t n_layers = Spec::n_layers;
-  static constexpr int64_t n_heads = Spec::n_heads;
-  static constexpr int64_t n_kv_heads = Spec::n_kv_heads;
-  static constexpr int64_t head_dim = Spec::head_dim;
-  static constexpr int64_t vocab_size = Spec::vocab;
-  static constexpr int64_t context_length = Spec::context;
-  static constexpr float rope_theta = Spec::rope_theta;
-  static constexpr RopeStyle rope_style = Spec::kRopeNeox ? RopeStyle::NeoxHalves : RopeStyle::Adjacent;
-  static constexpr FfnActivation ffn_activation =
-      Spec::kSwiGLU ? FfnActivation::SiLU : FfnActivation::ReluSquared;
-  static constexpr float rms_eps = Spec::rms_eps;
-};
-
-// The ModelConfig a Shape describes (for validation against weights).
+// The graph a Shape runs (see the file comment).
 template <class Shape>
-ModelConfig config_of(const Shape& s, bool tied_output = true) {
-  ModelConfig c;
-  c.arch = s.arch;
-  c.dim = s.dim;
-  c.ffn_hidden = s.ffn_hidden;
-  c.n_layers = s.n_layers;
-  c.n_heads = s.n_heads;
-  c.n_kv_heads = s.n_kv_heads;
-  c.head_dim = s.head_dim;
-  c.vocab_size = s.vocab_size;
-  c.context_length = s.context_length;
-  c.rope_theta = s.rope_theta;
-  c.rope_style = s.rope_style;
-  c.ffn_activation = s.ffn_activation;
-  c.rms_eps = s.rms_eps;
-  c.tied_output = tied_output;
-  return c;
-}
-
-// Activation buffers for up to max_batch tokens at a time. Allocated once;
-// the forward pass never allocates afterwards.
-struct ForwardBuffers {
-  int64_t max_batch = 0;
-  std::vector<float> x;        // [batch][dim] residual stream
-  std::vector<float> xb;       // [batch][dim] normed input of a projection
-  std::vector<float> q;        // [batch][q_dim]
-  std::vector<float> k;        // [batch][kv_dim]
-  std::vector<float> v;        // [batch][kv_dim]
-  std::vector<float> att;      // [batch][q_dim] attention output
-  std::vector<float> proj;     // [batch][dim] wo / w_down output
-  std::vector<float> gate;     // [batch][ffn_hidden]
-  std::vector<float> up;       // [batch][ffn_hidden]
-  std::vector<float> rope_cos; // [batch][head_dim / 2] of each token's position
-  std::vector<float> rope_sin;
-  std::vector<float> scores;   // [threads][context] attention weights
-  std::vector<float> logits;   // [vocab] of the last token
-  MatvecScratch matvec_scratch;
-
-  template <class Shape>
-  ForwardBuffers(const Shape& s, int64_t batch, size_t n_threads) : max_batch(batch) {
-    if (batch <= 0) throw Error("forward buffers: max_batch must be > 0");
-    const auto n = [&](int64_t per_token) { return static_cast<size_t>(batch * per_token); };
-    x.resize(n(s.dim));
-    xb.resize(n(s.dim));
-    q.resize(n(s.n_heads * s.head_dim));
-    k.resize(n(s.n_kv_heads * s.head_dim));
-    v.resize(n(s.n_kv_heads * s.head_dim));
-    att.resize(n(s.n_heads * s.head_dim));
-    proj.resize(n(s.dim));
-    gate.resize(n(s.ffn_hidden));
-    up.resize(n(s.ffn_hidden));
-    rope_cos.resize(n(s.head_dim / 2));
-    rope_sin.resize(n(s.head_dim / 2));
-    scores.resize(n_threads * static_cast<size_t>(s.context_length));
-    logits.resize(static_cast<size_t>(s.vocab_size));
-  }
-};
-
-// ------------------------------------------------------------------ blocks
-
-// Self-attention sub-block for n_tok consecutive tokens at positions
-// pos0 .. pos0 + n_tok - 1 (decode: n_tok = 1): x += wo(...) in place.
-// Stores their keys/values in `kv` at `layer` and attends causally over
-// [0, pos + 1). Preconditions: buffers sized for n_tok, b.rope_cos/sin
-// filled by rope_table for each token's position (forward() does this once
-// for all layers), pos0 + n_tok <= kv.context_length() (checked by the
-// caller).
-template <class Shape>
-void attention_block(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,
-                     int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
-  const int64_t q_dim = s.n_heads * s.head_dim;
-  const int64_t kv_dim = s.n_kv_heads * s.head_dim;
-  const auto* attn_norm = static_cast<const float*>(w.attn_norm.data);
-  for (int64_t t = 0; t < n_tok; ++t) {
-    rmsnorm(x + t * s.dim, attn_norm, b.xb.data() + t * s.dim, s.dim, s.rms_eps);
-  }
-  matmul(w.wq, b.xb.data(), n_tok, b.q.data(), pool, b.matvec_scratch);
-  matmul(w.wk, b.xb.data(), n_tok, b.k.data(), pool, b.matvec_scratch);
-  matmul(w.wv, b.xb.data(), n_tok, b.v.data(), pool, b.matvec_scratch);
-  const int64_t half = s.head_dim / 2;
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const float* c = b.rope_cos.data() + t * half;
-    const float* sn = b.rope_sin.data() + t * half;
-    rope_apply(b.q.data() + t * q_dim, s.n_heads, s.head_dim, c, sn, s.rope_style);
-    rope_apply(b.k.data() + t * kv_dim, s.n_kv_heads, s.head_dim, c, sn, s.rope_style);
-    kv.store(layer, pos0 + t, b.k.data() + t * kv_dim, b.v.data() + t * kv_dim);
-  }
-
-  // One task per (token, head): each writes its own head_dim slice of att.
-  const int64_t group = s.n_heads / s.n_kv_heads;
-  const auto run_heads = [&](auto keys, auto values) {
-    pool.parallel_for(static_cast<size_t>(n_tok * s.n_heads), [&](size_t task, size_t thread) {
-      const int64_t t = static_cast<int64_t>(task) / s.n_heads;
-      const int64_t h = static_cast<int64_t>(task) % s.n_heads;
-      const int64_t kvh = h / group;
-      attention_head(b.q.data() + t * q_dim + h * s.head_dim, keys + kvh * s.head_dim,
-                     values + kvh * s.head_dim, pos0 + t + 1, kv_dim, s.head_dim,
-                     b.scores.data() + thread * static_cast<size_t>(kv.context_length()),
-                     b.att.data() + t * q_dim + h * s.head_dim);
-    });
-  };
-  if (kv.type() == KvType::F32) {
-    run_heads(kv.keys<float>(layer), kv.values<float>(layer));
+GraphInfo graph_info_of(const Shape& s) {
+  if constexpr (requires { typename Shape::Graph; }) {
+    return Shape::Graph::kInfo;
   } else {
-    run_heads(kv.keys<uint16_t>(layer), kv.values<uint16_t>(layer));
+    return models::arch_graph(s.arch);
   }
-
-  if (s.arch == Arch::BitnetB158) {
-    const auto* sub = static_cast<const float*>(w.attn_sub_norm.data);
-    for (int64_t t = 0; t < n_tok; ++t) {
-      rmsnorm(b.att.data() + t * q_dim, sub, b.att.data() + t * q_dim, q_dim, s.rms_eps);
-    }
-  }
-  matmul(w.wo, b.att.data(), n_tok, b.proj.data(), pool, b.matvec_scratch);
-  add_inplace(x, b.proj.data(), n_tok * s.dim);
-}
-
-// Gated FFN sub-block: x += w_down(sub_norm?(act(w_gate n(x)) * w_up n(x))).
-// `act` is swiglu or relu2_gate; `sub_norm` may be null (llama).
-template <class Shape, class Activation>
-void ffn_gated_block(const Shape& s, const LayerWeights& w, int64_t n_tok, float* x,
-                     const float* sub_norm, Activation&& act, ForwardBuffers& b,
-                     ThreadPool& pool) {
-  const auto* ffn_norm = static_cast<const float*>(w.ffn_norm.data);
-  for (int64_t t = 0; t < n_tok; ++t) {
-    rmsnorm(x + t * s.dim, ffn_norm, b.xb.data() + t * s.dim, s.dim, s.rms_eps);
-  }
-  matmul(w.w_gate, b.xb.data(), n_tok, b.gate.data(), pool, b.matvec_scratch);
-  matmul(w.w_up, b.xb.data(), n_tok, b.up.data(), pool, b.matvec_scratch);
-  act(b.gate.data(), b.up.data(), n_tok * s.ffn_hidden);
-  if (sub_norm != nullptr) {
-    for (int64_t t = 0; t < n_tok; ++t) {
-      float* g = b.gate.data() + t * s.ffn_hidden;
-      rmsnorm(g, sub_norm, g, s.ffn_hidden, s.rms_eps);
-    }
-  }
-  matmul(w.w_down, b.gate.data(), n_tok, b.proj.data(), pool, b.matvec_scratch);
-  add_inplace(x, b.proj.data(), n_tok * s.dim);
-}
-
-// Llama FFN: x += w_down(silu(w_gate n(x)) * w_up n(x)).
-template <class Shape>
-void ffn_swiglu_block(const Shape& s, const LayerWeights& w, int64_t n_tok, float* x,
-                      ForwardBuffers& b, ThreadPool& pool) {
-  ffn_gated_block(s, w, n_tok, x, nullptr, swiglu, b, pool);
-}
-
-// BitNet b1.58 FFN: x += w_down(ffn_sub_norm(relu(w_gate n(x))^2 * w_up n(x))).
-template <class Shape>
-void ffn_relu2_block(const Shape& s, const LayerWeights& w, int64_t n_tok, float* x,
-                     ForwardBuffers& b, ThreadPool& pool) {
-  ffn_gated_block(s, w, n_tok, x, static_cast<const float*>(w.ffn_sub_norm.data), relu2_gate, b,
-                  pool);
 }
 
 // One transformer layer for n_tok tokens (see attention_block).
 template <class Shape>
-void layer_block(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,
-                 int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
-  attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool);
-  const float* sub =
-      s.arch == Arch::BitnetB158 ? static_cast<const float*>(w.ffn_sub_norm.data) : nullptr;
-  if (s.ffn_activation == FfnActivation::ReluSquared) {
-    ffn_gated_block(s, w, n_tok, x, sub, relu2_gate, b, pool);
+void run_layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0, int64_t n_tok,
+               float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
+  if constexpr (requires { typename Shape::Graph; }) {
+    Shape::Graph::layer(s, w, layer, pos0, n_tok, x, kv, b, pool);
   } else {
-    ffn_gated_block(s, w, n_tok, x, sub, swiglu, b, pool);
+    models::arch_layer(s, w, layer, pos0, n_tok, x, kv, b, pool);
   }
 }
 
@@ -292,7 +82,7 @@ std::span<const float> forward(const Shape& s, const ModelWeights& w,
                  b.rope_sin.data() + t * half);
     }
     for (int64_t l = 0; l < s.n_layers; ++l) {
-      layer_block(s, w.layers[static_cast<size_t>(l)], l, pos0 + start, n_tok, x, kv, b, pool);
+      run_layer(s, w.layers[static_cast<size_t>(l)], l, pos0 + start, n_tok, x, kv, b, pool);
     }
   }
   // Only the last token's logits are needed to continue generation.
@@ -303,11 +93,18 @@ std::span<const float> forward(const Shape& s, const ModelWeights& w,
   return {b.logits.data(), b.logits.size()};
 }
 
-// Throws trix::Error unless `w` fits the shape and every matrix format has a
-// matvec path.
+// Throws trix::Error unless `w` fits the shape, every matrix format has a
+// matvec path, and the shape's RoPE style and FFN activation are the ones
+// the graph it runs uses (the graph fixes them; a mismatch means a shape
+// built by hand for another architecture).
 template <class Shape>
 void validate_model(const Shape& s, const ModelWeights& w) {
   validate_weights(config_of(s), w);
+  const GraphInfo g = graph_info_of(s);
+  if (s.rope_style != g.rope_style || s.ffn_activation != g.ffn_activation) {
+    throw Error(std::string("model shape: the ") + arch_name(s.arch) +
+                " graph uses another RoPE style or FFN activation than the shape asks for");
+  }
   const auto need = [](const WeightView& m, const std::string& name) {
     if (!matvec_supported(m.format)) {
       throw Error(std::string("model weights: ") + name + " has format " + format_name(m.format) +
