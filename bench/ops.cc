@@ -1,0 +1,81 @@
+// Small decoder ops at BitNet-b1.58-2B-4T sizes (hidden 2560, ffn 6912, 20
+// heads of 128): the runtime's scalar versions, one thread, in-cache.
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench.h"
+#include "trix/model/ops.h"
+
+namespace trix::bench {
+
+void run_ops_cases(Context& ctx) {
+  constexpr size_t kDim = 2560, kFfn = 6912, kHeads = 20, kHeadDim = 128;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  auto vec = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  const auto x = vec(kFfn), w = vec(kFfn), up = vec(kFfn);
+  std::vector<float> out(kFfn), gate(kFfn);
+  std::vector<float> cos_t(kHeadDim / 2), sin_t(kHeadDim / 2);
+  rope_table(7, kHeadDim, 500000.0f, cos_t.data(), sin_t.data());
+  std::vector<BlockQ8_K> q8k(kDim / 256);
+  std::vector<int8_t> q8(kDim);
+
+  struct OpCase {
+    const char* op;
+    size_t n;
+    std::function<void(size_t)> fn;
+  };
+  const std::vector<OpCase> cases = {
+      {"rmsnorm", kDim, [&](size_t) { rmsnorm(x.data(), w.data(), out.data(), kDim, 1e-5f); }},
+      {"rope_adjacent", kDim,
+       [&](size_t) {
+         rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::Adjacent);
+       }},
+      {"rope_neox", kDim,
+       [&](size_t) {
+         rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::NeoxHalves);
+       }},
+      {"swiglu", kFfn,
+       [&](size_t) {
+         gate = x;
+         swiglu(gate.data(), up.data(), kFfn);
+       }},
+      {"relu2_gate", kFfn,
+       [&](size_t) {
+         gate = x;
+         relu2_gate(gate.data(), up.data(), kFfn);
+       }},
+      {"softmax", kDim,
+       [&](size_t) {
+         out.assign(x.begin(), x.begin() + kDim);
+         softmax(out.data(), kDim);
+       }},
+      {"quantize_q8_k", kDim, [&](size_t) { quantize_row_q8_k(x.data(), q8k.data(), kDim); }},
+      {"quantize_i8_s", kDim, [&](size_t) { quantize_row_i8_s(x.data(), q8.data(), kDim); }},
+      {"add", kDim, [&](size_t) { add_inplace(out.data(), x.data(), kDim); }},
+  };
+  for (const auto& c : cases) {
+    Record rec;
+    rec.name = std::string("op/") + c.op + "/scalar/" + std::to_string(c.n);
+    if (!selected(ctx, rec.name)) continue;
+    rec.op = c.op;
+    rec.weight_format = "f32";
+    rec.act_format = "f32";
+    rec.impl = "scalar (trix/model/ops.h)";
+    rec.k = c.n;
+    rec.n = 1;
+    rec.threads = 1;
+    rec.cache = "hot";
+    rec.us_per_call = time_calls(c.fn, ctx.opt.quick ? 2 : 50, ctx.opt.quick ? 3 : 20000,
+                                 ctx.opt.seconds_per_case * 0.2e6, &rec.reps);
+    ctx.records.push_back(rec);
+    print_record(ctx, rec);
+  }
+}
+
+}  // namespace trix::bench
