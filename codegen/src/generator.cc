@@ -40,14 +40,55 @@ std::string camel(const std::string& s) {
 
 namespace {
 
-// Kernel implementations that exist as hand-written templates, per backend.
-// A spec asking for anything else fails at generation time, naming what exists.
-struct Implementation {
-  const char* op;
-  const char* weights;
-  const char* activations;
+// Kernel implementations that exist as hand-written templates (CPU). A spec
+// asking for anything else fails at generation time, naming what exists.
+// The packed4 TQ1_0 kernels are the TQ2_0 ones: TQ1_0 is repacked to 2-bit
+// codes at load time (trix/cpu/ternary_packed.h).
+constexpr Implementation kImplementations[] = {
+    {"gemv", "tq2_0", "q8_k", "ggml", "trix/cpu/gemv_ternary-inl.h",
+     "GemvTQ2_0Q8KRows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
+     CpuSignature::kGemvArgs},
+    {"gemv", "tq2_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
+     "PackedTernaryGemv<true>(args, begin, end)", CpuSignature::kPacked},
+    {"gemm", "tq2_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
+     "PackedTernaryGemm<true, kernels::{name}::CpuHighway::kTokensPerTile>(args, begin, end)",
+     CpuSignature::kPacked},
+    {"gemv", "tq1_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
+     "PackedTernaryGemv<true>(args, begin, end)", CpuSignature::kPacked},
+    {"gemm", "tq1_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
+     "PackedTernaryGemm<true, kernels::{name}::CpuHighway::kTokensPerTile>(args, begin, end)",
+     CpuSignature::kPacked},
 };
-constexpr Implementation kImplementations[] = {{"gemv", "tq2_0", "q8_k"}};
+
+}  // namespace
+
+const Implementation* find_implementation(const std::string& op, const std::string& weights,
+                                          const std::string& activations, const std::string& layout) {
+  for (const auto& impl : kImplementations) {
+    if (op == impl.op && weights == impl.weights && activations == impl.activations &&
+        layout == impl.layout) {
+      return &impl;
+    }
+  }
+  return nullptr;
+}
+
+std::string implemented_list() {
+  std::string have;
+  for (const auto& impl : kImplementations) {
+    have += std::string(have.empty() ? "" : ", ") + impl.op + " " + impl.weights + " x " +
+            impl.activations + (std::string(impl.layout) == "ggml" ? "" : std::string(" (") + impl.layout + ")");
+  }
+  return have;
+}
+
+std::vector<const Implementation*> implementations() {
+  std::vector<const Implementation*> out;
+  for (const auto& impl : kImplementations) out.push_back(&impl);
+  return out;
+}
+
+namespace {
 
 void check_header(const SpecNode& root, const std::string& expected_kind) {
   root.expect_map();
@@ -77,19 +118,11 @@ void cross_check(const SpecSet& set, const std::vector<SpecNode>& kernel_roots,
                                 known_formats + ")");
       }
     }
-    bool implemented = false;
-    for (const auto& impl : kImplementations) {
-      implemented = implemented || (k.op == impl.op && k.weights == impl.weights &&
-                                    k.activations == impl.activations);
-    }
-    if (!implemented) {
-      std::string have;
-      for (const auto& impl : kImplementations) {
-        have += std::string(have.empty() ? "" : ", ") + impl.op + " " + impl.weights + " x " +
-                impl.activations;
-      }
+    if (!find_implementation(k.op, k.weights, k.activations, k.layout)) {
       root.required("op").fail("no kernel template implements " + k.op + " " + k.weights + " x " +
-                               k.activations + " (implemented: " + have + ")");
+                               k.activations +
+                               (k.layout == "ggml" ? std::string() : " (" + k.layout + ")") +
+                               " (implemented: " + implemented_list() + ")");
     }
   }
   for (size_t i = 0; i < set.models.size(); ++i) {

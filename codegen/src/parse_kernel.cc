@@ -6,27 +6,35 @@ namespace {
 
 // Parameters each backend understands, with their allowed range. A spec that
 // names another parameter is rejected: a typo must not silently fall back.
+// `op` empty: the rule applies to every op.
 struct ParamRule {
   const char* backend;
+  const char* op;
   const char* name;
   int64_t min, max, multiple_of;
 };
 constexpr ParamRule kParamRules[] = {
-    {"cpu_highway", "rows_per_step", 1, 8, 1},
-    {"cuda", "threads_per_block", 32, 1024, 32},
-    {"metal", "threads_per_threadgroup", 16, 1024, 16},
+    {"cpu_highway", "", "rows_per_step", 1, 8, 1},
+    {"cpu_highway", "gemm", "tokens_per_tile", 1, 64, 1},
+    {"cuda", "", "threads_per_block", 32, 1024, 32},
+    {"metal", "", "threads_per_threadgroup", 16, 1024, 16},
 };
+
+bool rule_applies(const ParamRule& r, const std::string& backend, const std::string& op) {
+  return backend == r.backend && (r.op[0] == '\0' || op == r.op);
+}
 
 }  // namespace
 
 KernelSpec parse_kernel(const SpecNode& root) {
-  root.expect_keys({"spec", "version", "name", "description", "op", "weights", "activations",
-                    "output", "reference", "accuracy", "variants"});
+  root.expect_keys({"spec", "version", "name", "description", "op", "layout", "weights",
+                    "activations", "output", "reference", "accuracy", "variants"});
   KernelSpec k;
   k.file = root.file();
   k.name = root.required("name").as_identifier();
   k.doc = root.required("description").as_string();
-  k.op = root.required("op").as_enum({"gemv"});
+  k.op = root.required("op").as_enum({"gemv", "gemm"});
+  if (auto layout = root.optional("layout")) k.layout = layout->as_enum({"ggml", "packed4"});
   k.weights = root.required("weights").as_identifier();
   k.activations = root.required("activations").as_identifier();
   k.output = root.required("output").as_enum({"f32"});
@@ -61,7 +69,7 @@ KernelSpec parse_kernel(const SpecNode& root) {
       const ParamRule* rule = nullptr;
       std::string known;
       for (const auto& r : kParamRules) {
-        if (vs.backend != r.backend) continue;
+        if (!rule_applies(r, vs.backend, k.op)) continue;
         if (name == r.name) rule = &r;
         known += known.empty() ? r.name : std::string(", ") + r.name;
       }
@@ -75,9 +83,18 @@ KernelSpec parse_kernel(const SpecNode& root) {
       vs.params[name] = x;
     }
     for (const auto& r : kParamRules) {
-      if (vs.backend == r.backend && !vs.params.count(r.name)) {
-        params.fail(std::string("missing parameter '") + r.name + "' for backend " + vs.backend);
+      if (rule_applies(r, vs.backend, k.op) && !vs.params.count(r.name)) {
+        params.fail(std::string("missing parameter '") + r.name + "' for backend " + vs.backend +
+                    (r.op[0] ? std::string(" and op ") + r.op : std::string()));
       }
+    }
+    if (vs.backend == "cpu_highway" && k.layout == "packed4" && vs.params.at("rows_per_step") != 4) {
+      params.fail("the packed4 layout interleaves 4 rows: rows_per_step must be 4, found " +
+                  std::to_string(vs.params.at("rows_per_step")));
+    }
+    if (vs.backend != "cpu_highway" && (k.layout != "ggml" || k.op != "gemv")) {
+      v.required("backend").fail("backend " + vs.backend + " implements only op gemv on the ggml layout" +
+                                 " (this spec: " + k.op + ", layout " + k.layout + "); use cpu_highway");
     }
     if (auto d = v.optional("dispatch")) {
       if (vs.backend != "cpu_highway") d->fail("'dispatch' only applies to backend cpu_highway");

@@ -53,7 +53,8 @@ struct VariantSpec {
 struct KernelSpec {
   std::string file;
   std::string name;         // gemv_tq2_0_q8_k
-  std::string op;           // gemv
+  std::string op;           // gemv | gemm
+  std::string layout = "ggml";  // weight layout the kernel reads: ggml (as stored) | packed4 (repacked at load)
   std::string weights;      // format name
   std::string activations;  // format name
   std::string output;       // f32
@@ -91,6 +92,30 @@ struct SpecSet {
   std::vector<KernelSpec> kernels;  // sorted by name
   std::vector<ModelSpec> models;    // sorted by name
 };
+
+// A hand-written CPU kernel template that a kernel spec can instantiate
+// (the table lives in generator.cc). `call` is the body of the generated
+// per-target function, with {name} replaced by the kernel's name.
+enum class CpuSignature {
+  kGemvArgs,  // (const GemvArgs& args, size_t row_begin, size_t row_end)
+  kPacked,    // (const PackedMatmulArgs& args, size_t group_begin, size_t group_end)
+};
+struct Implementation {
+  const char* op;
+  const char* weights;
+  const char* activations;
+  const char* layout;
+  const char* header;  // the -inl.h holding the template
+  const char* call;
+  CpuSignature signature;
+};
+// The implementation of (op, weights, activations, layout), or nullptr.
+const Implementation* find_implementation(const std::string& op, const std::string& weights,
+                                          const std::string& activations, const std::string& layout);
+// "gemv tq2_0 x q8_k, ..." for error messages.
+std::string implemented_list();
+// Every implementation, in table order.
+std::vector<const Implementation*> implementations();
 
 // Parsers: throw SpecError naming file:line:col.
 FormatSpec parse_format(const class SpecNode& root);

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 
+#include "trix/cpu/ternary_packed.h"
 #include "trix/kernels/gemv_args.h"
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "trix/cpu/kernels-inl.h"
@@ -17,11 +18,47 @@
 namespace trix::cpu {
 namespace {
 
+HWY_EXPORT(gemm_packed_tq1_0_q8_k);
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_tq1_0_q8_k).
+inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_DYNAMIC_DISPATCH(gemm_packed_tq1_0_q8_k)(args, begin, end);
+}
+
+inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args) { gemm_packed_tq1_0_q8_k(args, 0, args.w.n_groups()); }
+
+HWY_EXPORT(gemm_packed_tq2_0_q8_k);
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_tq2_0_q8_k).
+inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_DYNAMIC_DISPATCH(gemm_packed_tq2_0_q8_k)(args, begin, end);
+}
+
+inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemm_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
+
+HWY_EXPORT(gemv_packed_tq1_0_q8_k);
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemv_packed_tq1_0_q8_k).
+inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_DYNAMIC_DISPATCH(gemv_packed_tq1_0_q8_k)(args, begin, end);
+}
+
+inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq1_0_q8_k(args, 0, args.w.n_groups()); }
+
+HWY_EXPORT(gemv_packed_tq2_0_q8_k);
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemv_packed_tq2_0_q8_k).
+inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_DYNAMIC_DISPATCH(gemv_packed_tq2_0_q8_k)(args, begin, end);
+}
+
+inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
+
 HWY_EXPORT(gemv_tq2_0_q8_k);
 
-// Rows [row_begin, row_end) of y = W x on the best target for this CPU.
-inline void gemv_tq2_0_q8_k(const GemvArgs& args, size_t row_begin, size_t row_end) {
-  HWY_DYNAMIC_DISPATCH(gemv_tq2_0_q8_k)(args, row_begin, row_end);
+// Rows [begin, end) of y = W x (gemv_tq2_0_q8_k).
+inline void gemv_tq2_0_q8_k(const GemvArgs& args, size_t begin, size_t end) {
+  HWY_DYNAMIC_DISPATCH(gemv_tq2_0_q8_k)(args, begin, end);
 }
 
 inline void gemv_tq2_0_q8_k(const GemvArgs& args) { gemv_tq2_0_q8_k(args, 0, args.rows); }

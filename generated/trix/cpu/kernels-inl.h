@@ -12,15 +12,40 @@
 
 #include "hwy/highway.h"
 #include "trix/cpu/gemv_ternary-inl.h"
+#include "trix/cpu/ternary_packed-inl.h"
+#include "trix/kernels/gemm_packed_tq1_0_q8_k.h"
+#include "trix/kernels/gemm_packed_tq2_0_q8_k.h"
+#include "trix/kernels/gemv_packed_tq1_0_q8_k.h"
+#include "trix/kernels/gemv_packed_tq2_0_q8_k.h"
 #include "trix/kernels/gemv_tq2_0_q8_k.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 
+// Y = W X for TQ1_0 weights repacked to packed4 and n tokens of Q8_K activations, f32 output, lanes16 order per token (gemm_packed_tq1_0_q8_k.yaml)
+inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  PackedTernaryGemm<true, kernels::gemm_packed_tq1_0_q8_k::CpuHighway::kTokensPerTile>(args, begin, end);
+}
+
+// Y = W X for TQ2_0 weights repacked to packed4 and n tokens of Q8_K activations, f32 output, lanes16 order per token (gemm_packed_tq2_0_q8_k.yaml)
+inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  PackedTernaryGemm<true, kernels::gemm_packed_tq2_0_q8_k::CpuHighway::kTokensPerTile>(args, begin, end);
+}
+
+// y = W x for TQ1_0 weights repacked to packed4 and one token of Q8_K activations, f32 output, lanes16 order (gemv_packed_tq1_0_q8_k.yaml)
+inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  PackedTernaryGemv<true>(args, begin, end);
+}
+
+// y = W x for TQ2_0 weights repacked to packed4 and one token of Q8_K activations, f32 output, lanes16 order (gemv_packed_tq2_0_q8_k.yaml)
+inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  PackedTernaryGemv<true>(args, begin, end);
+}
+
 // y = W x for TQ2_0 weights and Q8_K activations, f32 output, lanes16 accumulation order (gemv_tq2_0_q8_k.yaml)
-inline void gemv_tq2_0_q8_k(const GemvArgs& args, size_t row_begin, size_t row_end) {
-  GemvTQ2_0Q8KRows<kernels::gemv_tq2_0_q8_k::CpuHighway::kRowsPerStep>(args, row_begin, row_end);
+inline void gemv_tq2_0_q8_k(const GemvArgs& args, size_t begin, size_t end) {
+  GemvTQ2_0Q8KRows<kernels::gemv_tq2_0_q8_k::CpuHighway::kRowsPerStep>(args, begin, end);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -7,12 +7,42 @@
 
 #include "hwy/highway.h"
 #include "trix/cpu/kernels-inl.h"
+#include "trix/cpu/ternary_packed.h"
 #include "trix/kernels/gemv_args.h"
 
 namespace trix::cpu::static_target {
 
-inline void gemv_tq2_0_q8_k(const GemvArgs& args, size_t row_begin, size_t row_end) {
-  HWY_STATIC_DISPATCH(gemv_tq2_0_q8_k)(args, row_begin, row_end);
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_tq1_0_q8_k).
+inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemm_packed_tq1_0_q8_k)(args, begin, end);
+}
+
+inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args) { gemm_packed_tq1_0_q8_k(args, 0, args.w.n_groups()); }
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_tq2_0_q8_k).
+inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemm_packed_tq2_0_q8_k)(args, begin, end);
+}
+
+inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemm_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemv_packed_tq1_0_q8_k).
+inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_packed_tq1_0_q8_k)(args, begin, end);
+}
+
+inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq1_0_q8_k(args, 0, args.w.n_groups()); }
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemv_packed_tq2_0_q8_k).
+inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_packed_tq2_0_q8_k)(args, begin, end);
+}
+
+inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
+
+// Rows [begin, end) of y = W x (gemv_tq2_0_q8_k).
+inline void gemv_tq2_0_q8_k(const GemvArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_tq2_0_q8_k)(args, begin, end);
 }
 
 inline void gemv_tq2_0_q8_k(const GemvArgs& args) { gemv_tq2_0_q8_k(args, 0, args.rows); }

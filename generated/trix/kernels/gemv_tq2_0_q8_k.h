@@ -10,6 +10,7 @@ namespace trix::kernels::gemv_tq2_0_q8_k {
 
 inline constexpr char kName[] = "gemv_tq2_0_q8_k";
 inline constexpr char kOp[] = "gemv";
+inline constexpr char kLayout[] = "ggml";
 inline constexpr FormatId kWeights = FormatId::TQ2_0;
 inline constexpr FormatId kActivations = FormatId::Q8_K;
 inline constexpr bool kBitExact = true;

@@ -1,0 +1,381 @@
+// Per-target GEMV and GEMM over packed4 ternary weights (ternary_packed.h):
+// TQ2_0 and TQ1_0 with Q8_K activations (block-scaled, the lanes16 contract
+// of trix/kernels/gemv_tq2_0_q8_k.body.h, bit for bit), and I2_S with
+// per-token int8 activations (the integer contract of vec_dot_i2_s_i8, bit
+// for bit). Included once per Highway target, hence the toggle guard.
+//
+// Per row and 256-weight block, the 16 lane sums are
+//   init[l] + sum_n dot4(field_n(codes)[4l..4l+3], act[n][4l..4l+3])
+// with init = -(lane's activation sum) (+ kMagicBits for the block-scaled
+// contract) and dot4 the "dot of 4 adjacent u8 x s8 bytes into int32":
+// vpdpbusd (AVX3_DL), vpmaddubsw + vpmaddwd (AVX3, AVX2), int32 lane
+// arithmetic (portable Highway path: every other target, SSE4, NEON, SVE,
+// EMU128, SCALAR). All integer steps are exact, so every path gives the
+// same lane sums; the float steps are the contract's:
+//   block-scaled: acc_l = fma(float(s_l), d_w * d_a, acc_l) per block, then
+//                 lanes16_combine;
+//   I2_S:         isum = sum over blocks and lanes (int32), then
+//                 float(isum) / act_scale * tensor_scale.
+//
+// Integer ranges: codes are 0..3 and |q| <= 128. vpmaddubsw adds two
+// products, |pair| <= 2 * 3 * 128 = 768 < 32767: no int16 saturation.
+// A block lane sum is at most 16 * 3 * 128 + 16 * 128 = 8192 in magnitude
+// (with the init), far inside the |s| < 2^22 of the kMagicBits conversion;
+// an I2_S row sum is at most 2 * 128 * cols < 2^24 for cols <= 65536, so
+// float(isum) is exact there too.
+//
+// GEMV shares the 4 activation vectors of a block across the 4 rows of a
+// group; GEMM (AVX-512) extracts the 16 code fields of a group's block once
+// and runs them against kTokens tokens, whose accumulators stay in a small
+// L1 tile; other targets run the GEMV per token inside each group, so the
+// group's codes stay in L1 across tokens. Both give, per (row, token), the
+// exact operations of the GEMV: results are bit-identical to n GEMVs.
+#if defined(TRIX_CPU_TERNARY_PACKED_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef TRIX_CPU_TERNARY_PACKED_INL_H_
+#undef TRIX_CPU_TERNARY_PACKED_INL_H_
+#else
+#define TRIX_CPU_TERNARY_PACKED_INL_H_
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "trix/core/fp16.h"
+#include "trix/cpu/ternary_packed.h"
+#include "trix/kernels/lanes16.h"
+
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
+#include <immintrin.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+// Highway 1.0.3's AVX3_DL target string lacks avx512vnni (see
+// gemv_ternary-inl.h); enable it for this file's AVX3_DL code.
+#if HWY_TARGET == HWY_AVX3_DL
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+#endif
+#endif
+namespace trix::cpu {
+namespace HWY_NAMESPACE {
+namespace detail_packed {
+
+// Writes the (up to) 4 results of group g for token t.
+template <bool kScaled>
+inline void store_group(const PackedMatmulArgs& a, size_t t, size_t g, const float* acc_f,
+                        const int32_t* acc_i) {
+  const uint8_t* act = a.acts + t * a.act_stride;
+  const float act_scale =
+      reinterpret_cast<const float*>(act + a.w.n_blocks * kPackedActBlockBytes)[0];
+  for (size_t i = 0; i < kPackedRows; ++i) {
+    const size_t r = g * kPackedRows + i;
+    if (r >= a.w.rows) break;
+    float out;
+    if constexpr (kScaled) {
+      float v[16];
+      std::memcpy(v, acc_f + 16 * i, sizeof v);
+      out = lanes16_combine(v);
+    } else {
+      int32_t isum = 0;
+      for (size_t l = 0; l < 16; ++l) isum += acc_i[16 * i + l];
+      out = static_cast<float>(isum) / act_scale * a.w.tensor_scale;
+    }
+    a.y[t * a.y_stride + r] = out;
+  }
+}
+
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3
+
+HWY_INLINE __m512i Dot4(__m512i sum, __m512i codes, __m512i act) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return _mm512_dpbusd_epi32(sum, codes, act);
+#else
+  return _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(codes, act),
+                                                 _mm512_set1_epi16(1)));
+#endif
+}
+
+template <bool kScaled>
+inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
+  const PackedTernaryView& w = a.w;
+  const size_t nb = w.n_blocks;
+  const uint8_t* act = a.acts + t * a.act_stride;
+  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
+  const __m512i m3 = _mm512_set1_epi8(3);
+  const __m512 magic = _mm512_set1_ps(kMagicFloat);
+  for (size_t g = g0; g < g1; ++g) {
+    const uint8_t* wg = w.group(g);
+    const float* dw = kScaled ? w.scales(g) : nullptr;
+    __m512 acc[4];
+    __m512i iacc[4];
+    for (size_t i = 0; i < 4; ++i) {
+      acc[i] = _mm512_setzero_ps();
+      iacc[i] = _mm512_setzero_si512();
+    }
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* ab = act + b * kPackedActBlockBytes;
+      __m512i a0 = _mm512_load_si512(ab);
+      __m512i a1 = _mm512_load_si512(ab + 64);
+      __m512i a2 = _mm512_load_si512(ab + 128);
+      __m512i a3 = _mm512_load_si512(ab + 192);
+      const __m512i init = _mm512_load_si512(ab + 256);
+      // Keep the activations in registers for all 4 rows: GCC 12 otherwise
+      // folds these loads into every vpdpbusd and re-reads them per row.
+      asm("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3));
+      const __m512 dav = _mm512_set1_ps(kScaled ? da[b] : 0.0f);
+      const uint8_t* wb = wg + b * kPackedRows * kPackedCodeBytes;
+      for (size_t i = 0; i < 4; ++i) {
+        __m512i codes = _mm512_load_si512(wb + kPackedCodeBytes * i);
+        asm("" : "+v"(codes));  // one load, not one per shift
+        __m512i s = Dot4(init, _mm512_and_si512(codes, m3), a0);
+        s = Dot4(s, _mm512_and_si512(_mm512_srli_epi16(codes, 2), m3), a1);
+        s = Dot4(s, _mm512_and_si512(_mm512_srli_epi16(codes, 4), m3), a2);
+        s = Dot4(s, _mm512_and_si512(_mm512_srli_epi16(codes, 6), m3), a3);
+        if constexpr (kScaled) {
+          const __m512 v = _mm512_sub_ps(_mm512_castsi512_ps(s), magic);
+          const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dw[b * 4 + i]), dav);
+          acc[i] = _mm512_fmadd_ps(v, scale, acc[i]);
+        } else {
+          iacc[i] = _mm512_add_epi32(iacc[i], s);
+        }
+      }
+    }
+    alignas(64) float acc_f[64];
+    alignas(64) int32_t acc_i[64];
+    for (size_t i = 0; i < 4; ++i) {
+      _mm512_store_ps(acc_f + 16 * i, acc[i]);
+      _mm512_store_si512(acc_i + 16 * i, iacc[i]);
+    }
+    store_group<kScaled>(a, t, g, acc_f, acc_i);
+  }
+}
+
+// Tokens [t0, t0 + nt) of group g, nt <= kTokens.
+template <bool kScaled, size_t kTokens>
+inline void GemmGroupTile(const PackedMatmulArgs& a, size_t g, size_t t0, size_t nt) {
+  const PackedTernaryView& w = a.w;
+  const size_t nb = w.n_blocks;
+  const __m512i m3 = _mm512_set1_epi8(3);
+  const __m512 magic = _mm512_set1_ps(kMagicFloat);
+  alignas(64) float acc_f[kTokens][64];
+  alignas(64) int32_t acc_i[kTokens][64];
+  for (size_t tt = 0; tt < nt; ++tt) {
+    for (size_t i = 0; i < 4; ++i) {
+      _mm512_store_ps(acc_f[tt] + 16 * i, _mm512_setzero_ps());
+      _mm512_store_si512(acc_i[tt] + 16 * i, _mm512_setzero_si512());
+    }
+  }
+  const uint8_t* wg = w.group(g);
+  const float* dw = kScaled ? w.scales(g) : nullptr;
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* wb = wg + b * kPackedRows * kPackedCodeBytes;
+    __m512i f[4][4];
+    __m512 dwv[4];
+    for (size_t i = 0; i < 4; ++i) {
+      const __m512i codes = _mm512_load_si512(wb + kPackedCodeBytes * i);
+      f[i][0] = _mm512_and_si512(codes, m3);
+      f[i][1] = _mm512_and_si512(_mm512_srli_epi16(codes, 2), m3);
+      f[i][2] = _mm512_and_si512(_mm512_srli_epi16(codes, 4), m3);
+      f[i][3] = _mm512_and_si512(_mm512_srli_epi16(codes, 6), m3);
+      dwv[i] = _mm512_set1_ps(kScaled ? dw[b * 4 + i] : 0.0f);
+    }
+    for (size_t tt = 0; tt < nt; ++tt) {
+      const uint8_t* act = a.acts + (t0 + tt) * a.act_stride;
+      const uint8_t* ab = act + b * kPackedActBlockBytes;
+      const __m512i a0 = _mm512_load_si512(ab);
+      const __m512i a1 = _mm512_load_si512(ab + 64);
+      const __m512i a2 = _mm512_load_si512(ab + 128);
+      const __m512i a3 = _mm512_load_si512(ab + 192);
+      const __m512i init = _mm512_load_si512(ab + 256);
+      const __m512 dav = _mm512_set1_ps(
+          kScaled ? reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes)[b] : 0.0f);
+      for (size_t i = 0; i < 4; ++i) {
+        __m512i s = Dot4(init, f[i][0], a0);
+        s = Dot4(s, f[i][1], a1);
+        s = Dot4(s, f[i][2], a2);
+        s = Dot4(s, f[i][3], a3);
+        if constexpr (kScaled) {
+          const __m512 v = _mm512_sub_ps(_mm512_castsi512_ps(s), magic);
+          const __m512 scale = _mm512_mul_ps(dwv[i], dav);
+          _mm512_store_ps(acc_f[tt] + 16 * i,
+                          _mm512_fmadd_ps(v, scale, _mm512_load_ps(acc_f[tt] + 16 * i)));
+        } else {
+          _mm512_store_si512(acc_i[tt] + 16 * i,
+                             _mm512_add_epi32(_mm512_load_si512(acc_i[tt] + 16 * i), s));
+        }
+      }
+    }
+  }
+  for (size_t tt = 0; tt < nt; ++tt) store_group<kScaled>(a, t0 + tt, g, acc_f[tt], acc_i[tt]);
+}
+
+template <bool kScaled, size_t kTokens>
+inline void GemmGroups(const PackedMatmulArgs& a, size_t g0, size_t g1) {
+  for (size_t g = g0; g < g1; ++g) {
+    for (size_t t0 = 0; t0 < a.n_tok; t0 += kTokens) {
+      GemmGroupTile<kScaled, kTokens>(a, g, t0, std::min(kTokens, a.n_tok - t0));
+    }
+  }
+}
+
+#elif HWY_TARGET == HWY_AVX2
+
+template <bool kScaled>
+inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
+  const PackedTernaryView& w = a.w;
+  const size_t nb = w.n_blocks;
+  const uint8_t* act = a.acts + t * a.act_stride;
+  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256 magic = _mm256_set1_ps(kMagicFloat);
+  auto dot4 = [&](__m256i sum, __m256i codes, const uint8_t* p) {
+    const __m256i q = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(codes, q), ones));
+  };
+  for (size_t g = g0; g < g1; ++g) {
+    const uint8_t* wg = w.group(g);
+    const float* dw = kScaled ? w.scales(g) : nullptr;
+    alignas(32) float acc_f[64] = {};
+    alignas(32) int32_t acc_i[64] = {};
+    for (size_t i = 0; i < 4; ++i) {
+      __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+      __m256i iacc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* ab = act + b * kPackedActBlockBytes;
+        const uint8_t* wr = wg + (b * kPackedRows + i) * kPackedCodeBytes;
+        for (size_t h = 0; h < 2; ++h) {  // lanes 0-7, 8-15
+          const __m256i codes = _mm256_load_si256(reinterpret_cast<const __m256i*>(wr + 32 * h));
+          __m256i s = _mm256_load_si256(reinterpret_cast<const __m256i*>(ab + 256 + 32 * h));
+          s = dot4(s, _mm256_and_si256(codes, m3), ab + 32 * h);
+          s = dot4(s, _mm256_and_si256(_mm256_srli_epi16(codes, 2), m3), ab + 64 + 32 * h);
+          s = dot4(s, _mm256_and_si256(_mm256_srli_epi16(codes, 4), m3), ab + 128 + 32 * h);
+          s = dot4(s, _mm256_and_si256(_mm256_srli_epi16(codes, 6), m3), ab + 192 + 32 * h);
+          if constexpr (kScaled) {
+            const __m256 v = _mm256_sub_ps(_mm256_castsi256_ps(s), magic);
+            const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(dw[b * 4 + i]), _mm256_set1_ps(da[b]));
+            acc[h] = _mm256_fmadd_ps(v, scale, acc[h]);
+          } else {
+            iacc[h] = _mm256_add_epi32(iacc[h], s);
+          }
+        }
+      }
+      for (size_t h = 0; h < 2; ++h) {
+        _mm256_store_ps(acc_f + 16 * i + 8 * h, acc[h]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(acc_i + 16 * i + 8 * h), iacc[h]);
+      }
+    }
+    store_group<kScaled>(a, t, g, acc_f, acc_i);
+  }
+}
+
+#else  // portable Highway path
+
+template <bool kScaled>
+inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::CappedTag<int32_t, 16> di;
+  const hn::RebindToUnsigned<decltype(di)> du;
+  const hn::RebindToFloat<decltype(di)> df;
+  // Bytes are loaded as u32 lanes (4 code or activation bytes per lane; the
+  // Highway loads are byte-addressed, so no alignment or aliasing issue).
+  auto load_u32 = [&](const uint8_t* p) { return hn::LoadU(du, reinterpret_cast<const uint32_t*>(p)); };
+  const size_t N = hn::Lanes(di);
+  const PackedTernaryView& w = a.w;
+  const size_t nb = w.n_blocks;
+  const uint8_t* act = a.acts + t * a.act_stride;
+  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
+  const auto three = hn::Set(du, 3u);
+  for (size_t g = g0; g < g1; ++g) {
+    const uint8_t* wg = w.group(g);
+    const float* dw = kScaled ? w.scales(g) : nullptr;
+    alignas(64) float acc_f[64] = {};
+    alignas(64) int32_t acc_i[64] = {};
+    for (size_t i = 0; i < 4 && g * kPackedRows + i < w.rows; ++i) {
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* ab = act + b * kPackedActBlockBytes;
+        const uint8_t* wr = wg + (b * kPackedRows + i) * kPackedCodeBytes;
+        alignas(64) float v[16];
+        for (size_t j = 0; j < 16; j += N) {  // lanes j .. j + N - 1
+          const auto codes = load_u32(wr + 4 * j);
+          int32_t init[16];
+          std::memcpy(init, ab + 256, sizeof init);
+          auto s = hn::LoadU(di, init + j);
+          for (int n = 0; n < 4; ++n) {
+            const auto q4 = hn::BitCast(di, load_u32(ab + 64 * n + 4 * j));
+            for (int k = 0; k < 4; ++k) {
+              const auto c = hn::BitCast(di, hn::And(hn::ShiftRightSame(codes, 8 * k + 2 * n), three));
+              const auto q = hn::ShiftRightSame(hn::ShiftLeftSame(q4, 24 - 8 * k), 24);
+              s = hn::Add(s, hn::Mul(c, q));
+            }
+          }
+          if constexpr (kScaled) {
+            hn::StoreU(hn::Sub(hn::BitCast(df, s), hn::Set(df, kMagicFloat)), df, v + j);
+          } else {
+            hn::StoreU(hn::Add(hn::LoadU(di, acc_i + 16 * i + j), s), di, acc_i + 16 * i + j);
+          }
+        }
+        if constexpr (kScaled) {
+          const float scale = dw[b * 4 + i] * da[b];
+#if HWY_NATIVE_FMA
+          for (size_t j = 0; j < 16; j += N) {
+            const auto acc = hn::LoadU(df, acc_f + 16 * i + j);
+            hn::StoreU(hn::MulAdd(hn::LoadU(df, v + j), hn::Set(df, scale), acc), df, acc_f + 16 * i + j);
+          }
+#else
+          for (size_t l = 0; l < 16; ++l) acc_f[16 * i + l] = std::fma(v[l], scale, acc_f[16 * i + l]);
+#endif
+        }
+      }
+    }
+    store_group<kScaled>(a, t, g, acc_f, acc_i);
+  }
+}
+
+#endif
+
+#if !(HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3)
+// Tokens inside groups: a group's codes (4 rows x cols / 4 bytes) stay in
+// L1/L2 while every token passes over them.
+template <bool kScaled, size_t kTokens>
+inline void GemmGroups(const PackedMatmulArgs& a, size_t g0, size_t g1) {
+  for (size_t g = g0; g < g1; ++g) {
+    for (size_t t = 0; t < a.n_tok; ++t) GemvGroups<kScaled>(a, t, g, g + 1);
+  }
+}
+#endif
+
+}  // namespace detail_packed
+
+// GEMV: token 0 of `a` against the rows of groups [g0, g1).
+template <bool kScaled>
+inline void PackedTernaryGemv(const PackedMatmulArgs& a, size_t g0, size_t g1) {
+  detail_packed::GemvGroups<kScaled>(a, 0, g0, g1);
+}
+
+// GEMM: all a.n_tok tokens against the rows of groups [g0, g1), kTokens
+// tokens per tile (AVX-512; a tuning parameter from the kernel spec).
+template <bool kScaled, size_t kTokens>
+inline void PackedTernaryGemm(const PackedMatmulArgs& a, size_t g0, size_t g1) {
+  detail_packed::GemmGroups<kScaled, kTokens>(a, g0, g1);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace trix::cpu
+#if HWY_TARGET == HWY_AVX3_DL
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+HWY_AFTER_NAMESPACE();
+
+#endif  // TRIX_CPU_TERNARY_PACKED_INL_H_
