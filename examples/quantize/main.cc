@@ -202,9 +202,10 @@ class ProgressBar {
  public:
   explicit ProgressBar(bool on) : on_(on) {}
   void update(const trix::QuantizeProgress& p) {
-    if (!on_) return;
+    if (!on_ || finished_) return;
     const auto now = std::chrono::steady_clock::now();
     const bool last = p.bytes_done == p.bytes_total && p.tensor + 1 == p.n_tensors;
+    finished_ = last;
     if (!last && p.tensor == last_tensor_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
     last_tensor_ = p.tensor;
@@ -221,6 +222,7 @@ class ProgressBar {
 
  private:
   bool on_;
+  bool finished_ = false;
   size_t last_tensor_ = static_cast<size_t>(-1);
   std::chrono::steady_clock::time_point last_draw_{};
 };
@@ -247,11 +249,15 @@ int run_gguf(const Args& a, trix::ThreadPool& pool) {
               a.positional[1].c_str(), plan.tensors.size(), converted, plan.tensors.size() - converted,
               static_cast<double>(in.file_size()) / 1048576.0, static_cast<double>(out_size) / 1048576.0,
               secs);
+  constexpr size_t kMaxListed = 10;
+  size_t fell_back = 0;
   for (const auto& p : plan.tensors) {
-    if (p.reason.rfind("fallback", 0) == 0) {
+    if (p.reason.rfind("fallback", 0) != 0) continue;
+    if (++fell_back <= kMaxListed) {
       std::printf("  %s -> %s (%s)\n", p.tensor->name.c_str(), trix::format_info(p.to).name, p.reason.c_str());
     }
   }
+  if (fell_back > kMaxListed) std::printf("  ... %zu more tensors fell back\n", fell_back - kMaxListed);
   return 0;
 }
 
