@@ -11,6 +11,7 @@
 // Logits = output(norm(x)) of the last token.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -184,24 +185,44 @@ enum class StopReason : uint8_t { MaxTokens, Eos, ContextFull, Callback };
 struct GenerateResult {
   std::vector<int32_t> tokens;  // the generated ids (prompt and EOS excluded)
   StopReason stop = StopReason::MaxTokens;
+  // Wall-clock split: the prompt's forward pass (plus the first sample), and
+  // the n_decoded single-token forward passes (plus their samples) after it.
+  int64_t n_prompt = 0;
+  double prompt_seconds = 0.0;
+  int64_t n_decoded = 0;
+  double decode_seconds = 0.0;
 };
 
 // Feeds `prompt` (at least one id, e.g. BOS) through `dec`, then samples and
 // feeds one token at a time. Each new id is passed to on_token, which returns
-// false to stop. The repetition penalty sees prompt + generated ids. Throws
-// trix::Error on an empty prompt or one that does not fit the context.
+// false to stop (its time is not counted). The repetition penalty sees
+// prompt + generated ids. Throws trix::Error on an empty prompt or one that
+// does not fit the context.
 template <class Shape>
 GenerateResult generate(Decoder<Shape>& dec, Sampler& sampler, std::span<const int32_t> prompt,
                         const GenerateOptions& opt,
                         const std::function<bool(int32_t)>& on_token = {}) {
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
   if (prompt.empty()) throw Error("generate: the prompt must hold at least one token (e.g. BOS)");
   GenerateResult out;
+  out.n_prompt = static_cast<int64_t>(prompt.size());
   std::vector<int32_t> history(prompt.begin(), prompt.end());
+  auto t0 = Clock::now();
   std::span<const float> logits = dec.prefill(prompt);
   std::vector<float> work(logits.size());
+  bool first = true;
+  const auto account = [&] {
+    const auto t1 = Clock::now();
+    (first ? out.prompt_seconds : out.decode_seconds) += seconds(t0, t1);
+    first = false;
+  };
   while (static_cast<int64_t>(out.tokens.size()) < opt.max_new_tokens) {
     std::copy(logits.begin(), logits.end(), work.begin());
     const int32_t next = sampler.sample(work, history);
+    account();
     if (next == opt.eos_id) {
       out.stop = StopReason::Eos;
       return out;
@@ -217,7 +238,9 @@ GenerateResult generate(Decoder<Shape>& dec, Sampler& sampler, std::span<const i
       out.stop = StopReason::ContextFull;
       return out;
     }
+    t0 = Clock::now();
     logits = dec.decode(next);
+    ++out.n_decoded;
   }
   out.stop = StopReason::MaxTokens;
   return out;

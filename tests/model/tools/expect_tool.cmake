@@ -1,0 +1,54 @@
+# Runs a command-line tool and checks how it ends.
+#   cmake -DTOOL=<exe> -DARGS=<;-list> [-DEXPECT_RC=nonzero|0]
+#         [-DEXPECT_ERR=<substring of the one stderr line>]
+#         [-DEXPECT_OUT=<substring of stdout>] [-DENV=<;-list of K=V>]
+#         [-DMAKER=<make_bad_gguf> -DKIND=<kind> -DFILE=<path>]
+#         [-DFRESH_DIR=<folder emptied first>] -P expect_tool.cmake
+# With MAKER, the bad file is written first and its expected error text
+# (printed by the maker) becomes EXPECT_ERR.
+if(FRESH_DIR)
+  file(REMOVE_RECURSE ${FRESH_DIR})
+  file(MAKE_DIRECTORY ${FRESH_DIR})
+endif()
+if(MAKER)
+  execute_process(COMMAND ${MAKER} ${KIND} ${FILE} RESULT_VARIABLE rc OUTPUT_VARIABLE expect
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "make_bad_gguf ${KIND} failed: ${err}")
+  endif()
+  string(STRIP "${expect}" EXPECT_ERR)
+  set(EXPECT_RC nonzero)
+endif()
+if(ENV)
+  set(run ${CMAKE_COMMAND} -E env ${ENV} ${TOOL} ${ARGS})
+else()
+  set(run ${TOOL} ${ARGS})
+endif()
+execute_process(COMMAND ${run} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(EXPECT_RC STREQUAL "nonzero")
+  if(rc EQUAL 0 OR NOT rc MATCHES "^[0-9]+$")
+    message(FATAL_ERROR "expected a non-zero exit code, got '${rc}'\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  # One line, no crash report: exactly one newline, at the end.
+  string(REGEX MATCHALL "\n" newlines "${err}")
+  list(LENGTH newlines n_lines)
+  if(NOT n_lines EQUAL 1 OR NOT err MATCHES "^error: ")
+    message(FATAL_ERROR "expected one 'error: ...' line on stderr, got ${n_lines} lines:\n${err}")
+  endif()
+else()
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "expected exit code 0, got '${rc}'\nstdout: ${out}\nstderr: ${err}")
+  endif()
+endif()
+if(EXPECT_ERR)
+  string(FIND "${err}" "${EXPECT_ERR}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "stderr lacks '${EXPECT_ERR}':\n${err}")
+  endif()
+endif()
+if(EXPECT_OUT)
+  string(FIND "${out}" "${EXPECT_OUT}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "stdout lacks '${EXPECT_OUT}':\n${out}")
+  endif()
+endif()
