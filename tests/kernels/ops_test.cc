@@ -1,0 +1,231 @@
+// The Highway small ops (trix/cpu/ops-inl.h) on every compiled target against
+// the scalar versions in trix/model/ops.h and trix/formats.
+//
+// Tolerances:
+//   quantize_row_q8_k, quantize_row_i8_s: same bytes, scale bits and sum;
+//   rmsnorm, rope (both styles), relu2_gate, add_inplace: same bits as the
+//     scalar ops (the vector code keeps their operation order; FP
+//     contraction is off in this ISO C++ build);
+//   swiglu: |err| <= 1e-6 * |ref| + 1e-35 vs fp64 (Highway's exp is within a
+//     few ulp; then one division and one product; near g = -88 its exp
+//     overflows to inf a little early, giving -0 for a true |value| < 1e-36);
+//   softmax: |err| <= 1e-6 per probability vs fp64 (as tests/runtime states
+//     for the scalar softmax), and the probabilities sum to 1 within 1e-5.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/ops_test.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hwy/highway.h"
+#include "hwy/tests/hwy_gtest.h"
+#include "trix/cpu/ops-inl.h"
+#include "trix/formats/i2_s.h"
+#include "trix/formats/q8_k.h"
+#include "trix/model/ops.h"
+
+#ifndef TRIX_OPS_TEST_HELPERS_
+#define TRIX_OPS_TEST_HELPERS_
+namespace trix::ops_test {
+
+inline std::vector<float> random_vec(size_t n, uint64_t seed, float lo, float hi) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+inline bool same_bits(const float* a, const float* b, size_t n) {
+  return std::memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+inline constexpr float kInf = std::numeric_limits<float>::infinity();
+inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Inputs for the quantizers: random scales, edge values and non-finite ones.
+inline std::vector<std::pair<std::string, std::vector<float>>> quantizer_inputs(size_t n) {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  out.emplace_back("normal", random_vec(n, n + 1, -3.0f, 3.0f));
+  out.emplace_back("huge", random_vec(n, n + 2, -1e30f, 1e30f));
+  out.emplace_back("tiny", random_vec(n, n + 3, -1e-40f, 1e-40f));  // subnormal
+  out.emplace_back("zeros", std::vector<float>(n, 0.0f));
+  out.emplace_back("neg_zeros", std::vector<float>(n, -0.0f));
+  out.emplace_back("equal", std::vector<float>(n, 0.75f));
+  {
+    // Ties for the maximum with both signs, and exact .5 products.
+    auto v = random_vec(n, n + 4, -1.0f, 1.0f);
+    for (size_t i = 0; i < n; i += 7) v[i] = (i / 7) % 2 ? 127.0f : -127.0f;
+    for (size_t i = 3; i < n; i += 11) v[i] = static_cast<float>(static_cast<int>(i % 200) - 100) + 0.5f;
+    out.emplace_back("ties", v);
+  }
+  for (size_t pos : {size_t{0}, n / 3, n - 1}) {
+    if (n == 0) break;
+    auto v = random_vec(n, n + 5 + pos, -2.0f, 2.0f);
+    v[pos] = kNaN;
+    out.emplace_back("nan@" + std::to_string(pos), v);
+    v[pos] = -kInf;
+    out.emplace_back("inf@" + std::to_string(pos), v);
+  }
+  return out;
+}
+
+}  // namespace trix::ops_test
+#endif  // TRIX_OPS_TEST_HELPERS_
+
+HWY_BEFORE_NAMESPACE();
+namespace trix::cpu {
+namespace HWY_NAMESPACE {
+
+const size_t kSizes[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 172, 255, 2560, 2561, 6912};
+
+std::string target() { return hwy::TargetName(HWY_TARGET); }
+
+void TestRmsNormSameBits() {
+  for (size_t n : kSizes) {
+    const auto x = ops_test::random_vec(n, n, -4.0f, 4.0f);
+    const auto w = ops_test::random_vec(n, n + 100, 0.5f, 1.5f);
+    std::vector<float> want(n), got(n);
+    trix::rmsnorm(x.data(), w.data(), want.data(), static_cast<int64_t>(n), 1e-5f);
+    RmsNorm(x.data(), w.data(), got.data(), n, 1e-5f);
+    ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " n=" << n;
+    std::vector<float> inplace = x;
+    RmsNorm(inplace.data(), w.data(), inplace.data(), n, 1e-5f);
+    ASSERT_TRUE(ops_test::same_bits(want.data(), inplace.data(), n)) << target() << " in place n=" << n;
+  }
+}
+
+void TestRopeSameBits() {
+  for (size_t head_dim : {2u, 4u, 8u, 16u, 34u, 64u, 128u, 1024u}) {
+    for (size_t heads : {1u, 3u, 20u}) {
+      std::vector<float> c(head_dim / 2), s(head_dim / 2);
+      trix::rope_table(1234, static_cast<int64_t>(head_dim), 500000.0f, c.data(), s.data());
+      const auto x = ops_test::random_vec(heads * head_dim, head_dim + heads, -3.0f, 3.0f);
+      for (auto style : {RopeStyle::Adjacent, RopeStyle::NeoxHalves}) {
+        std::vector<float> want = x, got = x;
+        trix::rope_apply(want.data(), static_cast<int64_t>(heads), static_cast<int64_t>(head_dim),
+                         c.data(), s.data(), style);
+        if (style == RopeStyle::Adjacent) {
+          RopeAdjacent(got.data(), heads, head_dim, c.data(), s.data());
+        } else {
+          RopeNeox(got.data(), heads, head_dim, c.data(), s.data());
+        }
+        ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), want.size()))
+            << target() << " head_dim=" << head_dim << " heads=" << heads
+            << (style == RopeStyle::Adjacent ? " adjacent" : " neox");
+      }
+    }
+  }
+}
+
+void TestRelu2AndAddSameBits() {
+  for (size_t n : kSizes) {
+    auto g = ops_test::random_vec(n, n, -5.0f, 5.0f);
+    if (n > 2) {
+      g[0] = -0.0f;
+      g[1] = ops_test::kNaN;  // the scalar gate maps NaN to 0
+    }
+    const auto up = ops_test::random_vec(n, n + 1, -2.0f, 2.0f);
+    std::vector<float> want = g, got = g;
+    trix::relu2_gate(want.data(), up.data(), static_cast<int64_t>(n));
+    Relu2Gate(got.data(), up.data(), n);
+    ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " relu2 n=" << n;
+    want = g;
+    got = g;
+    trix::add_inplace(want.data(), up.data(), static_cast<int64_t>(n));
+    AddInplace(got.data(), up.data(), n);
+    ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " add n=" << n;
+  }
+}
+
+void TestSwiGluMatchesFp64() {
+  for (size_t n : kSizes) {
+    auto g = ops_test::random_vec(n, n, -20.0f, 20.0f);
+    const float extremes[] = {-1000.0f, -200.0f, -104.5f, -90.0f, -88.0f, 0.0f, -0.0f, 88.0f, 200.0f};
+    for (size_t i = 0; i < n && i < std::size(extremes); ++i) g[i * 3 % n] = extremes[i];
+    const auto up = ops_test::random_vec(n, n + 1, -2.0f, 2.0f);
+    std::vector<float> got = g;
+    SwiGlu(got.data(), up.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const double gd = g[i];
+      const double ref = gd / (1.0 + std::exp(-gd)) * up[i];
+      ASSERT_NEAR(got[i], ref, 1e-6 * std::fabs(ref) + 1e-35)
+          << target() << " n=" << n << " i=" << i << " g=" << g[i];
+    }
+  }
+}
+
+void TestSoftmaxMatchesFp64() {
+  for (size_t n : kSizes) {
+    auto x = ops_test::random_vec(n, n, -30.0f, 30.0f);
+    if (n > 4) x[n / 2] = -ops_test::kInf;  // masked positions give 0
+    std::vector<float> got = x;
+    Softmax(got.data(), n);
+    double max = x[0];
+    for (float v : x) max = v > max ? v : max;
+    double sum = 0;
+    for (float v : x) sum += std::exp(double{v} - max);
+    double total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double ref = std::exp(double{x[i]} - max) / sum;
+      ASSERT_NEAR(got[i], ref, 1e-6) << target() << " n=" << n << " i=" << i;
+      total += got[i];
+    }
+    EXPECT_NEAR(total, 1.0, 1e-5) << target() << " n=" << n;
+  }
+}
+
+void TestQuantizeQ8KSameBytes() {
+  for (size_t n : {256u, 512u, 2560u}) {
+    for (const auto& [label, x] : ops_test::quantizer_inputs(n)) {
+      std::vector<BlockQ8_K> want(n / 256), got(n / 256);
+      std::memset(want.data(), 0xAB, want.size() * sizeof(BlockQ8_K));
+      std::memset(got.data(), 0xCD, got.size() * sizeof(BlockQ8_K));
+      trix::quantize_row_q8_k(x.data(), want.data(), n);
+      QuantizeRowQ8K(x.data(), got.data(), n);
+      for (size_t b = 0; b < n / 256; ++b) {
+        ASSERT_EQ(std::memcmp(&want[b], &got[b], sizeof(BlockQ8_K)), 0)
+            << target() << " " << label << " n=" << n << " block " << b << " d " << want[b].d
+            << " vs " << got[b].d;
+      }
+    }
+  }
+}
+
+void TestQuantizeI8SSameBytes() {
+  for (size_t n : {0u, 1u, 5u, 16u, 17u, 255u, 256u, 2560u, 2561u}) {
+    for (const auto& [label, x] : ops_test::quantizer_inputs(n)) {
+      std::vector<int8_t> want(n + 1, 7), got(n + 1, 7);  // +1: nothing written past n
+      const I8Activation a = trix::quantize_row_i8_s(x.data(), want.data(), n);
+      const I8Activation b = QuantizeRowI8S(x.data(), got.data(), n);
+      ASSERT_EQ(std::memcmp(want.data(), got.data(), n + 1), 0) << target() << " " << label << " n=" << n;
+      ASSERT_TRUE(ops_test::same_bits(&a.scale, &b.scale, 1)) << target() << " " << label << " n=" << n;
+      ASSERT_EQ(a.sum, b.sum) << target() << " " << label << " n=" << n;
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace trix::cpu
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace trix::cpu {
+HWY_BEFORE_TEST(OpsTest);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestRmsNormSameBits);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestRopeSameBits);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestRelu2AndAddSameBits);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestSwiGluMatchesFp64);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestSoftmaxMatchesFp64);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestQuantizeQ8KSameBytes);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestQuantizeI8SSameBytes);
+}  // namespace trix::cpu
+#endif
