@@ -3,7 +3,7 @@
 // LLM_ARCH_BITNET graph written independently here.
 //
 // - F32 weights holding {-1, 0, +1} * s: logits within 1e-4 * max|logit| of
-//   the fp64 reference (float accumulation only).
+//   the fp64 reference (runtime/bitnet_reference.h; float accumulation only).
 // - TQ2_0 and I2_S weights holding exactly the same values: activations are
 //   quantized to int8 (Q8_K blocks / per-token), so they are compared to the
 //   F32 run within 3e-2 * max|logit|, and must be bit-identical across thread
@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/bitnet_reference.h"
 #include "trix/cpu/thread_pool.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/tq2_0.h"
@@ -58,14 +59,7 @@ struct XorShift {
 
 // Plain float matrices of the model: ternary * kScale for projections,
 // around 1 for norms, small gaussian-ish for the embedding.
-struct FloatModel {
-  std::vector<float> embd, out_norm;
-  struct Layer {
-    std::vector<float> attn_norm, wq, wk, wv, attn_sub_norm, wo, ffn_norm, gate, up, ffn_sub_norm,
-        down;
-  };
-  std::vector<Layer> layers;
-};
+using FloatModel = trix::test::BitnetRefWeights;
 
 FloatModel make_float_model(uint64_t seed) {
   XorShift rng{seed};
@@ -157,119 +151,28 @@ struct PackedModel {
   }
 };
 
-// ------------------------------------------------------------ fp64 reference
+using Vec = trix::test::RefVec;
 
-using Vec = std::vector<double>;
-
-Vec ref_matvec(const std::vector<float>& m, const Vec& x, int64_t rows) {
-  const size_t cols = x.size();
-  Vec y(static_cast<size_t>(rows), 0.0);
-  for (size_t r = 0; r < y.size(); ++r) {
-    for (size_t c = 0; c < cols; ++c) y[r] += double{m[r * cols + c]} * x[c];
-  }
-  return y;
+trix::test::BitnetReference make_reference(const FloatModel& fm, double theta) {
+  return trix::test::BitnetReference({kDim, kFfn, kLayers, kHeads, kKvHeads, kHeadDim, kVocab, theta, 1e-5},
+                                     fm);
 }
-
-Vec ref_rmsnorm(const Vec& x, const std::vector<float>& w) {
-  double ss = 0;
-  for (double v : x) ss += v * v;
-  const double k = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + 1e-5);
-  Vec y(x.size());
-  for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * k * w[i];
-  return y;
-}
-
-// NeoX RoPE: element i pairs with i + head_dim/2, frequency theta^(-2i/hd).
-void ref_rope(Vec& v, int64_t n_heads, int64_t pos, double theta) {
-  for (int64_t h = 0; h < n_heads; ++h) {
-    for (int64_t i = 0; i < kHeadDim / 2; ++i) {
-      const double ang = static_cast<double>(pos) * std::pow(theta, -2.0 * i / kHeadDim);
-      double& a = v[static_cast<size_t>(h * kHeadDim + i)];
-      double& b = v[static_cast<size_t>(h * kHeadDim + i + kHeadDim / 2)];
-      const double a0 = a, b0 = b;
-      a = a0 * std::cos(ang) - b0 * std::sin(ang);
-      b = a0 * std::sin(ang) + b0 * std::cos(ang);
-    }
-  }
-}
-
-struct RefModel {
-  const FloatModel& fm;
-  double theta;
-  std::vector<std::vector<Vec>> keys, values;  // [layer][pos]
-
-  RefModel(const FloatModel& m, double th) : fm(m), theta(th), keys(kLayers), values(kLayers) {}
-
-  Vec step(int32_t token) {
-    const int64_t pos = static_cast<int64_t>(keys[0].size());
-    Vec x(fm.embd.begin() + token * kDim, fm.embd.begin() + (token + 1) * kDim);
-    for (int64_t l = 0; l < kLayers; ++l) {
-      const auto& L = fm.layers[static_cast<size_t>(l)];
-      const Vec h = ref_rmsnorm(x, L.attn_norm);
-      Vec q = ref_matvec(L.wq, h, kHeads * kHeadDim);
-      Vec k = ref_matvec(L.wk, h, kKvHeads * kHeadDim);
-      const Vec v = ref_matvec(L.wv, h, kKvHeads * kHeadDim);
-      ref_rope(q, kHeads, pos, theta);
-      ref_rope(k, kKvHeads, pos, theta);
-      keys[static_cast<size_t>(l)].push_back(k);
-      values[static_cast<size_t>(l)].push_back(v);
-      Vec att(static_cast<size_t>(kHeads * kHeadDim), 0.0);
-      for (int64_t hd = 0; hd < kHeads; ++hd) {
-        const int64_t kvh = hd / (kHeads / kKvHeads);
-        Vec s(static_cast<size_t>(pos + 1));
-        double mx = -1e300;
-        for (int64_t p = 0; p <= pos; ++p) {
-          double d = 0;
-          for (int64_t i = 0; i < kHeadDim; ++i) {
-            d += q[static_cast<size_t>(hd * kHeadDim + i)] *
-                 keys[static_cast<size_t>(l)][static_cast<size_t>(p)][static_cast<size_t>(kvh * kHeadDim + i)];
-          }
-          s[static_cast<size_t>(p)] = d / std::sqrt(double(kHeadDim));
-          mx = std::max(mx, s[static_cast<size_t>(p)]);
-        }
-        double sum = 0;
-        for (auto& e : s) sum += (e = std::exp(e - mx));
-        for (int64_t p = 0; p <= pos; ++p) {
-          for (int64_t i = 0; i < kHeadDim; ++i) {
-            att[static_cast<size_t>(hd * kHeadDim + i)] +=
-                s[static_cast<size_t>(p)] / sum *
-                values[static_cast<size_t>(l)][static_cast<size_t>(p)][static_cast<size_t>(kvh * kHeadDim + i)];
-          }
-        }
-      }
-      const Vec o = ref_matvec(L.wo, ref_rmsnorm(att, L.attn_sub_norm), kDim);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-      const Vec f = ref_rmsnorm(x, L.ffn_norm);
-      const Vec g = ref_matvec(L.gate, f, kFfn);
-      const Vec u = ref_matvec(L.up, f, kFfn);
-      Vec a(static_cast<size_t>(kFfn));
-      for (size_t i = 0; i < a.size(); ++i) a[i] = (g[i] > 0 ? g[i] * g[i] : 0.0) * u[i];
-      const Vec d = ref_matvec(L.down, ref_rmsnorm(a, L.ffn_sub_norm), kDim);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += d[i];
-    }
-    return ref_matvec(fm.embd, ref_rmsnorm(x, fm.out_norm), kVocab);
-  }
-};
 
 const std::vector<int32_t> kTokens = {1, 17, 42, 5, 95, 0, 63, 17, 8, 30};
 
-double max_abs(const Vec& v) {
-  double m = 0;
-  for (double x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
+using trix::test::ref_max_abs;
 
 TEST(BitnetSmall, F32TernaryLogitsMatchFp64Reference) {
   const FloatModel fm = make_float_model(2024);
   const PackedModel pm(fm, FormatId::F32);
   const auto cfg = small_config();
-  RefModel ref(fm, cfg.rope_theta);
+  auto ref = make_reference(fm, cfg.rope_theta);
   trix::ThreadPool pool(2);
   trix::Decoder<trix::RuntimeShape> dec(trix::RuntimeShape::from(cfg), pm.weights, pool);
   for (int32_t t : kTokens) {
     const Vec want = ref.step(t);
     const auto got = dec.decode(t);
-    const double tol = 1e-4 * max_abs(want);
+    const double tol = 1e-4 * ref_max_abs(want);
     for (int64_t i = 0; i < kVocab; ++i) {
       ASSERT_NEAR(got[static_cast<size_t>(i)], want[static_cast<size_t>(i)], tol)
           << "pos " << dec.pos() - 1 << " logit " << i;
