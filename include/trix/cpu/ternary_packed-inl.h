@@ -115,6 +115,7 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
     const float* dw = kScaled ? w.scales(g) : nullptr;
     __m512 acc[4];
     __m512i iacc[4];
+#pragma GCC unroll 4
     for (size_t i = 0; i < 4; ++i) {
       acc[i] = _mm512_setzero_ps();
       iacc[i] = _mm512_setzero_si512();
@@ -131,7 +132,8 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
       asm("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3));
       const __m512 dav = _mm512_set1_ps(kScaled ? da[b] : 0.0f);
       const uint8_t* wb = wg + b * kPackedRows * kPackedCodeBytes;
-      for (size_t i = 0; i < 4; ++i) {
+  #pragma GCC unroll 4
+    for (size_t i = 0; i < 4; ++i) {
         __m512i codes = _mm512_load_si512(wb + kPackedCodeBytes * i);
         asm("" : "+v"(codes));  // one load, not one per shift
         __m512i s = Dot4(init, _mm512_and_si512(codes, m3), a0);
@@ -149,6 +151,7 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
     }
     alignas(64) float acc_f[64];
     alignas(64) int32_t acc_i[64];
+#pragma GCC unroll 4
     for (size_t i = 0; i < 4; ++i) {
       _mm512_store_ps(acc_f + 16 * i, acc[i]);
       _mm512_store_si512(acc_i + 16 * i, iacc[i]);
@@ -167,6 +170,7 @@ inline void GemmGroupTile(const PackedMatmulArgs& a, size_t g, size_t t0, size_t
   alignas(64) float acc_f[kTokens][64];
   alignas(64) int32_t acc_i[kTokens][64];
   for (size_t tt = 0; tt < nt; ++tt) {
+#pragma GCC unroll 4
     for (size_t i = 0; i < 4; ++i) {
       _mm512_store_ps(acc_f[tt] + 16 * i, _mm512_setzero_ps());
       _mm512_store_si512(acc_i[tt] + 16 * i, _mm512_setzero_si512());
@@ -178,6 +182,7 @@ inline void GemmGroupTile(const PackedMatmulArgs& a, size_t g, size_t t0, size_t
     const uint8_t* wb = wg + b * kPackedRows * kPackedCodeBytes;
     __m512i f[4][4];
     __m512 dwv[4];
+#pragma GCC unroll 4
     for (size_t i = 0; i < 4; ++i) {
       const __m512i codes = _mm512_load_si512(wb + kPackedCodeBytes * i);
       f[i][0] = _mm512_and_si512(codes, m3);
@@ -196,7 +201,8 @@ inline void GemmGroupTile(const PackedMatmulArgs& a, size_t g, size_t t0, size_t
       const __m512i init = _mm512_load_si512(ab + 256);
       const __m512 dav = _mm512_set1_ps(
           kScaled ? reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes)[b] : 0.0f);
-      for (size_t i = 0; i < 4; ++i) {
+  #pragma GCC unroll 4
+    for (size_t i = 0; i < 4; ++i) {
         __m512i s = Dot4(init, f[i][0], a0);
         s = Dot4(s, f[i][1], a1);
         s = Dot4(s, f[i][2], a2);

@@ -16,10 +16,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
 #include "trix/core/fp16.h"
+#include "trix/cpu/packed_matmul.h"
+#include "trix/cpu/ternary_packed.h"
 #include "trix/cpu/thread_pool.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/f16.h"
@@ -374,6 +377,65 @@ inline void matmul(const WeightView& w, const float* x, int64_t n_tok, float* y,
 // y = W x for one token (see matmul).
 inline void matvec(const WeightView& w, const float* x, float* y, ThreadPool& pool,
                    MatvecScratch& scratch) {
+  matmul(w, x, 1, y, pool, scratch);
+}
+
+// ------------------------------------------------------------------ prepared weights
+
+// A weight matrix prepared once at load time for the fast CPU kernels:
+// TQ2_0 and TQ1_0 are repacked to packed4 (trix/cpu/ternary_packed.h, +3% /
+// +26% memory, huge pages); every other format keeps its view and the
+// reference-speed path. `view` stays valid for embedding_row and formats
+// without a packed form; the packed copy does not refer to it.
+struct PreparedWeight {
+  WeightView view;
+  std::shared_ptr<const cpu::PackedTernary> packed;  // null: no fast path for this format
+};
+
+// Repacks `w` when a fast kernel exists for its format (TQ2_0, TQ1_0).
+// Precondition: validated shapes (row_bytes() > 0).
+inline PreparedWeight prepare_weight(const WeightView& w) {
+  PreparedWeight p;
+  p.view = w;
+  const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
+  const auto row_bytes = static_cast<size_t>(w.row_bytes());
+  if (w.format == FormatId::TQ2_0) {
+    p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq2_0(w.data, rows, cols, row_bytes));
+  } else if (w.format == FormatId::TQ1_0) {
+    p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq1_0(w.data, rows, cols, row_bytes));
+  }
+  return p;
+}
+
+// Scratch of the prepared-weights path (quantized and prepared activations).
+struct PreparedScratch {
+  cpu::PackedActScratch acts;
+  MatvecScratch reference;  // formats without a packed form
+};
+
+// y = W x for n_tok tokens, as matmul(WeightView) but on the fast kernels
+// where `w` has a packed form. Contract there: TQ2_0/TQ1_0 x Q8_K in the
+// lanes16 order of trix/kernels/gemv_tq2_0_q8_k.body.h (bit-identical to
+// gemv_tq2_0_q8_k_ref / gemv_tq1_0_q8_k_ref, the CUDA and Metal kernels),
+// times w.scale; not the single-accumulator order of vec_dot_tq2_0_q8_k,
+// which the unprepared path keeps. Bit-identical for any thread count and
+// equal to n_tok separate matvec calls.
+inline void matmul(const PreparedWeight& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
+                   PreparedScratch& scratch) {
+  if (!w.packed) {
+    matmul(w.view, x, n_tok, y, pool, scratch.reference);
+    return;
+  }
+  const auto rows = static_cast<size_t>(w.view.rows);
+  cpu::packed_matmul_q8_k(pool, w.packed->view(), w.view.format, x, static_cast<size_t>(n_tok), y, rows,
+                          scratch.acts);
+  if (w.view.scale != 1.0f) {
+    for (size_t i = 0; i < rows * static_cast<size_t>(n_tok); ++i) y[i] *= w.view.scale;
+  }
+}
+
+inline void matvec(const PreparedWeight& w, const float* x, float* y, ThreadPool& pool,
+                   PreparedScratch& scratch) {
   matmul(w, x, 1, y, pool, scratch);
 }
 

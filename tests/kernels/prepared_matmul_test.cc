@@ -1,0 +1,95 @@
+// The prepared-weights path of the model runtime (ops.h matmul over
+// PreparedWeight): TQ2_0 and TQ1_0 run the packed4 kernels through the
+// thread pool; results equal the lanes16 reference bit for bit, are
+// identical for 1..4 threads, and a GEMM row equals the GEMV of its token.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "trix/kernels/gemv_tq1_0_q8_k_ref.h"
+#include "trix/kernels/gemv_tq2_0_q8_k_ref.h"
+#include "trix/model/ops.h"
+
+namespace {
+
+using trix::FormatId;
+
+struct Case {
+  FormatId format;
+  int64_t rows, cols, n_tok;
+};
+
+class PreparedMatmul : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PreparedMatmul, MatchesLanes16ReferenceForAnyThreadCount) {
+  const Case c = GetParam();
+  const auto R = static_cast<size_t>(c.rows), C = static_cast<size_t>(c.cols), N = static_cast<size_t>(c.n_tok);
+  std::mt19937_64 rng(static_cast<uint64_t>(c.rows * 131 + c.cols + c.n_tok));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> wf(R * C), x(N * C);
+  for (auto& v : wf) v = nd(rng);
+  for (auto& v : x) v = nd(rng);
+  trix::WeightView view{nullptr, c.format, c.rows, c.cols, 0.75f};
+  const size_t row_bytes = static_cast<size_t>(view.row_bytes());
+  std::vector<uint8_t> bytes(R * row_bytes);
+  for (size_t r = 0; r < R; ++r) {
+    if (c.format == FormatId::TQ2_0) {
+      trix::quantize_row_tq2_0(wf.data() + r * C, reinterpret_cast<trix::BlockTQ2_0*>(bytes.data() + r * row_bytes), C);
+    } else {
+      trix::quantize_row_tq1_0(wf.data() + r * C, reinterpret_cast<trix::BlockTQ1_0*>(bytes.data() + r * row_bytes), C);
+    }
+  }
+  view.data = bytes.data();
+  const trix::PreparedWeight w = trix::prepare_weight(view);
+  ASSERT_TRUE(w.packed);
+
+  // Reference: per token, Q8_K activations and the lanes16 row reference.
+  std::vector<float> want(N * R);
+  std::vector<trix::BlockQ8_K> q(C / 256);
+  for (size_t t = 0; t < N; ++t) {
+    trix::quantize_row_q8_k(x.data() + t * C, q.data(), C);
+    for (size_t r = 0; r < R; ++r) {
+      const void* row = bytes.data() + r * row_bytes;
+      const float v = c.format == FormatId::TQ2_0
+                          ? trix::kernels::gemv_tq2_0_q8_k_row_ref(static_cast<const trix::BlockTQ2_0*>(row), q.data(), C)
+                          : trix::kernels::gemv_tq1_0_q8_k_row_ref(static_cast<const trix::BlockTQ1_0*>(row), q.data(), C);
+      want[t * R + r] = v * 0.75f;
+    }
+  }
+  trix::PreparedScratch scratch;
+  for (size_t threads : {1u, 2u, 3u, 4u}) {
+    trix::ThreadPool pool(threads);
+    std::vector<float> y(N * R, -1.0f);
+    trix::matmul(w, x.data(), c.n_tok, y.data(), pool, scratch);
+    ASSERT_EQ(std::memcmp(y.data(), want.data(), y.size() * 4), 0) << "threads " << threads;
+    std::vector<float> one(R);
+    for (size_t t = 0; t < N; t += (N > 8 ? 37 : 1)) {
+      trix::matvec(w, x.data() + t * C, one.data(), pool, scratch);
+      ASSERT_EQ(std::memcmp(one.data(), y.data() + t * R, R * 4), 0) << "threads " << threads << " token " << t;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PreparedMatmul,
+                         ::testing::Values(Case{FormatId::TQ2_0, 37, 512, 1}, Case{FormatId::TQ2_0, 19, 2560, 3},
+                                           Case{FormatId::TQ2_0, 13, 256, 64}, Case{FormatId::TQ1_0, 23, 768, 7},
+                                           Case{FormatId::TQ1_0, 5, 256, 1}));
+
+TEST(PreparedMatmul, FormatsWithoutPackedFormKeepTheReferencePath) {
+  std::vector<float> w(4 * 64), x(64), a(4), b(4);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 7) - 3.0f;
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 5) * 0.25f;
+  const trix::WeightView view{w.data(), FormatId::F32, 4, 64, 1.0f};
+  const trix::PreparedWeight p = trix::prepare_weight(view);
+  EXPECT_FALSE(p.packed);
+  trix::ThreadPool pool(2);
+  trix::PreparedScratch ps;
+  trix::MatvecScratch ms;
+  trix::matvec(p, x.data(), a.data(), pool, ps);
+  trix::matvec(view, x.data(), b.data(), pool, ms);
+  EXPECT_EQ(a, b);
+}
+
+}  // namespace
