@@ -223,5 +223,76 @@ TEST(CodegenOutput, CheckedInGeneratedMatchesSpecs) {
   }
 }
 
+
+// ---- model graphs (emit_models): the layer composition per architecture.
+
+TEST(CodegenModelGraph, LlamaSpecYieldsGraphAndShape) {
+  const FileMap files = generate(load_spec_texts(valid_set()), repo_root());
+  const std::string& graphs = files.at("trix/models/graphs.h");
+  EXPECT_NE(graphs.find("struct LlamaGraph {"), std::string::npos);
+  EXPECT_NE(graphs.find("attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::Adjacent,"),
+            std::string::npos) << graphs;
+  EXPECT_NE(graphs.find("/*sub_norm=*/nullptr, swiglu, b, pool);"), std::string::npos) << graphs;
+  EXPECT_EQ(graphs.find("BitnetB158Graph"), std::string::npos) << "no bitnet spec in this set";
+  const std::string& tiny = files.at("trix/models/tiny.h");
+  EXPECT_NE(tiny.find("using Graph = LlamaGraph;"), std::string::npos) << tiny;
+  EXPECT_NE(tiny.find("#include \"trix/models/graphs.h\""), std::string::npos);
+  EXPECT_NE(tiny.find("static constexpr int64_t n_layers = 2;"), std::string::npos);
+}
+
+TEST(CodegenModelGraph, BitnetSpecYieldsSubNormsAndRelu2) {
+  Files files = valid_set();
+  std::string bitnet = replace(kModel, "architecture: llama", "architecture: bitnet-b1.58");
+  bitnet = replace(bitnet, "name: tiny", "name: tiny_bitnet");
+  bitnet = replace(bitnet, "class_name: Tiny", "class_name: TinyBitnet");
+  bitnet = replace(bitnet, "{ffn: swiglu, rope: adjacent, sub_norms: false",
+                   "{ffn: relu2_gated, rope: neox, sub_norms: true");
+  files.emplace_back("specs/models/tiny_bitnet.yaml", bitnet);
+  const FileMap out = generate(load_spec_texts(files), repo_root());
+  const std::string& graphs = out.at("trix/models/graphs.h");
+  EXPECT_NE(graphs.find("struct BitnetB158Graph {"), std::string::npos);
+  EXPECT_NE(graphs.find("RopeStyle::NeoxHalves,\n                    static_cast<const float*>(w.attn_sub_norm.data));"),
+            std::string::npos) << graphs;
+  EXPECT_NE(graphs.find("static_cast<const float*>(w.ffn_sub_norm.data), relu2_gate, b, pool);"),
+            std::string::npos) << graphs;
+  EXPECT_NE(graphs.find("case Arch::BitnetB158:\n      BitnetB158Graph::layer("), std::string::npos);
+  EXPECT_NE(graphs.find("case Arch::Llama:\n      LlamaGraph::layer("), std::string::npos);
+  EXPECT_NE(out.at("trix/models/tiny_bitnet.h").find("using Graph = BitnetB158Graph;"), std::string::npos);
+}
+
+TEST(CodegenModelGraph, OneArchitectureOneGraph) {
+  Files files = valid_set();
+  std::string other = replace(kModel, "name: tiny", "name: tiny_neox");
+  other = replace(other, "class_name: Tiny", "class_name: TinyNeox");
+  other = replace(other, "rope: adjacent", "rope: neox");
+  files.emplace_back("specs/models/tiny_neox.yaml", other);
+  try {
+    generate(load_spec_texts(files), repo_root());
+    FAIL() << "two llama specs with different graphs accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("specs/models/tiny_neox.yaml: error: graph {swiglu/neox/no_sub_norms} "
+                                         "differs from {swiglu/adjacent/no_sub_norms} in specs/models/tiny.yaml"),
+              std::string::npos) << e.what();
+  }
+}
+
+TEST(CodegenModelGraph, RepoSpecsCoverBothArchitectures) {
+  const FileMap files = generate(load_specs(repo_root() + "/specs"), repo_root());
+  const std::string& graphs = files.at("trix/models/graphs.h");
+  EXPECT_NE(graphs.find("// llama (specs: stories260k, tinyllama_1_1b)"), std::string::npos) << graphs;
+  EXPECT_NE(graphs.find("// bitnet-b1.58 (specs: bitnet_b1_58_2b_4t)"), std::string::npos) << graphs;
+  const std::string& b = files.at("trix/models/bitnet_b1_58_2b_4t.h");
+  for (const char* want : {"dim = 2560;", "ffn_dim = 6912;", "n_layers = 30;", "n_heads = 20;",
+                           "n_kv_heads = 5;", "vocab = 128256;", "rope_theta = 500000.0f;",
+                           "using Graph = BitnetB158Graph;", "blk.{layer}.ffn_sub_norm.weight"}) {
+    EXPECT_NE(b.find(want), std::string::npos) << want;
+  }
+  const std::string& t = files.at("trix/models/tinyllama_1_1b.h");
+  for (const char* want : {"dim = 2048;", "ffn_dim = 5632;", "n_layers = 22;", "n_heads = 32;",
+                           "n_kv_heads = 4;", "vocab = 32000;", "kTiedOutput = false;", "output.weight"}) {
+    EXPECT_NE(t.find(want), std::string::npos) << want;
+  }
+}
+
 }  // namespace
 }  // namespace trixgen
