@@ -29,7 +29,7 @@ struct Options {
 // One measured case (one JSON record, one table row).
 struct Record {
   std::string name;  // op/weight/act/MxK/nN/cache/Tt: what --filter matches
-  std::string op, weight_format, act_format, impl;
+  std::string op, weight_format, layout, act_format, impl;
   size_t m = 0, k = 0, n = 0, threads = 0;
   std::string cache;  // "hot", "cold" or "-" (ops)
   double us_per_call = 0;

@@ -16,29 +16,41 @@
 #include "trix/cpu/dispatch.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/q8_k.h"
+#include "trix/cpu/ternary_packed.h"
+#include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/kernels/gemv_args.h"
 
 namespace trix::bench {
 namespace {
 
-// One weight format x activation format pairing the bench knows how to run.
+// Activations of n tokens: what the kernel reads, and the same values as
+// floats for the naive baseline.
+struct Activations {
+  HugeBuffer kernel;
+  std::vector<float> dequant;
+};
+
+// One (weight format, layout, activation format) the bench knows how to run.
+// The source matrix is in the file format (row-major rows); `pack` turns it
+// into what the kernel reads (a copy for row-major kernels).
 struct GemvFormat {
   const char* weight;
+  const char* layout;
   const char* act;
-  std::function<size_t(size_t k)> row_bytes;
-  std::function<void(uint8_t* row, size_t k, std::mt19937_64& rng)> fill_row;
-  // Activations of n tokens in the kernel's input form.
-  std::function<std::vector<uint8_t>(const float* x, size_t n, size_t k)> prepare_act;
-  // The same activations as the floats the kernel effectively sees.
-  std::function<void(const uint8_t* act, size_t n, size_t k, float* out)> dequant_act;
+  std::function<size_t(size_t k)> row_bytes;  // source format
+  std::function<void(uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng)> fill;
   std::function<void(const uint8_t* row, size_t k, float* out)> dequant_row;
-  // y[t * m + r] for tokens t < n and rows r in [rb, re).
-  std::function<void(const uint8_t* w, const uint8_t* act, size_t m, size_t k, size_t n, float* y,
+  std::function<HugeBuffer(const uint8_t* src, size_t m, size_t k)> pack;
+  std::function<Activations(const float* x, size_t n, size_t k)> prepare_act;
+  // y[t * m + r] for tokens t < n and rows r in [rb, re) (multiples of 16
+  // except at m).
+  std::function<void(const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
                      size_t rb, size_t re)>
       rows;
+  std::vector<size_t> ns;  // token counts to run
   const char* impl_n1;
-  const char* impl_gemm;  // how n > 1 is computed
+  const char* impl_gemm;
 };
 
 // A byte whose four 2-bit fields are all valid ternary codes (0, 1, 2).
@@ -48,43 +60,149 @@ uint8_t ternary_byte(std::mt19937_64& rng) {
   return b;
 }
 
+HugeBuffer copy_of(const uint8_t* src, size_t bytes) {
+  HugeBuffer b(bytes);
+  std::memcpy(b.data(), src, bytes);
+  return b;
+}
+
+Activations q8_k_activations(const float* x, size_t n, size_t k, bool packed) {
+  const size_t nb = k / BlockQ8_K::kElements;
+  std::vector<BlockQ8_K> q(n * nb);
+  for (size_t t = 0; t < n; ++t) quantize_row_q8_k(x + t * k, q.data() + t * nb, k);
+  Activations a;
+  a.dequant.resize(n * k);
+  dequantize_row_q8_k(q.data(), a.dequant.data(), n * k);
+  if (packed) {
+    const size_t stride = cpu::prepared_act_bytes(nb);
+    a.kernel = HugeBuffer(n * stride);
+    for (size_t t = 0; t < n; ++t) cpu::prepare_act_q8_k(q.data() + t * nb, nb, a.kernel.data() + t * stride);
+  } else {
+    a.kernel = copy_of(reinterpret_cast<const uint8_t*>(q.data()), q.size() * sizeof(BlockQ8_K));
+  }
+  return a;
+}
+
+// packed4 weights (trix/cpu/ternary_packed.h) of a block-scaled format.
+cpu::PackedTernaryView packed_view(const uint8_t* data, size_t m, size_t k) {
+  cpu::PackedTernaryView v;
+  v.data = data;
+  v.rows = m;
+  v.cols = k;
+  v.n_blocks = k / cpu::kPackedBlock;
+  v.block_scales = true;
+  return v;
+}
+
+template <class Gemv, class Gemm>
+void packed_rows(Gemv gemv, Gemm gemm, const uint8_t* w, const Activations& a, size_t m, size_t k,
+                 size_t n, float* y, size_t rb, size_t re) {
+  cpu::PackedMatmulArgs args;
+  args.w = packed_view(w, m, k);
+  args.acts = a.kernel.data();
+  args.act_stride = cpu::prepared_act_bytes(args.w.n_blocks);
+  args.n_tok = n;
+  args.y = y;
+  args.y_stride = m;
+  const size_t g0 = rb / cpu::kPackedRows, g1 = (re + cpu::kPackedRows - 1) / cpu::kPackedRows;
+  if (n == 1) {
+    gemv(args, g0, g1);
+  } else {
+    gemm(args, g0, g1);
+  }
+}
+
+HugeBuffer packed_bytes(const cpu::PackedTernary& p) { return copy_of(p.view().data, p.bytes()); }
+
 std::vector<GemvFormat> formats() {
   std::vector<GemvFormat> out;
+  auto fill_tq2_0 = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+    auto* b = reinterpret_cast<BlockTQ2_0*>(rows);
+    for (size_t i = 0; i < m * (k / BlockTQ2_0::kElements); ++i) {
+      for (auto& q : b[i].qs) q = ternary_byte(rng);
+      b[i].d = fp32_to_fp16(0.5f + static_cast<float>(rng() % 1024) / 2048.0f);
+    }
+  };
+  auto tq2_0_row_bytes = [](size_t k) { return k / BlockTQ2_0::kElements * sizeof(BlockTQ2_0); };
+  auto tq2_0_dequant = [](const uint8_t* row, size_t k, float* o) {
+    dequantize_row_tq2_0(reinterpret_cast<const BlockTQ2_0*>(row), o, k);
+  };
   {
     GemvFormat f;
     f.weight = "tq2_0";
+    f.layout = "rowmajor";
     f.act = "q8_k";
-    f.row_bytes = [](size_t k) { return k / BlockTQ2_0::kElements * sizeof(BlockTQ2_0); };
-    f.fill_row = [](uint8_t* row, size_t k, std::mt19937_64& rng) {
-      auto* b = reinterpret_cast<BlockTQ2_0*>(row);
-      for (size_t i = 0; i < k / BlockTQ2_0::kElements; ++i) {
-        for (auto& q : b[i].qs) q = ternary_byte(rng);
-        b[i].d = fp32_to_fp16(0.5f + static_cast<float>(rng() % 1024) / 2048.0f);
-      }
-    };
-    f.prepare_act = [](const float* x, size_t n, size_t k) {
-      std::vector<uint8_t> a(n * (k / BlockQ8_K::kElements) * sizeof(BlockQ8_K));
-      for (size_t t = 0; t < n; ++t) {
-        quantize_row_q8_k(x + t * k, reinterpret_cast<BlockQ8_K*>(a.data()) + t * (k / 256), k);
-      }
-      return a;
-    };
-    f.dequant_act = [](const uint8_t* a, size_t n, size_t k, float* out) {
-      dequantize_row_q8_k(reinterpret_cast<const BlockQ8_K*>(a), out, n * k);
-    };
-    f.dequant_row = [](const uint8_t* row, size_t k, float* out) {
-      dequantize_row_tq2_0(reinterpret_cast<const BlockTQ2_0*>(row), out, k);
-    };
-    f.rows = [](const uint8_t* w, const uint8_t* act, size_t m, size_t k, size_t n, float* y,
+    f.row_bytes = tq2_0_row_bytes;
+    f.fill = fill_tq2_0;
+    f.dequant_row = tq2_0_dequant;
+    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
+    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, false); };
+    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
                 size_t rb, size_t re) {
-      const auto* x = reinterpret_cast<const BlockQ8_K*>(act);
+      const auto* x = reinterpret_cast<const BlockQ8_K*>(a.kernel.data());
       for (size_t t = 0; t < n; ++t) {
         const GemvArgs args{w, k / 256 * sizeof(BlockTQ2_0), x + t * (k / 256), k, y + t * m, m};
         cpu::gemv_tq2_0_q8_k(args, rb, re);
       }
     };
+    f.ns = {1};  // n > 1 would be a loop of GEMVs: the packed GEMM is the path
     f.impl_n1 = "gemv_tq2_0_q8_k";
-    f.impl_gemm = "gemv_tq2_0_q8_k per token";
+    f.impl_gemm = "";
+    out.push_back(f);
+  }
+  {
+    GemvFormat f;
+    f.weight = "tq2_0";
+    f.layout = "packed4";
+    f.act = "q8_k";
+    f.row_bytes = tq2_0_row_bytes;
+    f.fill = fill_tq2_0;
+    f.dequant_row = tq2_0_dequant;
+    f.pack = [f](const uint8_t* src, size_t m, size_t k) {
+      return packed_bytes(cpu::pack_tq2_0(src, m, k, f.row_bytes(k)));
+    };
+    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, true); };
+    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
+                size_t rb, size_t re) {
+      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_tq2_0_q8_k(args, b, e); },
+                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_tq2_0_q8_k(args, b, e); },
+                  w, a, m, k, n, y, rb, re);
+    };
+    f.ns = {1, 512};
+    f.impl_n1 = "gemv_packed_tq2_0_q8_k";
+    f.impl_gemm = "gemm_packed_tq2_0_q8_k";
+    out.push_back(f);
+  }
+  {
+    GemvFormat f;
+    f.weight = "tq1_0";
+    f.layout = "packed4";
+    f.act = "q8_k";
+    f.row_bytes = [](size_t k) { return k / BlockTQ1_0::kElements * sizeof(BlockTQ1_0); };
+    f.fill = [f](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+      // Through the reference quantizer: TQ1_0's base-3 bytes are not free-form.
+      std::vector<float> row(k);
+      for (size_t r = 0; r < m; ++r) {
+        for (auto& v : row) v = static_cast<float>(static_cast<int>(rng() % 3) - 1);
+        quantize_row_tq1_0(row.data(), reinterpret_cast<BlockTQ1_0*>(rows + r * f.row_bytes(k)), k);
+      }
+    };
+    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
+      dequantize_row_tq1_0(reinterpret_cast<const BlockTQ1_0*>(row), o, k);
+    };
+    f.pack = [f](const uint8_t* src, size_t m, size_t k) {
+      return packed_bytes(cpu::pack_tq1_0(src, m, k, f.row_bytes(k)));
+    };
+    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, true); };
+    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
+                size_t rb, size_t re) {
+      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_tq1_0_q8_k(args, b, e); },
+                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_tq1_0_q8_k(args, b, e); },
+                  w, a, m, k, n, y, rb, re);
+    };
+    f.ns = {1, 512};
+    f.impl_n1 = "gemv_packed_tq1_0_q8_k";
+    f.impl_gemm = "gemm_packed_tq1_0_q8_k";
     out.push_back(f);
   }
   return out;
@@ -142,12 +260,12 @@ struct Shape {
 };
 
 void run_shape(Context& ctx, const GemvFormat& fmt, Shape s, size_t n) {
-  const size_t row_bytes = fmt.row_bytes(s.k);
-  const size_t matrix_bytes = s.m * row_bytes;
+  const size_t src_row_bytes = fmt.row_bytes(s.k);
+  const size_t src_bytes = s.m * src_row_bytes;
   auto name_of = [&](const char* cache, size_t threads) {
-    return std::string(n == 1 ? "gemv" : "gemm") + "/" + fmt.weight + "/" + fmt.act + "/" +
-           std::to_string(s.m) + "x" + std::to_string(s.k) + "/n" + std::to_string(n) + "/" +
-           cache + "/" + std::to_string(threads) + "t";
+    return std::string(n == 1 ? "gemv" : "gemm") + "/" + fmt.weight + "@" + fmt.layout + "/" +
+           fmt.act + "/" + std::to_string(s.m) + "x" + std::to_string(s.k) + "/n" +
+           std::to_string(n) + "/" + cache + "/" + std::to_string(threads) + "t";
   };
   bool any = false;
   for (const char* cache : {"hot", "cold"}) {
@@ -155,37 +273,33 @@ void run_shape(Context& ctx, const GemvFormat& fmt, Shape s, size_t n) {
   }
   if (!any) return;
 
-  // One matrix, then copied to fill the cold set: the values do not matter
-  // for speed, only that every copy is distinct memory.
   std::mt19937_64 rng(s.m * 1000003 + s.k);
-  HugeBuffer hot(matrix_bytes);
-  for (size_t r = 0; r < s.m; ++r) fmt.fill_row(hot.data() + r * row_bytes, s.k, rng);
-  const size_t copies = std::max<size_t>(2, ctx.big->size() / matrix_bytes);
-  for (size_t c = 0; c < copies; ++c) std::memcpy(ctx.big->data() + c * matrix_bytes, hot.data(), matrix_bytes);
+  HugeBuffer src(src_bytes);
+  fmt.fill(src.data(), s.m, s.k, rng);
+  const HugeBuffer packed = fmt.pack(src.data(), s.m, s.k);
+  const size_t kernel_bytes = packed.size();
 
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> xf(n * s.k);
   for (auto& v : xf) v = nd(rng);
-  const std::vector<uint8_t> act = fmt.prepare_act(xf.data(), n, s.k);
-  std::vector<float> xd(n * s.k);
-  fmt.dequant_act(act.data(), n, s.k, xd.data());
+  const Activations act = fmt.prepare_act(xf.data(), n, s.k);
 
   std::vector<float> y(n * s.m), y_naive(n * s.m);
   const size_t max_threads = ctx.pool->num_threads();
   std::vector<std::vector<float>> row_buf(max_threads, std::vector<float>(s.k));
+  const bool quick = ctx.opt.quick;
+  const double budget = ctx.opt.seconds_per_case * 1e6;
 
   for (const char* cache : {"hot", "cold"}) {
     const bool cold = std::string(cache) == "cold";
-    auto weights = [&](size_t call) {
-      return cold ? ctx.big->data() + (call % copies) * matrix_bytes : hot.data();
-    };
+    std::vector<Record> recs;
     for (size_t threads : ctx.opt.threads) {
-      if (threads > max_threads) continue;
+      if (threads > max_threads || !selected(ctx, name_of(cache, threads))) continue;
       Record rec;
       rec.name = name_of(cache, threads);
-      if (!selected(ctx, rec.name)) continue;
       rec.op = n == 1 ? "gemv" : "gemm";
       rec.weight_format = fmt.weight;
+      rec.layout = fmt.layout;
       rec.act_format = fmt.act;
       rec.impl = n == 1 ? fmt.impl_n1 : fmt.impl_gemm;
       rec.m = s.m;
@@ -193,46 +307,61 @@ void run_shape(Context& ctx, const GemvFormat& fmt, Shape s, size_t n) {
       rec.n = n;
       rec.threads = threads;
       rec.cache = cache;
+      recs.push_back(rec);
+    }
+    if (recs.empty()) continue;
 
+    // Cold: every call reads a different copy among >= opt.cold_bytes of
+    // them (the big buffer), first in the kernel's layout, then in the file
+    // format for the naive baseline.
+    auto fill_copies = [&](const uint8_t* one, size_t bytes) {
+      const size_t copies = std::max<size_t>(2, ctx.big->size() / bytes);
+      for (size_t c = 0; c < copies; ++c) std::memcpy(ctx.big->data() + c * bytes, one, bytes);
+      return copies;
+    };
+    size_t copies = cold ? fill_copies(packed.data(), kernel_bytes) : 1;
+    for (Record& rec : recs) {
+      const size_t threads = rec.threads;
       auto kernel = [&](size_t call) {
-        const uint8_t* w = weights(call);
+        const uint8_t* w = cold ? ctx.big->data() + (call % copies) * kernel_bytes : packed.data();
         ctx.pool->parallel_for(threads, [&](size_t task, size_t) {
           const auto [rb, re] = row_range(s.m, threads, task);
-          fmt.rows(w, act.data(), s.m, s.k, n, y.data(), rb, re);
+          fmt.rows(w, act, s.m, s.k, n, y.data(), rb, re);
         });
       };
+      rec.us_per_call = time_calls(kernel, quick ? 2 : (n == 1 ? 20 : 3), quick ? 3 : 5000, budget, &rec.reps);
+    }
+    copies = cold ? fill_copies(src.data(), src_bytes) : 1;
+    for (Record& rec : recs) {
+      const size_t threads = rec.threads;
       auto naive = [&](size_t call) {
-        const uint8_t* w = weights(call);
+        const uint8_t* w = cold ? ctx.big->data() + (call % copies) * src_bytes : src.data();
         ctx.pool->parallel_for(threads, [&](size_t task, size_t thread) {
           const auto [rb, re] = row_range(s.m, threads, task);
           float* row = row_buf[thread].data();
           for (size_t r = rb; r < re; ++r) {
-            fmt.dequant_row(w + r * row_bytes, s.k, row);
-            for (size_t t = 0; t < n; ++t) y_naive[t * s.m + r] = naive_dot_f32(row, xd.data() + t * s.k, s.k);
+            fmt.dequant_row(w + r * src_row_bytes, s.k, row);
+            for (size_t t = 0; t < n; ++t) {
+              y_naive[t * s.m + r] = naive_dot_f32(row, act.dequant.data() + t * s.k, s.k);
+            }
           }
         });
       };
+      rec.naive_us = time_calls(naive, 1, quick ? 1 : (n == 1 ? 200 : 1), n == 1 ? budget : 0);
 
-      const bool quick = ctx.opt.quick;
-      const double budget = ctx.opt.seconds_per_case * 1e6;
-      rec.us_per_call = time_calls(kernel, quick ? 2 : (n == 1 ? 20 : 3), quick ? 3 : 2000,
-                                   budget, &rec.reps);
-      rec.naive_us = time_calls(naive, quick ? 1 : (n == 1 ? 5 : 1), quick ? 1 : 200, budget);
-
-      // Sanity check of what was timed: kernel and naive agree within the
-      // float rounding of a K-term sum (both use the same activations).
+      // Sanity check of what was timed (y holds the last kernel call):
+      // kernel and naive agree within the float rounding of a K-term sum.
       double worst = 0;
+      const double scale = std::sqrt(static_cast<double>(s.k)) * 4.0;
       for (size_t i = 0; i < y.size(); i += std::max<size_t>(1, y.size() / 4096)) {
-        const double scale = std::sqrt(static_cast<double>(s.k)) * 4.0;
         worst = std::max(worst, std::fabs(double{y[i]} - y_naive[i]) / scale);
       }
       if (!(worst < 1e-3)) {
-        std::fprintf(stderr, "trix-bench: %s disagrees with the naive baseline (%g)\n",
-                     rec.name.c_str(), worst);
-        throw Error("trix-bench: kernel result check failed for " + rec.name);
+        throw Error("trix-bench: " + rec.name + " disagrees with the naive baseline (" +
+                    std::to_string(worst) + ")");
       }
 
-      rec.weight_bytes = static_cast<double>(matrix_bytes);
+      rec.weight_bytes = static_cast<double>(kernel_bytes);
       rec.weight_gbps = rec.weight_bytes / (rec.us_per_call * 1e3);
       rec.pct_of_dram = threads < 3 && ctx.dram_gbps[threads] > 0
                             ? 100.0 * rec.weight_gbps / ctx.dram_gbps[threads]
@@ -254,7 +383,7 @@ void run_gemv_cases(Context& ctx) {
   // down (2560x6912), k/v (640x2560).
   const Shape shapes[] = {{2560, 2560}, {6912, 2560}, {2560, 6912}, {640, 2560}};
   for (const auto& fmt : formats()) {
-    for (size_t n : {size_t{1}, size_t{512}}) {
+    for (size_t n : fmt.ns) {
       for (Shape s : shapes) run_shape(ctx, fmt, s, n);
     }
   }

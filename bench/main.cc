@@ -89,7 +89,8 @@ void write_json(const Context& ctx, const std::string& path) {
   for (size_t i = 0; i < ctx.records.size(); ++i) {
     const Record& r = ctx.records[i];
     o << (i ? ",\n" : "\n") << "    {\"name\": \"" << json_escape(r.name) << "\", \"op\": \"" << r.op
-      << "\", \"weight_format\": \"" << r.weight_format << "\", \"act_format\": \"" << r.act_format
+      << "\", \"weight_format\": \"" << r.weight_format << "\", \"layout\": \"" << r.layout
+      << "\", \"act_format\": \"" << r.act_format
       << "\", \"impl\": \"" << json_escape(r.impl) << "\", \"M\": " << r.m << ", \"K\": " << r.k
       << ", \"N\": " << r.n << ", \"threads\": " << r.threads << ", \"cache\": \"" << r.cache
       << "\", \"us_per_call\": " << num(r.us_per_call) << ", \"reps\": " << r.reps
