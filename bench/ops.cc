@@ -36,17 +36,17 @@ void run_ops_cases(Context& ctx) {
   };
   const std::vector<OpCase> cases = {
       {"rmsnorm", kDim, [&](size_t) { rmsnorm(x.data(), w.data(), out.data(), kDim, 1e-5f); },
-       [&](size_t) { cpu::rmsnorm(x.data(), w.data(), out.data(), kDim, 1e-5f); }},
+       [&](size_t) { cpu::ops::rmsnorm(x.data(), w.data(), out.data(), kDim, 1e-5f); }},
       {"rope_adjacent", kDim,
        [&](size_t) {
          rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::Adjacent);
        },
-       [&](size_t) { cpu::rope_adjacent(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data()); }},
+       [&](size_t) { cpu::ops::rope_adjacent(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data()); }},
       {"rope_neox", kDim,
        [&](size_t) {
          rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::NeoxHalves);
        },
-       [&](size_t) { cpu::rope_neox(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data()); }},
+       [&](size_t) { cpu::ops::rope_neox(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data()); }},
       // The gate is restored from x before each call (a 27 KB copy, in both
       // columns) so every call sees the same inputs.
       {"swiglu", kFfn,
@@ -56,7 +56,7 @@ void run_ops_cases(Context& ctx) {
        },
        [&](size_t) {
          gate = x;
-         cpu::swiglu(gate.data(), up.data(), kFfn);
+         cpu::ops::swiglu(gate.data(), up.data(), kFfn);
        }},
       {"relu2_gate", kFfn,
        [&](size_t) {
@@ -65,7 +65,7 @@ void run_ops_cases(Context& ctx) {
        },
        [&](size_t) {
          gate = x;
-         cpu::relu2_gate(gate.data(), up.data(), kFfn);
+         cpu::ops::relu2_gate(gate.data(), up.data(), kFfn);
        }},
       {"softmax", kDim,
        [&](size_t) {
@@ -74,14 +74,14 @@ void run_ops_cases(Context& ctx) {
        },
        [&](size_t) {
          out.assign(x.begin(), x.begin() + kDim);
-         cpu::softmax(out.data(), kDim);
+         cpu::ops::softmax(out.data(), kDim);
        }},
       {"quantize_q8_k", kDim, [&](size_t) { quantize_row_q8_k(x.data(), q8k.data(), kDim); },
-       [&](size_t) { cpu::quantize_row_q8_k(x.data(), q8k.data(), kDim); }},
+       [&](size_t) { cpu::ops::quantize_row_q8_k(x.data(), q8k.data(), kDim); }},
       {"quantize_i8_s", kDim, [&](size_t) { quantize_row_i8_s(x.data(), q8.data(), kDim); },
-       [&](size_t) { cpu::quantize_row_i8_s(x.data(), q8.data(), kDim); }},
+       [&](size_t) { cpu::ops::quantize_row_i8_s(x.data(), q8.data(), kDim); }},
       {"add", kDim, [&](size_t) { add_inplace(out.data(), x.data(), kDim); },
-       [&](size_t) { cpu::add_inplace(out.data(), x.data(), kDim); }},
+       [&](size_t) { cpu::ops::add_inplace(out.data(), x.data(), kDim); }},
   };
   const double budget = ctx.opt.seconds_per_case * 0.2e6;
   const size_t min_reps = ctx.opt.quick ? 2 : 50, max_reps = ctx.opt.quick ? 3 : 20000;

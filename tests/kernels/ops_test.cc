@@ -27,10 +27,10 @@
 
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
+#include "kernels/ops_test_ref.h"
 #include "trix/cpu/ops-inl.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/q8_k.h"
-#include "trix/model/ops.h"
 
 #ifndef TRIX_OPS_TEST_HELPERS_
 #define TRIX_OPS_TEST_HELPERS_
@@ -94,7 +94,7 @@ void TestRmsNormSameBits() {
     const auto x = ops_test::random_vec(n, n, -4.0f, 4.0f);
     const auto w = ops_test::random_vec(n, n + 100, 0.5f, 1.5f);
     std::vector<float> want(n), got(n);
-    trix::rmsnorm(x.data(), w.data(), want.data(), static_cast<int64_t>(n), 1e-5f);
+    ops_test::ref_rmsnorm(x.data(), w.data(), want.data(), n, 1e-5f);
     RmsNorm(x.data(), w.data(), got.data(), n, 1e-5f);
     ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " n=" << n;
     std::vector<float> inplace = x;
@@ -107,20 +107,19 @@ void TestRopeSameBits() {
   for (size_t head_dim : {2u, 4u, 8u, 16u, 34u, 64u, 128u, 1024u}) {
     for (size_t heads : {1u, 3u, 20u}) {
       std::vector<float> c(head_dim / 2), s(head_dim / 2);
-      trix::rope_table(1234, static_cast<int64_t>(head_dim), 500000.0f, c.data(), s.data());
+      ops_test::ref_rope_table(1234, head_dim, 500000.0f, c.data(), s.data());
       const auto x = ops_test::random_vec(heads * head_dim, head_dim + heads, -3.0f, 3.0f);
-      for (auto style : {RopeStyle::Adjacent, RopeStyle::NeoxHalves}) {
+      for (bool neox : {false, true}) {
         std::vector<float> want = x, got = x;
-        trix::rope_apply(want.data(), static_cast<int64_t>(heads), static_cast<int64_t>(head_dim),
-                         c.data(), s.data(), style);
-        if (style == RopeStyle::Adjacent) {
+        ops_test::ref_rope_apply(want.data(), heads, head_dim, c.data(), s.data(), neox);
+        if (!neox) {
           RopeAdjacent(got.data(), heads, head_dim, c.data(), s.data());
         } else {
           RopeNeox(got.data(), heads, head_dim, c.data(), s.data());
         }
         ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), want.size()))
             << target() << " head_dim=" << head_dim << " heads=" << heads
-            << (style == RopeStyle::Adjacent ? " adjacent" : " neox");
+            << (neox ? " neox" : " adjacent");
       }
     }
   }
@@ -135,12 +134,12 @@ void TestRelu2AndAddSameBits() {
     }
     const auto up = ops_test::random_vec(n, n + 1, -2.0f, 2.0f);
     std::vector<float> want = g, got = g;
-    trix::relu2_gate(want.data(), up.data(), static_cast<int64_t>(n));
+    ops_test::ref_relu2_gate(want.data(), up.data(), n);
     Relu2Gate(got.data(), up.data(), n);
     ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " relu2 n=" << n;
     want = g;
     got = g;
-    trix::add_inplace(want.data(), up.data(), static_cast<int64_t>(n));
+    ops_test::ref_add_inplace(want.data(), up.data(), n);
     AddInplace(got.data(), up.data(), n);
     ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " add n=" << n;
   }

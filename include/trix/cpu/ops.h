@@ -1,8 +1,11 @@
 // The decoder's small ops, vectorised with Highway (bodies and contracts in
 // trix/cpu/ops-inl.h): dynamic dispatch to the best target of the running
-// CPU (trix::cpu::rmsnorm, ...), and static dispatch to the one target the
-// translation unit is compiled for (trix::cpu::static_target::rmsnorm, ...)
-// for users who build with -march for a known machine.
+// CPU (trix::cpu::ops::rmsnorm, ...), and static dispatch to the one target
+// the translation unit is compiled for (trix::cpu::ops::static_target::
+// rmsnorm, ...) for users who build with -march for a known machine. The
+// namespace `ops` keeps these names (quantize_row_q8_k, softmax, ...) from
+// colliding, through argument-dependent lookup, with the scalar ones in
+// namespace trix when code in trix::cpu calls those unqualified.
 //
 // Highway allows one per-target pass (hwy/foreach_target.h) per translation
 // unit. This header runs it, and the pass also compiles the generated GEMV /
@@ -27,7 +30,7 @@
 #include "hwy/highway.h"
 #include "trix/cpu/ops-inl.h"
 
-namespace trix::cpu {
+namespace trix::cpu::ops {
 namespace {
 
 HWY_EXPORT(RmsNorm);
@@ -101,4 +104,4 @@ inline I8Activation quantize_row_i8_s(const float* x, int8_t* q, size_t n) {
 }
 
 }  // namespace static_target
-}  // namespace trix::cpu
+}  // namespace trix::cpu::ops

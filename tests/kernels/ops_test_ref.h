@@ -1,0 +1,17 @@
+// The scalar small ops of trix/model/ops.h behind plain functions, compiled
+// in their own translation unit (ops_test_ref.cc): model/ops.h runs the
+// generated dispatch's per-target pass, and ops_test.cc runs its own.
+#pragma once
+
+#include <cstddef>
+
+namespace trix::ops_test {
+
+void ref_rmsnorm(const float* x, const float* w, float* out, size_t n, float eps);
+void ref_rope_table(size_t pos, size_t head_dim, float theta, float* cos_t, float* sin_t);
+void ref_rope_apply(float* x, size_t n_heads, size_t head_dim, const float* cos_t,
+                    const float* sin_t, bool neox);
+void ref_relu2_gate(float* gate, const float* up, size_t n);
+void ref_add_inplace(float* x, const float* y, size_t n);
+
+}  // namespace trix::ops_test
