@@ -1,0 +1,337 @@
+// trix-bench-model: whole-model speed.
+//
+//  1. BitNet-b1.58-2B-4T shape (the synthetic model of
+//     trix/model/synthetic_bitnet.h, written on first use into --model-dir):
+//     prompt processing (--prompt tokens, default 128) and decode (--decode
+//     tokens, default 64) in tokens per second at 1 and 2 threads, per weight
+//     format (TQ2_0, TQ1_0, I2_S), with the bytes each decoded token streams
+//     and that traffic as a share of the DRAM read bandwidth measured in the
+//     same run (bench/dram.cc), next to llama.cpp's figures (DESIGN.md s4)
+//     and TriX's targets.
+//  2. stories260K (../shared) with the runtime shape vs the compile-time
+//     trix::models::Stories260K: tokens per second, and the size of two
+//     otherwise identical programs (stories_size.cc built both ways).
+// Prints a table as it goes and writes everything as JSON (--json).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <span>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench.h"
+#include "trix/core/error.h"
+#include "trix/cpu/thread_pool.h"
+#include "trix/model/forward.h"
+#include "trix/model/llama2c_checkpoint.h"
+#include "trix/model/loader.h"
+#include "trix/model/synthetic_bitnet.h"
+#include "trix/models/stories260k.h"
+
+#ifndef TRIX_DEFAULT_SHARED_DIR
+#define TRIX_DEFAULT_SHARED_DIR "../shared"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Args {
+  fs::path model_dir = ".";
+  std::vector<std::string> types = {"tq2_0", "tq1_0", "i2_s"};
+  std::vector<size_t> threads = {1, 2};
+  int64_t prompt = 128;
+  int64_t decode = 64;
+  int64_t layers = 30;
+  bool quick = false;  // the 2-layer model, a few tokens: a smoke run
+  bool dram = true;
+  fs::path json = "bench_model.json";
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int64_t to_int(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || x < 0) throw trix::Error(flag + " expects a count, got '" + v + "'");
+  return x;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw trix::Error(f + " needs a value");
+      return argv[++i];
+    };
+    if (f == "--model-dir") a.model_dir = value();
+    else if (f == "--types") a.types = split(value());
+    else if (f == "--threads") {
+      a.threads.clear();
+      for (const auto& t : split(value())) a.threads.push_back(static_cast<size_t>(to_int(f, t)));
+    } else if (f == "--prompt") a.prompt = to_int(f, value());
+    else if (f == "--decode") a.decode = to_int(f, value());
+    else if (f == "--layers") a.layers = to_int(f, value());
+    else if (f == "--quick") a.quick = true;
+    else if (f == "--no-dram") a.dram = false;
+    else if (f == "--json") a.json = value();
+    else if (f == "-h" || f == "--help") {
+      std::printf("usage: %s [--model-dir DIR] [--types tq2_0,tq1_0,i2_s] [--threads 1,2]\n"
+                  "          [--prompt 128] [--decode 64] [--layers 30] [--quick] [--no-dram]\n"
+                  "          [--json bench_model.json]\n", argv[0]);
+      std::exit(0);
+    } else throw trix::Error("unknown argument '" + f + "' (see --help)");
+  }
+  if (a.quick) {
+    a.prompt = std::min<int64_t>(a.prompt, 16);
+    a.decode = std::min<int64_t>(a.decode, 8);
+  }
+  if (a.prompt < 1 || a.threads.empty()) throw trix::Error("--prompt and --threads must be >= 1");
+  return a;
+}
+
+// llama.cpp's whole-model figures for this shape (DESIGN.md section 4,
+// midpoints of the ranges) and TriX's targets; 0 where none is given.
+struct Reference {
+  double prompt_1t, prompt_2t, decode_1t, decode_2t;
+};
+Reference llama_cpp_figures(trix::FormatId f) {
+  if (f == trix::FormatId::TQ2_0) return {23.5, 47.0, 16.5, 23.5};
+  if (f == trix::FormatId::TQ1_0) return {12.3, 24.1, 9.4, 15.0};
+  return {0, 0, 0, 0};
+}
+constexpr Reference kTargets = {75.0, 0.0, 34.0, 52.0};
+
+struct BitnetRow {
+  std::string type;
+  int64_t layers = 0;
+  size_t threads = 0;
+  int64_t prompt_tokens = 0, decode_tokens = 0;
+  double prompt_tok_s = 0, decode_tok_s = 0;
+  double bytes_per_token = 0, decode_gbps = 0, pct_of_dram = 0;
+  double llama_prompt = 0, llama_decode = 0, target_prompt = 0, target_decode = 0;
+};
+
+// Bytes one decoded token reads: every projection once, the norms, and the
+// output projection (token_embd when tied); one embedding row is negligible.
+double bytes_per_token(const trix::LoadedModel& m) {
+  double b = 0;
+  for (const auto& t : m.gguf.tensors()) {
+    if (t.name != "token_embd.weight" || m.config.tied_output) b += static_cast<double>(t.nbytes);
+  }
+  return b;
+}
+
+BitnetRow run_bitnet(const trix::LoadedModel& m, const std::string& type, size_t threads,
+                     const Args& a, const trix::bench::Context& ctx) {
+  BitnetRow r;
+  r.type = type;
+  r.layers = m.config.n_layers;
+  r.threads = threads;
+  trix::ThreadPool pool(threads);
+  const int64_t ctx_len = a.prompt + a.decode + 2;
+  trix::Decoder<trix::RuntimeShape> dec(trix::RuntimeShape::from(m.config), m.weights, pool,
+                                        trix::KvType::F32, /*max_batch=*/std::max<int64_t>(a.prompt, 1),
+                                        ctx_len);
+  // Deterministic prompt ids below the special tokens.
+  std::vector<int32_t> prompt(static_cast<size_t>(a.prompt));
+  uint64_t s = 12345;
+  for (auto& id : prompt) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    id = static_cast<int32_t>((s >> 33) % static_cast<uint64_t>(std::min<int64_t>(m.config.vocab_size, 128000)));
+  }
+  dec.decode(prompt[0]);  // warm-up: page in the mapping, fill caches
+  dec.reset();
+  auto t0 = Clock::now();
+  auto logits = dec.prefill(prompt);
+  const double prompt_s = seconds_since(t0);
+  int32_t next = trix::Sampler::argmax(logits);
+  t0 = Clock::now();
+  for (int64_t i = 0; i < a.decode; ++i) next = trix::Sampler::argmax(dec.decode(next));
+  const double decode_s = seconds_since(t0);
+  r.prompt_tokens = a.prompt;
+  r.decode_tokens = a.decode;
+  r.prompt_tok_s = static_cast<double>(a.prompt) / prompt_s;
+  r.decode_tok_s = a.decode > 0 ? static_cast<double>(a.decode) / decode_s : 0;
+  r.bytes_per_token = bytes_per_token(m);
+  r.decode_gbps = r.bytes_per_token * r.decode_tok_s / 1e9;
+  const double dram = threads < 3 ? ctx.dram_gbps[threads] : 0;
+  r.pct_of_dram = dram > 0 ? 100.0 * r.decode_gbps / dram : 0;
+  const trix::FormatId f = trix::find_format(type)->id;
+  const Reference l = llama_cpp_figures(f);
+  const bool full = m.config.n_layers == 30 && m.config.dim == 2560;
+  if (full) {
+    r.llama_prompt = threads == 1 ? l.prompt_1t : threads == 2 ? l.prompt_2t : 0;
+    r.llama_decode = threads == 1 ? l.decode_1t : threads == 2 ? l.decode_2t : 0;
+    if (f == trix::FormatId::TQ2_0) {
+      r.target_prompt = threads == 1 ? kTargets.prompt_1t : 0;
+      r.target_decode = threads == 1 ? kTargets.decode_1t : threads == 2 ? kTargets.decode_2t : 0;
+    }
+  }
+  return r;
+}
+
+struct StoriesRow {
+  std::string shape;
+  double prompt_tok_s = 0, decode_tok_s = 0;
+  int64_t binary_bytes = -1;
+};
+
+template <class Shape>
+StoriesRow run_stories(const Shape& shape, const trix::ModelWeights& w, const char* name) {
+  trix::ThreadPool pool(1);
+  std::vector<int32_t> prompt(128);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(3 + (i * 37) % 500);
+  std::vector<double> pt, dt;
+  for (int rep = 0; rep < 7; ++rep) {
+    trix::Decoder<Shape> dec(shape, w, pool);
+    auto t0 = Clock::now();
+    auto l = dec.prefill(prompt);
+    pt.push_back(seconds_since(t0));
+    int32_t next = trix::Sampler::argmax(l);
+    t0 = Clock::now();
+    for (int i = 0; i < 256; ++i) next = trix::Sampler::argmax(dec.decode(next));
+    dt.push_back(seconds_since(t0));
+  }
+  StoriesRow r;
+  r.shape = name;
+  r.prompt_tok_s = 128.0 / trix::bench::median(pt);
+  r.decode_tok_s = 256.0 / trix::bench::median(dt);
+  return r;
+}
+
+int64_t file_size_or(const fs::path& p) {
+  std::error_code ec;
+  const auto n = fs::file_size(p, ec);
+  return ec ? -1 : static_cast<int64_t>(n);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Args a = parse(argc, argv);
+    trix::bench::Context ctx;
+    ctx.opt.quick = a.quick;
+    ctx.opt.threads = a.threads;
+    const size_t max_threads = *std::max_element(a.threads.begin(), a.threads.end());
+    trix::ThreadPool pool(max_threads);
+    ctx.pool = &pool;
+    if (a.dram) {
+      trix::bench::HugeBuffer big(a.quick ? size_t{64} << 20 : size_t{1} << 30);
+      ctx.big = &big;
+      trix::bench::measure_dram(ctx);
+      ctx.big = nullptr;
+      for (size_t t : a.threads) {
+        if (t < 3) std::printf("DRAM read bandwidth, %zu thread(s): %.1f GB/s\n", t, ctx.dram_gbps[t]);
+      }
+    }
+
+    std::vector<BitnetRow> rows;
+    std::printf("\n%-6s %6s %3s | %14s %9s | %14s %9s | %8s %7s %6s\n", "type", "layers", "T",
+                "prompt tok/s", "llama.cpp", "decode tok/s", "llama.cpp", "MB/token", "GB/s",
+                "%DRAM");
+    for (const auto& type : a.types) {
+      const trix::FormatInfo* f = trix::find_format(type);
+      if (!f) throw trix::Error("--types: unknown format '" + type + "'");
+      trix::SyntheticBitnetOptions o =
+          a.quick ? trix::SyntheticBitnetOptions::small(f->id) : trix::SyntheticBitnetOptions{};
+      o.weight_format = f->id;
+      if (!a.quick) o.n_layers = a.layers;
+      const fs::path path = a.model_dir / ("synthetic-bitnet-2b4t-" + type + (a.quick ? "-small" : "") +
+                                           "-L" + std::to_string(o.n_layers) + ".gguf");
+      if (!fs::exists(path)) {
+        std::printf("writing %s ...\n", path.c_str());
+        fs::create_directories(a.model_dir);
+        const fs::path tmp = path.string() + ".tmp";
+        trix::write_synthetic_bitnet(o, tmp, pool);
+        fs::rename(tmp, path);
+      }
+      const trix::LoadedModel m = trix::load_model(path);
+      for (size_t t : a.threads) {
+        const BitnetRow r = run_bitnet(m, type, t, a, ctx);
+        std::printf("%-6s %6lld %3zu | %14.2f %9.1f | %14.2f %9.1f | %8.1f %7.2f %6.1f\n",
+                    r.type.c_str(), static_cast<long long>(r.layers), r.threads, r.prompt_tok_s,
+                    r.llama_prompt, r.decode_tok_s, r.llama_decode, r.bytes_per_token / 1e6,
+                    r.decode_gbps, r.pct_of_dram);
+        std::fflush(stdout);
+        rows.push_back(r);
+      }
+    }
+
+    std::vector<StoriesRow> stories;
+    const fs::path shared = [] {
+      const char* env = std::getenv("TRIX_SHARED_DIR");
+      return fs::path(env && *env ? env : TRIX_DEFAULT_SHARED_DIR);
+    }();
+    const fs::path ck_path = shared / "models/stories260K/stories260K.bin";
+    if (fs::exists(ck_path)) {
+      const trix::Llama2cCheckpoint ck = trix::Llama2cCheckpoint::load(ck_path.string());
+      const fs::path self_dir = fs::read_symlink("/proc/self/exe").parent_path();
+      StoriesRow rt = run_stories(trix::RuntimeShape::from(ck.config()), ck.weights(), "runtime");
+      StoriesRow ct = run_stories(trix::SpecShape<trix::models::Stories260K>{}, ck.weights(),
+                                  "compile-time");
+      rt.binary_bytes = file_size_or(self_dir / "trix-stories-runtime");
+      ct.binary_bytes = file_size_or(self_dir / "trix-stories-compile-time");
+      stories = {rt, ct};
+      std::printf("\nstories260K, 1 thread  | %12s | %12s | %12s\n", "prompt tok/s", "decode tok/s",
+                  "binary bytes");
+      for (const auto& s : stories) {
+        std::printf("%-22s | %12.0f | %12.0f | %12lld\n", s.shape.c_str(), s.prompt_tok_s,
+                    s.decode_tok_s, static_cast<long long>(s.binary_bytes));
+      }
+    } else {
+      std::printf("\nstories260K not found at %s: skipped\n", ck_path.c_str());
+    }
+
+    std::ofstream js(a.json);
+    js << "{\n  \"dram_gbps\": {\"1\": " << ctx.dram_gbps[1] << ", \"2\": " << ctx.dram_gbps[2]
+       << "},\n  \"bitnet_2b4t\": [\n";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      js << "    {\"type\": \"" << r.type << "\", \"layers\": " << r.layers
+         << ", \"threads\": " << r.threads << ", \"prompt_tokens\": " << r.prompt_tokens
+         << ", \"prompt_tok_s\": " << r.prompt_tok_s << ", \"decode_tokens\": " << r.decode_tokens
+         << ", \"decode_tok_s\": " << r.decode_tok_s << ", \"bytes_per_token\": " << r.bytes_per_token
+         << ", \"decode_gbps\": " << r.decode_gbps << ", \"pct_of_dram\": " << r.pct_of_dram
+         << ", \"llama_cpp_prompt_tok_s\": " << r.llama_prompt
+         << ", \"llama_cpp_decode_tok_s\": " << r.llama_decode
+         << ", \"target_prompt_tok_s\": " << r.target_prompt
+         << ", \"target_decode_tok_s\": " << r.target_decode << "}"
+         << (i + 1 < rows.size() ? "," : "") << "\n";
+    }
+    js << "  ],\n  \"stories260k\": [\n";
+    for (size_t i = 0; i < stories.size(); ++i) {
+      const auto& s = stories[i];
+      js << "    {\"shape\": \"" << s.shape << "\", \"threads\": 1, \"prompt_tokens\": 128"
+         << ", \"prompt_tok_s\": " << s.prompt_tok_s << ", \"decode_tokens\": 256"
+         << ", \"decode_tok_s\": " << s.decode_tok_s << ", \"binary_bytes\": " << s.binary_bytes
+         << "}" << (i + 1 < stories.size() ? "," : "") << "\n";
+    }
+    js << "  ]\n}\n";
+    if (!js) throw trix::Error(a.json.string() + ": write failed");
+    std::printf("\nJSON: %s\n", a.json.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
