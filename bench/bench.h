@@ -115,13 +115,18 @@ struct Context {
   Options opt;
   ThreadPool* pool = nullptr;
   HugeBuffer* big = nullptr;  // opt.cold_bytes: DRAM stream and cold weight copies
-  double dram_gbps[3] = {0, 0, 0};  // by thread count (1, 2)
+  // DRAM read GB/s by thread count (1, 2): measured before and after the
+  // cases; the higher of the two is the reference, as other processes on
+  // the machine can only lower a measurement.
+  double dram_gbps[3] = {0, 0, 0};
+  double dram_start[3] = {0, 0, 0}, dram_end[3] = {0, 0, 0};
   std::vector<Record> records;
   std::string best_target;  // Highway target the kernels dispatch to
 };
 
 // Case families, one translation unit each.
-void measure_dram(Context& ctx);
+// DRAM read GB/s by thread count (index 1 and 2) into gbps.
+void measure_dram(Context& ctx, double gbps[3]);
 void run_gemv_cases(Context& ctx);
 void run_ops_cases(Context& ctx);
 std::string best_target_name();
