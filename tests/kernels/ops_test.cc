@@ -4,8 +4,8 @@
 // Tolerances:
 //   quantize_row_q8_k, quantize_row_i8_s: same bytes, scale bits and sum;
 //   rmsnorm, rope (both styles), relu2_gate, add_inplace: same bits as the
-//     scalar ops (the vector code keeps their operation order; FP
-//     contraction is off in this ISO C++ build);
+//     scalar ops (the vector code keeps their operation order and turns FP
+//     contraction off; GCC would otherwise fuse a * b + c on FMA targets);
 //   swiglu: |err| <= 1e-6 * |ref| + 1e-35 vs fp64 (Highway's exp is within a
 //     few ulp; then one division and one product; near g = -88 its exp
 //     overflows to inf a little early, giving -0 for a true |value| < 1e-36);

@@ -10,9 +10,10 @@
 //                       quantize_row_i8_s, non-finite inputs included;
 //   rmsnorm, rope,      same bits as trix/model/ops.h: the sum of squares
 //   relu2, add          keeps dot_f32's fixed 8-lane order and every other
-//                       step is one IEEE operation in the same order. This
-//                       holds with FP contraction off (the project builds
-//                       ISO C++, where GCC's default is off);
+//                       step is one IEEE operation in the same order (FP
+//                       contraction is turned off for this file's code
+//                       under GCC, below; the scalar ops are compiled for
+//                       baseline x86-64, which has no FMA to contract to);
 //   swiglu, softmax     exp is Highway's polynomial (max error ~1 ulp per the
 //                       Highway docs) instead of libm, and softmax sums in
 //                       vector order: within a few ulp (swiglu; for gates
@@ -46,6 +47,13 @@
 #include "trix/cpu/kernels-inl.h"
 
 HWY_BEFORE_NAMESPACE();
+// GCC contracts a * b + c into an FMA in C++ whatever the -std (only its C
+// front end turns contraction off for ISO modes), and these targets have FMA:
+// off here, so each Mul and Add rounds once, as the scalar ops do. Scoped by
+// HWY_BEFORE/AFTER_NAMESPACE's push/pop of the options.
+#if !defined(__clang__) && defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 namespace ops_detail {
