@@ -32,7 +32,8 @@ struct Record {
   std::string op, weight_format, layout, act_format, impl;
   size_t m = 0, k = 0, n = 0, threads = 0;
   std::string cache;  // "hot", "cold" or "-" (ops)
-  double us_per_call = 0;
+  double us_per_call = 0;  // median
+  double us_min = 0;       // fastest call: how far other load pushed the median
   double weight_bytes = 0;  // per call
   double weight_gbps = 0, pct_of_dram = 0, gops = 0;
   double naive_us = 0, speedup_vs_naive = 0;
@@ -56,7 +57,7 @@ inline double median(std::vector<double> v) {
 // copy): one untimed warm-up call, then calls until both min_reps and the
 // time budget are reached (at most max_reps). Returns the median in us.
 inline double time_calls(const std::function<void(size_t)>& fn, size_t min_reps, size_t max_reps,
-                         double budget_us, size_t* reps_out = nullptr) {
+                         double budget_us, size_t* reps_out = nullptr, double* min_out = nullptr) {
   fn(0);
   std::vector<double> t;
   t.reserve(max_reps);
@@ -68,6 +69,7 @@ inline double time_calls(const std::function<void(size_t)>& fn, size_t min_reps,
     if (t.size() >= min_reps && now_us() - start > budget_us) break;
   }
   if (reps_out) *reps_out = t.size();
+  if (min_out) *min_out = *std::min_element(t.begin(), t.end());
   return median(t);
 }
 

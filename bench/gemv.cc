@@ -329,7 +329,8 @@ void run_shape(Context& ctx, const GemvFormat& fmt, Shape s, size_t n) {
           fmt.rows(w, act, s.m, s.k, n, y.data(), rb, re);
         });
       };
-      rec.us_per_call = time_calls(kernel, quick ? 2 : (n == 1 ? 20 : 3), quick ? 3 : 5000, budget, &rec.reps);
+      rec.us_per_call = time_calls(kernel, quick ? 2 : (n == 1 ? 20 : 3), quick ? 3 : 5000, budget,
+                                   &rec.reps, &rec.us_min);
     }
     copies = cold ? fill_copies(src.data(), src_bytes) : 1;
     for (Record& rec : recs) {

@@ -98,7 +98,8 @@ void write_json(const Context& ctx, const std::string& path) {
       << "\", \"act_format\": \"" << r.act_format
       << "\", \"impl\": \"" << json_escape(r.impl) << "\", \"M\": " << r.m << ", \"K\": " << r.k
       << ", \"N\": " << r.n << ", \"threads\": " << r.threads << ", \"cache\": \"" << r.cache
-      << "\", \"us_per_call\": " << num(r.us_per_call) << ", \"reps\": " << r.reps
+      << "\", \"us_per_call\": " << num(r.us_per_call) << ", \"us_min\": " << num(r.us_min)
+      << ", \"reps\": " << r.reps
       << ", \"weight_bytes\": " << num(r.weight_bytes) << ", \"weight_gbps\": " << num(r.weight_gbps)
       << ", \"pct_of_dram\": " << num(r.pct_of_dram) << ", \"gops\": " << num(r.gops)
       << ", \"naive_us\": " << num(r.naive_us) << ", \"speedup_vs_naive\": " << num(r.speedup_vs_naive)

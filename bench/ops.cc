@@ -98,7 +98,7 @@ void run_ops_cases(Context& ctx) {
     rec.n = 1;
     rec.threads = 1;
     rec.cache = "hot";
-    rec.us_per_call = time_calls(c.simd, min_reps, max_reps, budget, &rec.reps);
+    rec.us_per_call = time_calls(c.simd, min_reps, max_reps, budget, &rec.reps, &rec.us_min);
     rec.naive_us = time_calls(c.scalar, min_reps, max_reps, budget);
     rec.speedup_vs_naive = rec.naive_us / rec.us_per_call;
     ctx.records.push_back(rec);
