@@ -4,8 +4,9 @@
 // toggle guard instead of #pragma once.
 //
 // Per 256-weight block and row the 16 lane sums come from one "dot of 4
-// adjacent bytes" instruction family: vpdpbusd (AVX3_DL), or vpmaddubsw +
-// vpmaddwd (AVX3, AVX2, SSSE3/SSE4). Code byte j of the block feeds lane j/4;
+// adjacent bytes" instruction family: vpdpbusd (AVX3_DL), vpmaddubsw +
+// vpmaddwd (AVX3, AVX2, SSSE3/SSE4), sdot or vmull + vpadal (NEON on
+// aarch64, trix/cpu/arm_dot-inl.h). Code byte j of the block feeds lane j/4;
 // the activation byte paired with code byte j in field n is
 // x[(j / 32) * 128 + 32 n + j % 32], so per field the activations are two
 // contiguous 32-byte runs. Unsigned codes c in {0,1,2} multiply signed int8
@@ -36,6 +37,8 @@
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_tq2_0_q8_k_ref.h"
 #include "trix/kernels/lanes16.h"
+// Per-target helper with its own toggle guard (before HWY_BEFORE_NAMESPACE).
+#include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2 || \
     HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
@@ -85,6 +88,48 @@ inline float block_scale(const BlockTQ2_0& w, const BlockQ8_K& x) {
   return fp16_to_fp32(w.d) * x.d;
 #endif
 }
+
+#if HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+// Compiled with +dotprod (vdotq_s32 is inlined here); see arm_dot-inl.h.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("arch=armv8.2-a+dotprod")
+#endif
+template <bool kSdot>
+inline void GemvRowsNeon(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  const size_t n_blocks = args.k / BlockTQ2_0::kElements;
+  const auto* x = static_cast<const BlockQ8_K*>(args.x);
+  for (size_t r = row_begin; r < row_end; ++r) {
+    const auto* row = reinterpret_cast<const BlockTQ2_0*>(static_cast<const uint8_t*>(args.w) +
+                                                          r * args.w_row_bytes);
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (size_t b = 0; b < n_blocks; ++b) {
+      alignas(16) int32_t init[16];
+      lane_activation_sums(x[b], init);
+      const float32x4_t scale = vdupq_n_f32(block_scale(row[b], x[b]));
+#pragma GCC unroll 4
+      for (size_t t = 0; t < 4; ++t) {
+        // Code bytes 16t..16t+15: activation run starts at (t/2)*128 + 16*(t%2).
+        const int8_t* qa = x[b].qs + (t / 2) * 128 + 16 * (t % 2);
+        const int32x4_t s = arm_dot::Dot16<kSdot>(vld1q_s32(init + 4 * t), vld1q_u8(row[b].qs + 16 * t),
+                                                  vld1q_s8(qa), vld1q_s8(qa + 32), vld1q_s8(qa + 64),
+                                                  vld1q_s8(qa + 96));
+        acc[t] = vfmaq_f32(acc[t], vcvtq_f32_s32(s), scale);  // exact convert: |s| <= 4096
+      }
+    }
+    alignas(16) float v[16];
+    for (size_t t = 0; t < 4; ++t) vst1q_f32(v + 4 * t, acc[t]);
+    args.y[r] = lanes16_combine(v);
+  }
+}
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // HWY_NEON && A64
 
 }  // namespace detail_tq2
 
@@ -223,6 +268,18 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
     }
     args.y[r] = lanes16_combine(acc);
   }
+
+#elif HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+  // Four q registers per row, lanes 4t..4t+3 in quarter t, as on SSE4; the
+  // dot step is arm_dot::Dot16 (sdot where the CPU has it, chosen once here).
+  if (arm_has_dotprod()) {
+    detail_tq2::GemvRowsNeon<true>(args, row_begin, row_end);
+  } else {
+    detail_tq2::GemvRowsNeon<false>(args, row_begin, row_end);
+  }
+  (void)n_blocks;
+  (void)x;
+  (void)row_ptr;
 
 #else
   // Targets without a dot-of-4-bytes fast path yet (EMU128, SCALAR, others):

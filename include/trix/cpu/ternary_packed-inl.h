@@ -8,8 +8,10 @@
 //   init[l] + sum_n dot4(field_n(codes)[4l..4l+3], act[n][4l..4l+3])
 // with init = -(lane's activation sum) (+ kMagicBits for the block-scaled
 // contract) and dot4 the "dot of 4 adjacent u8 x s8 bytes into int32":
-// vpdpbusd (AVX3_DL), vpmaddubsw + vpmaddwd (AVX3, AVX2), int32 lane
-// arithmetic (portable Highway path: every other target, SSE4, NEON, SVE,
+// vpdpbusd (AVX3_DL), vpmaddubsw + vpmaddwd (AVX3, AVX2), sdot or vmull +
+// vpadal on aarch64 NEON (trix/cpu/arm_dot-inl.h; sdot when the CPU has
+// FEAT_DotProd, checked once per call), svdot (SVE, SVE2, any vector length),
+// int32 lane arithmetic (portable Highway path: every other target, SSE4,
 // EMU128, SCALAR). All integer steps are exact, so every path gives the
 // same lane sums; the float steps are the contract's:
 //   block-scaled: acc_l = fma(float(s_l), d_w * d_a, acc_l) per block, then
@@ -47,6 +49,8 @@
 #include "trix/core/fp16.h"
 #include "trix/cpu/ternary_packed.h"
 #include "trix/kernels/lanes16.h"
+// Per-target helper; its own toggle guard (include before HWY_BEFORE_NAMESPACE).
+#include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
 #include <immintrin.h>
@@ -276,6 +280,147 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
       for (size_t h = 0; h < 2; ++h) {
         _mm256_store_ps(acc_f + 16 * i + 8 * h, acc[h]);
         _mm256_store_si256(reinterpret_cast<__m256i*>(acc_i + 16 * i + 8 * h), iacc[h]);
+      }
+    }
+    store_group<kScaled>(a, t, g, acc_f, acc_i);
+  }
+}
+
+#elif HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+
+// Blocks outside, rows inside: per block, each quarter (4 lanes) of the
+// activations is loaded once and meets the 4 rows' code quarters; the 16
+// accumulators (4 rows x 4 quarters) stay in registers.
+// Compiled with +dotprod (needed where vdotq_s32 is inlined); see
+// arm_dot-inl.h for why the kSdot = false instance is safe without it.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("arch=armv8.2-a+dotprod")
+#endif
+template <bool kScaled, bool kSdot>
+inline void GemvGroupsNeon(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
+  const PackedTernaryView& w = a.w;
+  const size_t nb = w.n_blocks;
+  const uint8_t* act = a.acts + t * a.act_stride;
+  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
+  const float32x4_t magic = vdupq_n_f32(kMagicFloat);
+  for (size_t g = g0; g < g1; ++g) {
+    const uint8_t* wg = w.group(g);
+    const float* dw = kScaled ? w.scales(g) : nullptr;
+    float32x4_t acc[4][4];
+    int32x4_t iacc[4][4];
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; ++i) {
+#pragma GCC unroll 4
+      for (size_t h = 0; h < 4; ++h) {
+        acc[i][h] = vdupq_n_f32(0.0f);
+        iacc[i][h] = vdupq_n_s32(0);
+      }
+    }
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* ab = act + b * kPackedActBlockBytes;
+      const int8_t* aq = reinterpret_cast<const int8_t*>(ab);
+      const int32_t* init = reinterpret_cast<const int32_t*>(ab + 256);
+      const uint8_t* wb = wg + b * kPackedRows * kPackedCodeBytes;
+      float scale[4] = {};
+      if constexpr (kScaled) {
+        for (size_t i = 0; i < 4; ++i) scale[i] = dw[b * 4 + i] * da[b];
+      }
+#pragma GCC unroll 4
+      for (size_t h = 0; h < 4; ++h) {
+        const int8x16_t q0 = vld1q_s8(aq + 16 * h);
+        const int8x16_t q1 = vld1q_s8(aq + 64 + 16 * h);
+        const int8x16_t q2 = vld1q_s8(aq + 128 + 16 * h);
+        const int8x16_t q3 = vld1q_s8(aq + 192 + 16 * h);
+        const int32x4_t s0 = vld1q_s32(init + 4 * h);
+#pragma GCC unroll 4
+        for (size_t i = 0; i < 4; ++i) {
+          const uint8x16_t codes = vld1q_u8(wb + kPackedCodeBytes * i + 16 * h);
+          const int32x4_t s = arm_dot::Dot16<kSdot>(s0, codes, q0, q1, q2, q3);
+          if constexpr (kScaled) {
+            const float32x4_t v = vsubq_f32(vreinterpretq_f32_s32(s), magic);
+            acc[i][h] = vfmaq_f32(acc[i][h], v, vdupq_n_f32(scale[i]));
+          } else {
+            iacc[i][h] = vaddq_s32(iacc[i][h], s);
+          }
+        }
+      }
+    }
+    alignas(64) float acc_f[64];
+    alignas(64) int32_t acc_i[64];
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; ++i) {
+#pragma GCC unroll 4
+      for (size_t h = 0; h < 4; ++h) {
+        vst1q_f32(acc_f + 16 * i + 4 * h, acc[i][h]);
+        vst1q_s32(acc_i + 16 * i + 4 * h, iacc[i][h]);
+      }
+    }
+    store_group<kScaled>(a, t, g, acc_f, acc_i);
+  }
+}
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+template <bool kScaled>
+inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
+  if (arm_has_dotprod()) {
+    GemvGroupsNeon<kScaled, true>(a, t, g0, g1);
+  } else {
+    GemvGroupsNeon<kScaled, false>(a, t, g0, g1);
+  }
+}
+
+#elif HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2 || HWY_TARGET == HWY_SVE_256 || \
+    HWY_TARGET == HWY_SVE2_128
+
+// svdot (base SVE) over the 64 code bytes of a row's block in steps of
+// min(vector bytes, 64); the predicates cap vectors wider than 512 bits at
+// the block's 64 bytes (16 lanes). Inactive bytes load as zero.
+template <bool kScaled>
+inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
+  const PackedTernaryView& w = a.w;
+  const size_t nb = w.n_blocks;
+  const uint8_t* act = a.acts + t * a.act_stride;
+  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
+  const size_t step = std::min<size_t>(svcntb(), kPackedCodeBytes);
+  for (size_t g = g0; g < g1; ++g) {
+    const uint8_t* wg = w.group(g);
+    const float* dw = kScaled ? w.scales(g) : nullptr;
+    alignas(64) float acc_f[64] = {};
+    alignas(64) int32_t acc_i[64] = {};
+    for (size_t i = 0; i < 4 && g * kPackedRows + i < w.rows; ++i) {
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* ab = act + b * kPackedActBlockBytes;
+        const int8_t* aq = reinterpret_cast<const int8_t*>(ab);
+        const int32_t* init = reinterpret_cast<const int32_t*>(ab + 256);
+        const uint8_t* wr = wg + (b * kPackedRows + i) * kPackedCodeBytes;
+        const float scale = kScaled ? dw[b * 4 + i] * da[b] : 0.0f;
+        for (size_t j = 0; j < kPackedCodeBytes; j += step) {
+          const svbool_t p8 = svwhilelt_b8_u64(j, kPackedCodeBytes);
+          const svbool_t p32 = svwhilelt_b32_u64(j / 4, 16);
+          const svuint8_t codes = svld1_u8(p8, wr + j);
+          svint32_t s = svld1_s32(p32, init + j / 4);
+          s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, codes, 3)), svld1_s8(p8, aq + j));
+          s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, svlsr_n_u8_x(p8, codes, 2), 3)),
+                        svld1_s8(p8, aq + 64 + j));
+          s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, svlsr_n_u8_x(p8, codes, 4), 3)),
+                        svld1_s8(p8, aq + 128 + j));
+          s = svdot_s32(s, svreinterpret_s8_u8(svlsr_n_u8_x(p8, codes, 6)), svld1_s8(p8, aq + 192 + j));
+          float* af = acc_f + 16 * i + j / 4;
+          int32_t* ai = acc_i + 16 * i + j / 4;
+          if constexpr (kScaled) {
+            const svfloat32_t v = svsub_n_f32_x(p32, svreinterpret_f32_s32(s), kMagicFloat);
+            svst1_f32(p32, af, svmla_n_f32_x(p32, svld1_f32(p32, af), v, scale));  // fused
+          } else {
+            svst1_s32(p32, ai, svadd_s32_x(p32, svld1_s32(p32, ai), s));
+          }
+        }
       }
     }
     store_group<kScaled>(a, t, g, acc_f, acc_i);
