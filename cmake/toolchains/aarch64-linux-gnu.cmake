@@ -40,3 +40,11 @@ endif()
 # reduction of trix::quantize_i2_s; -O2 vectorises with a cheaper cost model
 # and compiles it.
 set(CMAKE_CXX_FLAGS_RELEASE "-O2 -DNDEBUG" CACHE STRING "Release flags (-O2: see the toolchain file)")
+
+# GCC contracts a * b + c into one fused multiply-add by default in C++
+# (-ffp-contract=fast), and every aarch64 CPU has FMA, so the scalar
+# references (trix::rope_apply, the K-quant quantizers) would round
+# differently from the x86-64 baseline, which has no FMA to contract to.
+# The references' contracts are written unfused; fused steps are explicit
+# (std::fma, Highway MulAdd) and unaffected.
+set(CMAKE_CXX_FLAGS_INIT "-ffp-contract=off")
