@@ -105,7 +105,7 @@ void emit_graphs(const SpecSet& specs, FileMap& out) {
       << (m->ffn == "swiglu" ? "FfnActivation::SiLU" : "FfnActivation::ReluSquared") << ", "
       << (m->sub_norms ? "true" : "false") << "};\n\n"
       << "  template <class Shape>\n"
-      << "  static void layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,\n"
+      << "  static void layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,\n"
       << "                    int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b,\n"
       << "                    ThreadPool& pool) {\n"
       << layer_body(*m) << "  }\n};\n";
@@ -120,7 +120,7 @@ void emit_graphs(const SpecSet& specs, FileMap& out) {
     << "  return {};\n}\n\n"
     << "// Runs the layer graph of s.arch (see the graphs above).\n"
     << "template <class Shape>\n"
-    << "void arch_layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,\n"
+    << "void arch_layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,\n"
     << "                int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {\n"
     << "  switch (s.arch) {\n";
   for (const auto& [arch, m] : by_arch) {

@@ -76,7 +76,7 @@ trix::test::BitnetRefWeights generator_weights(const SyntheticBitnetOptions& o) 
 std::vector<std::vector<float>> decode_all(const trix::LoadedModel& m, size_t threads,
                                            int64_t max_batch = 64) {
   trix::ThreadPool pool(threads);
-  trix::Decoder<trix::RuntimeShape> dec(trix::RuntimeShape::from(m.config), m.weights, pool,
+  trix::Decoder<trix::RuntimeShape> dec(trix::RuntimeShape::from(m.config), m.prepared, pool,
                                         trix::KvType::F32, max_batch);
   std::vector<std::vector<float>> out;
   for (int32_t t : kTokens) {
@@ -215,7 +215,7 @@ TEST_P(SyntheticSmallTernary, CloseToF32AndDeterministic) {
   // projection (the F32 file multiplies in float): measured 3.3-3.4%.
   EXPECT_LT(worst, 5e-2);
   trix::ThreadPool pool(2);
-  trix::Decoder<trix::RuntimeShape> batched(trix::RuntimeShape::from(packed.config), packed.weights,
+  trix::Decoder<trix::RuntimeShape> batched(trix::RuntimeShape::from(packed.config), packed.prepared,
                                             pool, trix::KvType::F32, 4);
   const auto p = batched.prefill(kTokens);
   EXPECT_EQ(std::memcmp(p.data(), one.back().data(), one.back().size() * 4), 0)

@@ -21,7 +21,7 @@ struct BitnetB158Graph {
   static constexpr GraphInfo kInfo = {RopeStyle::NeoxHalves, FfnActivation::ReluSquared, true};
 
   template <class Shape>
-  static void layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,
+  static void layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
                     int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b,
                     ThreadPool& pool) {
     attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::NeoxHalves,
@@ -37,7 +37,7 @@ struct LlamaGraph {
   static constexpr GraphInfo kInfo = {RopeStyle::Adjacent, FfnActivation::SiLU, false};
 
   template <class Shape>
-  static void layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,
+  static void layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
                     int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b,
                     ThreadPool& pool) {
     attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::Adjacent,
@@ -63,7 +63,7 @@ constexpr GraphInfo arch_graph(Arch arch) {
 
 // Runs the layer graph of s.arch (see the graphs above).
 template <class Shape>
-void arch_layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,
+void arch_layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
                 int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
   switch (s.arch) {
     case Arch::BitnetB158:

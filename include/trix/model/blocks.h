@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -42,6 +43,49 @@ struct GraphInfo {
   FfnActivation ffn_activation;
   bool sub_norms;
 };
+
+// A layer as the blocks read it: norm vectors as views, projections
+// prepared for the fast kernels (prepare_weight: TQ2_0/TQ1_0 repacked,
+// other formats multiplied through their view).
+struct PreparedLayer {
+  WeightView attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
+  PreparedWeight wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+// A model prepared once (at load time) and shared by every Decoder over it.
+// `views` are the caller's views it was made from (into a mapping or test
+// buffers, which must outlive this); the packed copies are owned here.
+struct PreparedModel {
+  ModelWeights views;
+  std::vector<PreparedLayer> layers;
+  PreparedWeight output;
+};
+
+// Prepares every projection of `w` (see PreparedLayer). Repacking the
+// ternary formats reads all their bytes once: a full BitNet-2B-4T takes a
+// second or two.
+inline std::shared_ptr<const PreparedModel> prepare_model(const ModelWeights& w) {
+  auto p = std::make_shared<PreparedModel>();
+  p->views = w;
+  p->layers.reserve(w.layers.size());
+  for (const LayerWeights& l : w.layers) {
+    PreparedLayer q;
+    q.attn_norm = l.attn_norm;
+    q.attn_sub_norm = l.attn_sub_norm;
+    q.ffn_norm = l.ffn_norm;
+    q.ffn_sub_norm = l.ffn_sub_norm;
+    q.wq = prepare_weight(l.wq);
+    q.wk = prepare_weight(l.wk);
+    q.wv = prepare_weight(l.wv);
+    q.wo = prepare_weight(l.wo);
+    q.w_gate = prepare_weight(l.w_gate);
+    q.w_up = prepare_weight(l.w_up);
+    q.w_down = prepare_weight(l.w_down);
+    p->layers.push_back(std::move(q));
+  }
+  p->output = prepare_weight(w.output);
+  return p;
+}
 
 // Shape read at run time from a ModelConfig.
 struct RuntimeShape {
@@ -137,7 +181,7 @@ struct ForwardBuffers {
   std::vector<float> rope_sin;
   std::vector<float> scores;   // [threads][context] attention weights
   std::vector<float> logits;   // [vocab] of the last token
-  MatvecScratch matvec_scratch;
+  PreparedScratch matvec_scratch;
 
   template <class Shape>
   ForwardBuffers(const Shape& s, int64_t batch, size_t n_threads) : max_batch(batch) {
@@ -171,7 +215,7 @@ struct ForwardBuffers {
 // weights, bitnet's attn_sub_norm) normalises the attention output before
 // wo, or is null.
 template <class Shape>
-void attention_block(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0,
+void attention_block(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
                      int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool,
                      RopeStyle rope_style, const float* sub_norm) {
   const int64_t q_dim = s.n_heads * s.head_dim;
@@ -223,7 +267,7 @@ void attention_block(const Shape& s, const LayerWeights& w, int64_t layer, int64
 // Gated FFN sub-block: x += w_down(sub_norm?(act(w_gate n(x)) * w_up n(x))).
 // `act` is swiglu or relu2_gate; `sub_norm` may be null (llama).
 template <class Shape, class Activation>
-void ffn_gated_block(const Shape& s, const LayerWeights& w, int64_t n_tok, float* x,
+void ffn_gated_block(const Shape& s, const PreparedLayer& w, int64_t n_tok, float* x,
                      const float* sub_norm, Activation&& act, ForwardBuffers& b,
                      ThreadPool& pool) {
   const auto* ffn_norm = static_cast<const float*>(w.ffn_norm.data);

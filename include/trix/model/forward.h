@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,7 +43,7 @@ GraphInfo graph_info_of(const Shape& s) {
 
 // One transformer layer for n_tok tokens (see attention_block).
 template <class Shape>
-void run_layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos0, int64_t n_tok,
+void run_layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0, int64_t n_tok,
                float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
   if constexpr (requires { typename Shape::Graph; }) {
     Shape::Graph::layer(s, w, layer, pos0, n_tok, x, kv, b, pool);
@@ -56,7 +57,7 @@ void run_layer(const Shape& s, const LayerWeights& w, int64_t layer, int64_t pos
 // Throws trix::Error if a token id is out of [0, vocab) or the positions do
 // not fit the KV cache; nothing is computed then.
 template <class Shape>
-std::span<const float> forward(const Shape& s, const ModelWeights& w,
+std::span<const float> forward(const Shape& s, const PreparedModel& w,
                                std::span<const int32_t> tokens, int64_t pos0, KvCache& kv,
                                ForwardBuffers& b, ThreadPool& pool) {
   if (tokens.empty()) throw Error("forward: no tokens given");
@@ -78,7 +79,7 @@ std::span<const float> forward(const Shape& s, const ModelWeights& w,
     float* x = b.x.data();
     const int64_t half = s.head_dim / 2;
     for (int64_t t = 0; t < n_tok; ++t) {
-      embedding_row(w.token_embd, tokens[static_cast<size_t>(start + t)], x + t * s.dim);
+      embedding_row(w.views.token_embd, tokens[static_cast<size_t>(start + t)], x + t * s.dim);
       rope_table(pos0 + start + t, s.head_dim, s.rope_theta, b.rope_cos.data() + t * half,
                  b.rope_sin.data() + t * half);
     }
@@ -88,7 +89,7 @@ std::span<const float> forward(const Shape& s, const ModelWeights& w,
   }
   // Only the last token's logits are needed to continue generation.
   float* last = b.xb.data();
-  rmsnorm(b.x.data() + (last_chunk - 1) * s.dim, static_cast<const float*>(w.output_norm.data),
+  rmsnorm(b.x.data() + (last_chunk - 1) * s.dim, static_cast<const float*>(w.views.output_norm.data),
           last, s.dim, s.rms_eps);
   matvec(w.output, last, b.logits.data(), pool, b.matvec_scratch);
   return {b.logits.data(), b.logits.size()};
@@ -127,26 +128,36 @@ void validate_model(const Shape& s, const ModelWeights& w) {
   }
 }
 
-// One sequence being decoded: weights (not owned), its KV cache, buffers.
+// One sequence being decoded: a prepared model (shared), its KV cache and
+// buffers.
 template <class Shape = RuntimeShape>
 class Decoder {
  public:
-  // Validates `weights` against `shape` (throws trix::Error). context_length
-  // 0 means the shape's; a smaller value saves KV memory.
-  Decoder(const Shape& shape, const ModelWeights& weights, ThreadPool& pool,
+  // Validates `prepared` against `shape` (throws trix::Error). context_length
+  // 0 means the shape's; a smaller value saves KV memory. Any number of
+  // decoders may share one prepared model.
+  Decoder(const Shape& shape, std::shared_ptr<const PreparedModel> prepared, ThreadPool& pool,
           KvType kv_type = KvType::F32, int64_t max_batch = 64, int64_t context_length = 0)
       : shape_(shape),
-        weights_(weights),
+        model_(std::move(prepared)),
         pool_(pool),
         kv_(shape.n_layers, shape.n_kv_heads, shape.head_dim,
             context_length > 0 ? std::min<int64_t>(context_length, shape.context_length)
                                : shape.context_length,
             kv_type),
         buffers_(shape, max_batch, pool.num_threads()) {
-    validate_model(shape_, weights_);
+    if (!model_) throw Error("decoder: no prepared model given");
+    validate_model(shape_, model_->views);
   }
 
-  // The decoder keeps a reference to the weights: a temporary would dangle.
+  // Prepares `weights` for this decoder alone (repacks the ternary formats;
+  // share a prepare_model() result instead when several decoders run one
+  // model). The decoder keeps views into the weights' storage.
+  Decoder(const Shape& shape, const ModelWeights& weights, ThreadPool& pool,
+          KvType kv_type = KvType::F32, int64_t max_batch = 64, int64_t context_length = 0)
+      : Decoder(shape, checked_prepare(shape, weights), pool, kv_type, max_batch, context_length) {}
+
+  // The decoder keeps views of the weights' storage: a temporary would dangle.
   Decoder(const Shape&, ModelWeights&&, ThreadPool&, KvType = KvType::F32, int64_t = 64,
           int64_t = 0) = delete;
 
@@ -159,15 +170,22 @@ class Decoder {
   // Appends tokens at pos() and returns the last one's logits (valid until
   // the next call). Throws trix::Error if they do not fit the context.
   std::span<const float> prefill(std::span<const int32_t> tokens) {
-    auto logits = forward(shape_, weights_, tokens, pos_, kv_, buffers_, pool_);
+    auto logits = forward(shape_, *model_, tokens, pos_, kv_, buffers_, pool_);
     pos_ += static_cast<int64_t>(tokens.size());
     return logits;
   }
   std::span<const float> decode(int32_t token) { return prefill(std::span<const int32_t>(&token, 1)); }
 
  private:
+  // Validation first: repacking assumes validated shapes.
+  static std::shared_ptr<const PreparedModel> checked_prepare(const Shape& shape,
+                                                              const ModelWeights& weights) {
+    validate_model(shape, weights);
+    return prepare_model(weights);
+  }
+
   Shape shape_;
-  const ModelWeights& weights_;
+  std::shared_ptr<const PreparedModel> model_;
   ThreadPool& pool_;
   KvCache kv_;
   ForwardBuffers buffers_;

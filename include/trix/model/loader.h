@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,7 @@
 #include "trix/core/error.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/i2_s.h"
+#include "trix/model/blocks.h"
 #include "trix/model/config.h"
 #include "trix/model/gguf.h"
 #include "trix/model/ops.h"
@@ -260,12 +262,14 @@ inline ModelWeights gguf_model_weights(const GgufReader& r, const ModelConfig& c
 }
 
 // A loaded model: the file mapping (kept alive by the reader), its config,
-// weight views into the mapping, and its tokenizer. Movable; the views stay
-// valid because they point into the mapping, not into this object.
+// weight views into the mapping, the weights prepared for the fast kernels
+// (pass `prepared` to every Decoder), and its tokenizer. Movable; the views
+// stay valid because they point into the mapping, not into this object.
 struct LoadedModel {
   GgufReader gguf;
   ModelConfig config;
   ModelWeights weights;
+  std::shared_ptr<const PreparedModel> prepared;
   Tokenizer tokenizer;
 };
 
@@ -274,7 +278,9 @@ inline LoadedModel load_model(GgufReader r) {
   ModelConfig c = gguf_model_config(r);
   ModelWeights w = gguf_model_weights(r, c);
   Tokenizer tok = Tokenizer::from_gguf(r);
-  return LoadedModel{std::move(r), c, std::move(w), std::move(tok)};
+  validate_weights(c, w);
+  auto prepared = prepare_model(w);
+  return LoadedModel{std::move(r), c, std::move(w), std::move(prepared), std::move(tok)};
 }
 
 // Maps and loads `path`. Throws trix::Error naming the file and the problem.
