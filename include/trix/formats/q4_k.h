@@ -19,10 +19,11 @@
 // then the codes requantized against the stored values. Float operations in
 // ggml's order, one rounding each (no fused multiply-add); checked against
 // ggml's golden bytes.
-// Needs floating-point contraction off across statements, which is what
-// TriX builds use (GCC with -std=c++20 and Clang's default both qualify);
-// GCC with -std=gnu++20 and an FMA target contracts by default
-// (-ffp-contract=fast) and then gives other bytes: add -ffp-contract=off.
+// Needs floating-point contraction off across statements: GCC fuses a * b + c
+// into an FMA on FMA targets in C++ whatever the -std, which gives other
+// bytes, so this header turns contraction off for its own functions (the
+// pragma is popped at the end; Clang only contracts within one expression,
+// and every float operation here is its own statement).
 #pragma once
 
 #include <cmath>
@@ -33,6 +34,11 @@
 #include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 #include "trix/formats/q8_k.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 namespace trix {
 
@@ -282,3 +288,7 @@ inline float vec_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t n)
 }
 
 }  // namespace trix
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif

@@ -19,10 +19,11 @@
 // requantized against the stored scales. The float operations are done in
 // ggml's order, one rounding each (no fused multiply-add), which is what
 // makes the bytes equal; checked against ggml's golden bytes.
-// Needs floating-point contraction off across statements, which is what
-// TriX builds use (GCC with -std=c++20 and Clang's default both qualify);
-// GCC with -std=gnu++20 and an FMA target contracts by default
-// (-ffp-contract=fast) and then gives other bytes: add -ffp-contract=off.
+// Needs floating-point contraction off across statements: GCC fuses a * b + c
+// into an FMA on FMA targets in C++ whatever the -std, which gives other
+// bytes, so this header turns contraction off for its own functions (the
+// pragma is popped at the end; Clang only contracts within one expression,
+// and every float operation here is its own statement).
 #pragma once
 
 #include <cmath>
@@ -34,6 +35,11 @@
 #include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 #include "trix/formats/q8_k.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 namespace trix {
 
@@ -211,3 +217,7 @@ inline float vec_dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t n)
 }
 
 }  // namespace trix
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
