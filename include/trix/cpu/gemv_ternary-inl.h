@@ -153,6 +153,7 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
     __m512 acc[R];
     for (size_t i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
     const __m512i mask2 = _mm512_set1_epi8(3);
+    const __m512i ones8 = _mm512_set1_epi8(1);
 #if HWY_TARGET == HWY_AVX3
     const __m512i ones16 = _mm512_set1_epi16(1);
 #endif
@@ -164,9 +165,17 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
             _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * n))),
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128 + 32 * n)), 1);
       }
-      alignas(64) int32_t neg_sums[16];
-      detail_tq2::lane_activation_sums(x[b], neg_sums);
-      const __m512i init = _mm512_load_si512(neg_sums);
+      // Each lane starts at minus the sum of the 16 activations it meets: the
+      // same byte-group dot as the codes, with all-ones instead of codes.
+      __m512i lane_sums = _mm512_setzero_si512();
+      for (int n = 0; n < 4; ++n) {
+#if HWY_TARGET == HWY_AVX3_DL
+        lane_sums = _mm512_dpbusd_epi32(lane_sums, ones8, act[n]);
+#else
+        lane_sums = _mm512_add_epi32(lane_sums, _mm512_madd_epi16(_mm512_maddubs_epi16(ones8, act[n]), ones16));
+#endif
+      }
+      const __m512i init = _mm512_sub_epi32(_mm512_setzero_si512(), lane_sums);
       for (size_t i = 0; i < R; ++i) {
         const __m512i codes = _mm512_loadu_si512(rows[i][b].qs);
         __m512i sum = init;
@@ -201,6 +210,7 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
     __m256 acc_lo[R], acc_hi[R];  // lanes 0-7 and 8-15
     for (size_t i = 0; i < R; ++i) acc_lo[i] = acc_hi[i] = _mm256_setzero_ps();
     const __m256i mask2 = _mm256_set1_epi8(3);
+    const __m256i ones8 = _mm256_set1_epi8(1);
     const __m256i ones16 = _mm256_set1_epi16(1);
     for (size_t b = 0; b < n_blocks; ++b) {
       const int8_t* q = x[b].qs;
@@ -209,10 +219,13 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
         act_lo[n] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * n));
         act_hi[n] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128 + 32 * n));
       }
-      alignas(32) int32_t neg_sums[16];
-      detail_tq2::lane_activation_sums(x[b], neg_sums);
-      const __m256i init_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(neg_sums));
-      const __m256i init_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(neg_sums + 8));
+      __m256i sums_lo = _mm256_setzero_si256(), sums_hi = _mm256_setzero_si256();
+      for (int n = 0; n < 4; ++n) {
+        sums_lo = _mm256_add_epi32(sums_lo, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, act_lo[n]), ones16));
+        sums_hi = _mm256_add_epi32(sums_hi, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, act_hi[n]), ones16));
+      }
+      const __m256i init_lo = _mm256_sub_epi32(_mm256_setzero_si256(), sums_lo);
+      const __m256i init_hi = _mm256_sub_epi32(_mm256_setzero_si256(), sums_hi);
       for (size_t i = 0; i < R; ++i) {
         const __m256i codes_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i][b].qs));
         const __m256i codes_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i][b].qs + 32));
