@@ -58,6 +58,19 @@ constexpr Implementation kImplementations[] = {
     {"gemm", "tq1_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemm<true, kernels::{name}::CpuHighway::kTokensPerTile>(args, begin, end)",
      CpuSignature::kPacked},
+    // Non-ternary tensors (embeddings, output): rows as stored.
+    {"gemv", "q8_0", "q8_0", "ggml", "trix/cpu/gemv_dense-inl.h",
+     "GemvQ8_0Q8_0Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
+     CpuSignature::kGemvArgs},
+    {"gemv", "f16", "f32", "ggml", "trix/cpu/gemv_dense-inl.h",
+     "GemvF16F32Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
+     CpuSignature::kGemvArgs},
+    // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
+    {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
+     "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked},
+    {"gemm", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
+     "PackedTernaryGemm<false, kernels::{name}::CpuHighway::kTokensPerTile>(args, begin, end)",
+     CpuSignature::kPacked},
 };
 
 }  // namespace

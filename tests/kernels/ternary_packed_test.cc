@@ -48,20 +48,19 @@ HWY_BEFORE_NAMESPACE();
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 
-// The generated kernel for the problem's format (I2_S: the template until
-// its activation format has a spec).
+// The generated kernel for the problem's format.
 void RunGemv(const test::PackedProblem& p, const PackedMatmulArgs& a, size_t g0, size_t g1) {
   switch (p.format) {
     case test::PackedFormat::kTQ2_0: return gemv_packed_tq2_0_q8_k(a, g0, g1);
     case test::PackedFormat::kTQ1_0: return gemv_packed_tq1_0_q8_k(a, g0, g1);
-    case test::PackedFormat::kI2_S: return PackedTernaryGemv<false>(a, g0, g1);
+    case test::PackedFormat::kI2_S: return gemv_packed_i2_s_i8_s(a, g0, g1);
   }
 }
 void RunGemm(const test::PackedProblem& p, const PackedMatmulArgs& a, size_t g0, size_t g1) {
   switch (p.format) {
     case test::PackedFormat::kTQ2_0: return gemm_packed_tq2_0_q8_k(a, g0, g1);
     case test::PackedFormat::kTQ1_0: return gemm_packed_tq1_0_q8_k(a, g0, g1);
-    case test::PackedFormat::kI2_S: return PackedTernaryGemm<false, 8>(a, g0, g1);
+    case test::PackedFormat::kI2_S: return gemm_packed_i2_s_i8_s(a, g0, g1);
   }
 }
 

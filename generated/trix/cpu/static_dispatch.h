@@ -12,6 +12,13 @@
 
 namespace trix::cpu::static_target {
 
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_i2_s_i8_s).
+inline void gemm_packed_i2_s_i8_s(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemm_packed_i2_s_i8_s)(args, begin, end);
+}
+
+inline void gemm_packed_i2_s_i8_s(const PackedMatmulArgs& args) { gemm_packed_i2_s_i8_s(args, 0, args.w.n_groups()); }
+
 // Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_tq1_0_q8_k).
 inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
   HWY_STATIC_DISPATCH(gemm_packed_tq1_0_q8_k)(args, begin, end);
@@ -26,6 +33,20 @@ inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, s
 
 inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemm_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
 
+// Rows [begin, end) of y = W x (gemv_f16_f32).
+inline void gemv_f16_f32(const GemvArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_f16_f32)(args, begin, end);
+}
+
+inline void gemv_f16_f32(const GemvArgs& args) { gemv_f16_f32(args, 0, args.rows); }
+
+// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemv_packed_i2_s_i8_s).
+inline void gemv_packed_i2_s_i8_s(const PackedMatmulArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_packed_i2_s_i8_s)(args, begin, end);
+}
+
+inline void gemv_packed_i2_s_i8_s(const PackedMatmulArgs& args) { gemv_packed_i2_s_i8_s(args, 0, args.w.n_groups()); }
+
 // Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemv_packed_tq1_0_q8_k).
 inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
   HWY_STATIC_DISPATCH(gemv_packed_tq1_0_q8_k)(args, begin, end);
@@ -39,6 +60,13 @@ inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, s
 }
 
 inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
+
+// Rows [begin, end) of y = W x (gemv_q8_0_q8_0).
+inline void gemv_q8_0_q8_0(const GemvArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_q8_0_q8_0)(args, begin, end);
+}
+
+inline void gemv_q8_0_q8_0(const GemvArgs& args) { gemv_q8_0_q8_0(args, 0, args.rows); }
 
 // Rows [begin, end) of y = W x (gemv_tq2_0_q8_k).
 inline void gemv_tq2_0_q8_k(const GemvArgs& args, size_t begin, size_t end) {

@@ -13,6 +13,7 @@ enum class FormatId : uint8_t {
   F16,
   F32,
   I2_S,
+  I8_S,
   Q4_K,
   Q6_K,
   Q8_0,
@@ -22,7 +23,7 @@ enum class FormatId : uint8_t {
   TRIN,
 };
 
-inline constexpr size_t kFormatCount = 11;
+inline constexpr size_t kFormatCount = 12;
 
 struct FormatInfo {
   FormatId id;
@@ -40,6 +41,7 @@ inline constexpr FormatInfo kFormatInfos[kFormatCount] = {
     {FormatId::F16, "f16", 1, 2, 0, 1, "ggml", "IEEE 754 half precision"},
     {FormatId::F32, "f32", 1, 4, 0, 0, "ggml", "IEEE 754 single precision"},
     {FormatId::I2_S, "i2_s", 128, 32, 32, 36, "bitnet.cpp", "bitnet.cpp ternary weights (x86 layout), 128-weight groups of 32 bytes, one f32 scale per tensor"},
+    {FormatId::I8_S, "i8_s", 1, 1, 4, -1, "bitnet.cpp", "per-token int8 activations (bitnet.cpp quantize_row_i8_s), one f32 scale per row"},
     {FormatId::Q4_K, "q4_k", 256, 144, 0, 12, "ggml", "ggml 4-bit k-quant, 256 per super-block of 8 sub-blocks with 6-bit scales and mins"},
     {FormatId::Q6_K, "q6_k", 256, 210, 0, 14, "ggml", "ggml 6-bit k-quant, 256 per super-block of 16 sub-blocks with 8-bit scales"},
     {FormatId::Q8_0, "q8_0", 32, 34, 0, 8, "ggml", "8-bit weights or activations, 32 per block, one f16 scale"},
@@ -129,6 +131,19 @@ struct BlockI2_S {
 };
 static_assert(sizeof(BlockI2_S) == BlockI2_S::kBytes);
 static_assert(offsetof(BlockI2_S, qs) == 0);
+
+// i8_s: per-token int8 activations (bitnet.cpp quantize_row_i8_s), one f32 scale per row
+// Packing: one signed byte per element; the row's f32 scale s follows its n bytes (4-byte trailer), x ~ q / s
+// Scale: s = float(127 / max(1e-5, max |x|)) computed in double; q = round(x * s) half away from zero, clamped to [-128, 127]
+struct BlockI8_S {
+  static constexpr FormatId kId = FormatId::I8_S;
+  static constexpr size_t kElements = 1;
+  static constexpr size_t kBytes = 1;
+  static constexpr size_t kQOffset = 0;
+  int8_t q;  // q ~ x * s
+};
+static_assert(sizeof(BlockI8_S) == BlockI8_S::kBytes);
+static_assert(offsetof(BlockI8_S, q) == 0);
 
 // q4_k: ggml 4-bit k-quant, 256 per super-block of 8 sub-blocks with 6-bit scales and mins
 // Packing: x = d * sc * q - dmin * m per 32-element sub-block
@@ -280,6 +295,7 @@ template <> struct BlockOf<FormatId::BF16> { using type = BlockBF16; };
 template <> struct BlockOf<FormatId::F16> { using type = BlockF16; };
 template <> struct BlockOf<FormatId::F32> { using type = BlockF32; };
 template <> struct BlockOf<FormatId::I2_S> { using type = BlockI2_S; };
+template <> struct BlockOf<FormatId::I8_S> { using type = BlockI8_S; };
 template <> struct BlockOf<FormatId::Q4_K> { using type = BlockQ4_K; };
 template <> struct BlockOf<FormatId::Q6_K> { using type = BlockQ6_K; };
 template <> struct BlockOf<FormatId::Q8_0> { using type = BlockQ8_0; };

@@ -1,6 +1,7 @@
-// Thread-pool entry points of the packed4 ternary kernels: y = W x for n
-// tokens of f32 activations, quantized here (Q8_K for TQ2_0/TQ1_0), with
-// the best kernel for the running CPU (HWY_DYNAMIC_DISPATCH).
+// Thread-pool entry points of the CPU matmul kernels: y = W x for n tokens
+// of f32 activations, quantized here (Q8_K for packed TQ2_0/TQ1_0, per-token
+// int8 for packed I2_S, Q8_0 for Q8_0 rows; F16 rows take the f32 as is),
+// with the best kernel for the running CPU (HWY_DYNAMIC_DISPATCH).
 //
 // Work split: row groups (4 rows each) in one contiguous range per thread,
 // for the GEMV and the GEMM alike (the GEMM tiles tokens inside each group).
@@ -20,7 +21,10 @@
 #include "trix/cpu/ternary_packed.h"
 #include "trix/cpu/thread_pool.h"
 #include "trix/formats/blocks.h"
+#include "trix/formats/i2_s.h"
+#include "trix/formats/q8_0.h"
 #include "trix/formats/q8_k.h"
+#include "trix/kernels/gemv_args.h"
 
 namespace trix::cpu {
 
@@ -100,6 +104,88 @@ inline void packed_matmul_q8_k(ThreadPool& pool, const PackedTernaryView& w, For
         gemm_packed_tq2_0_q8_k(args, b, e);
       }
     });
+  }
+}
+
+// Quantizes n_tok tokens to bitnet.cpp's per-token int8 (quantize_row_i8_s)
+// and prepares them (scale in slot 0); returns the stride.
+inline size_t prepare_acts_i8_s(ThreadPool& pool, const PackedTernaryView& w, const float* x,
+                                size_t n_tok, PackedActScratch& scratch, const uint8_t** out) {
+  const size_t stride = prepared_act_bytes(w.n_blocks);
+  const size_t q_bytes = round_up_64(w.cols);
+  const size_t n_tasks = std::min(pool.num_threads(), n_tok);
+  uint8_t* base = scratch.reserve(stride * n_tok + q_bytes * n_tasks);
+  pool.parallel_for(n_tasks, [&](size_t task, size_t) {
+    auto* q = reinterpret_cast<int8_t*>(base + stride * n_tok + q_bytes * task);
+    const auto [b, e] = ThreadPool::chunk(n_tok, n_tasks, task);
+    for (size_t t = b; t < e; ++t) {
+      const float s = quantize_row_i8_s(x + t * w.cols, q, w.cols).scale;
+      prepare_act_i8(q, w.cols, s, base + t * stride);
+    }
+  });
+  *out = base;
+  return stride;
+}
+
+// y[t * y_stride + r] for packed I2_S weights: per (row, token)
+// float(isum) / act_scale * w.tensor_scale, vec_dot_i2_s_i8's contract.
+inline void packed_matmul_i8_s(ThreadPool& pool, const PackedTernaryView& w, const float* x, size_t n_tok,
+                               float* y, size_t y_stride, PackedActScratch& scratch) {
+  PackedMatmulArgs a;
+  a.w = w;
+  a.act_stride = prepare_acts_i8_s(pool, w, x, n_tok, scratch, &a.acts);
+  a.n_tok = n_tok;
+  a.y = y;
+  a.y_stride = y_stride;
+  if (n_tok == 1) {
+    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
+      gemv_packed_i2_s_i8_s(args, b, e);
+    });
+  } else {
+    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
+      gemm_packed_i2_s_i8_s(args, b, e);
+    });
+  }
+}
+
+// ------------------------------------------------------------ rows as stored
+
+// Rows [0, rows) of one GEMV split into one contiguous range per pool
+// thread (4-row aligned, so the row steps are the same whatever the split).
+template <class Kernel>
+void parallel_rows(ThreadPool& pool, const GemvArgs& args, Kernel&& kernel) {
+  const size_t n_steps = (args.rows + 3) / 4;
+  const size_t n_tasks = std::min(pool.num_threads(), n_steps);
+  pool.parallel_for(n_tasks, [&](size_t task, size_t) {
+    const auto [b, e] = ThreadPool::chunk(n_steps, n_tasks, task);
+    kernel(args, 4 * b, std::min<size_t>(4 * e, args.rows));
+  });
+}
+
+// y[t * y_stride + r] for Q8_0 rows (row r at w + r * row_bytes, cols % 32
+// == 0): x quantized to Q8_0 per token, then vec_dot_q8_0_q8_0's contract.
+inline void dense_matmul_q8_0(ThreadPool& pool, const void* w, size_t rows, size_t cols, size_t row_bytes,
+                              const float* x, size_t n_tok, float* y, size_t y_stride,
+                              PackedActScratch& scratch) {
+  const size_t nb = cols / BlockQ8_0::kElements;
+  const size_t stride = round_up_64(nb * sizeof(BlockQ8_0));
+  uint8_t* base = scratch.reserve(stride * n_tok);
+  for (size_t t = 0; t < n_tok; ++t) {
+    quantize_row_q8_0(x + t * cols, reinterpret_cast<BlockQ8_0*>(base + t * stride), cols);
+  }
+  for (size_t t = 0; t < n_tok; ++t) {
+    const GemvArgs args{w, row_bytes, base + t * stride, cols, y + t * y_stride, rows};
+    parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { gemv_q8_0_q8_0(a, b, e); });
+  }
+}
+
+// y[t * y_stride + r] for F16 rows and f32 activations, the lanes16 order
+// of trix/kernels/gemv_f16_f32_ref.h.
+inline void dense_matmul_f16(ThreadPool& pool, const void* w, size_t rows, size_t cols, size_t row_bytes,
+                             const float* x, size_t n_tok, float* y, size_t y_stride) {
+  for (size_t t = 0; t < n_tok; ++t) {
+    const GemvArgs args{w, row_bytes, x + t * cols, cols, y + t * y_stride, rows};
+    parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { gemv_f16_f32(a, b, e); });
   }
 }
 

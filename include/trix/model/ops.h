@@ -383,17 +383,18 @@ inline void matvec(const WeightView& w, const float* x, float* y, ThreadPool& po
 // ------------------------------------------------------------------ prepared weights
 
 // A weight matrix prepared once at load time for the fast CPU kernels:
-// TQ2_0 and TQ1_0 are repacked to packed4 (trix/cpu/ternary_packed.h, +3% /
-// +26% memory, huge pages); every other format keeps its view and the
-// reference-speed path. `view` stays valid for embedding_row and formats
-// without a packed form; the packed copy does not refer to it.
+// TQ2_0, TQ1_0 and I2_S are repacked to packed4 (trix/cpu/ternary_packed.h,
+// +3% / +26% / +0% memory, huge pages); Q8_0 and F16 run their Highway GEMV
+// on the rows as stored; every other format keeps the reference-speed path.
+// `view` stays valid for embedding_row and formats without a packed form;
+// the packed copy does not refer to it.
 struct PreparedWeight {
   WeightView view;
-  std::shared_ptr<const cpu::PackedTernary> packed;  // null: no fast path for this format
+  std::shared_ptr<const cpu::PackedTernary> packed;  // null: not repacked
 };
 
-// Repacks `w` when a fast kernel exists for its format (TQ2_0, TQ1_0).
-// Precondition: validated shapes (row_bytes() > 0).
+// Repacks `w` when a packed kernel exists for its format (TQ2_0, TQ1_0,
+// I2_S). Precondition: validated shapes (row_bytes() > 0).
 inline PreparedWeight prepare_weight(const WeightView& w) {
   PreparedWeight p;
   p.view = w;
@@ -403,6 +404,11 @@ inline PreparedWeight prepare_weight(const WeightView& w) {
     p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq2_0(w.data, rows, cols, row_bytes));
   } else if (w.format == FormatId::TQ1_0) {
     p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq1_0(w.data, rows, cols, row_bytes));
+  } else if (w.format == FormatId::I2_S) {
+    // Tensor scale 1 in the packed view: w.view.scale is applied afterwards,
+    // as the reference path does (same bits).
+    p.packed = std::make_shared<const cpu::PackedTernary>(
+        cpu::pack_i2_s(static_cast<const uint8_t*>(w.data), rows, cols, 1.0f));
   }
   return p;
 }
@@ -410,27 +416,42 @@ inline PreparedWeight prepare_weight(const WeightView& w) {
 // Scratch of the prepared-weights path (quantized and prepared activations).
 struct PreparedScratch {
   cpu::PackedActScratch acts;
-  MatvecScratch reference;  // formats without a packed form
+  MatvecScratch reference;  // formats without a fast kernel
 };
 
 // y = W x for n_tok tokens, as matmul(WeightView) but on the fast kernels
-// where `w` has a packed form. Contract there: TQ2_0/TQ1_0 x Q8_K in the
-// lanes16 order of trix/kernels/gemv_tq2_0_q8_k.body.h (bit-identical to
-// gemv_tq2_0_q8_k_ref / gemv_tq1_0_q8_k_ref, the CUDA and Metal kernels),
-// times w.scale; not the single-accumulator order of vec_dot_tq2_0_q8_k,
-// which the unprepared path keeps. Bit-identical for any thread count and
-// equal to n_tok separate matvec calls.
+// where `w` has one, each times w.view.scale afterwards. Contracts:
+//  - TQ2_0/TQ1_0 (packed) x Q8_K: the lanes16 order of
+//    trix/kernels/gemv_tq2_0_q8_k.body.h (bit-identical to
+//    gemv_tq2_0_q8_k_ref / gemv_tq1_0_q8_k_ref, the CUDA and Metal kernels);
+//    not the single-accumulator order of vec_dot_tq2_0_q8_k, which the
+//    unprepared path keeps;
+//  - I2_S (packed) x per-token int8: vec_dot_i2_s_i8, the same bits as the
+//    unprepared path;
+//  - Q8_0 x Q8_0: vec_dot_q8_0_q8_0, the same bits as the unprepared path;
+//  - F16 x F32: the lanes16 fma order of trix/kernels/gemv_f16_f32_ref.h
+//    (the unprepared path sums in 8 unfused lanes: close, not the same bits).
+// Bit-identical for any thread count and equal to n_tok separate matvec calls.
 inline void matmul(const PreparedWeight& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
                    PreparedScratch& scratch) {
-  if (!w.packed) {
+  const auto rows = static_cast<size_t>(w.view.rows), cols = static_cast<size_t>(w.view.cols);
+  const auto nt = static_cast<size_t>(n_tok);
+  if (w.packed && w.view.format == FormatId::I2_S) {
+    cpu::packed_matmul_i8_s(pool, w.packed->view(), x, nt, y, rows, scratch.acts);
+  } else if (w.packed) {
+    cpu::packed_matmul_q8_k(pool, w.packed->view(), w.view.format, x, nt, y, rows, scratch.acts);
+  } else if (w.view.format == FormatId::Q8_0) {
+    cpu::dense_matmul_q8_0(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
+                           rows, scratch.acts);
+  } else if (w.view.format == FormatId::F16) {
+    cpu::dense_matmul_f16(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
+                          rows);
+  } else {
     matmul(w.view, x, n_tok, y, pool, scratch.reference);
     return;
   }
-  const auto rows = static_cast<size_t>(w.view.rows);
-  cpu::packed_matmul_q8_k(pool, w.packed->view(), w.view.format, x, static_cast<size_t>(n_tok), y, rows,
-                          scratch.acts);
   if (w.view.scale != 1.0f) {
-    for (size_t i = 0; i < rows * static_cast<size_t>(n_tok); ++i) y[i] *= w.view.scale;
+    for (size_t i = 0; i < rows * nt; ++i) y[i] *= w.view.scale;
   }
 }
 
