@@ -8,11 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <vector>
 
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "kernels/packed_test_data.h"
+#include "trix/cpu/arm_features.h"
 #include "trix/cpu/kernels-inl.h"
 #include "trix/cpu/ternary_packed-inl.h"
 
@@ -122,6 +124,15 @@ HWY_BEFORE_TEST(PackedTernaryTest);
 HWY_EXPORT_AND_TEST_P(PackedTernaryTest, TestPackedGemvMatchesReference);
 HWY_EXPORT_AND_TEST_P(PackedTernaryTest, TestPackedGemmMatchesReference);
 HWY_EXPORT_AND_TEST_P(PackedTernaryTest, TestPackedGroupSplitsAgree);
+
+// Which NEON dot step the tests above ran (tests/aarch64/run.sh prints it:
+// the cortex-a57 run must say "vmull", the others "sdot").
+TEST(PackedTernaryTargets, ReportsArmDotStep) {
+#if HWY_ARCH_ARM_A64
+  std::printf("aarch64 NEON dot step: %s\n", arm_has_dotprod() ? "sdot" : "vmull");
+#endif
+  SUCCEED();
+}
 
 // The repack keeps every code and scale: unpacking gives the original TQ2_0
 // blocks, the TQ2_0 form of TQ1_0 blocks, and I2_S's codes.
