@@ -65,6 +65,8 @@ constexpr Implementation kImplementations[] = {
     {"gemv", "f16", "f32", "ggml", "trix/cpu/gemv_dense-inl.h",
      "GemvF16F32Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
      CpuSignature::kGemvArgs},
+    {"gemv", "q6_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h", "GemvQ6KQ8KRows(args, begin, end)",
+     CpuSignature::kGemvArgs},
     // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
     {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked},

@@ -384,8 +384,9 @@ inline void matvec(const WeightView& w, const float* x, float* y, ThreadPool& po
 
 // A weight matrix prepared once at load time for the fast CPU kernels:
 // TQ2_0, TQ1_0 and I2_S are repacked to packed4 (trix/cpu/ternary_packed.h,
-// +3% / +26% / +0% memory, huge pages); Q8_0 and F16 run their Highway GEMV
-// on the rows as stored; every other format keeps the reference-speed path.
+// +3% / +26% / +0% memory, huge pages); Q8_0, Q6_K and F16 run their Highway
+// GEMV on the rows as stored; every other format keeps the reference-speed
+// path.
 // `view` stays valid for embedding_row and formats without a packed form;
 // the packed copy does not refer to it.
 struct PreparedWeight {
@@ -413,6 +414,29 @@ inline PreparedWeight prepare_weight(const WeightView& w) {
   return p;
 }
 
+namespace detail {
+
+// y[t * rows + r] for Q6_K rows as stored: x quantized to Q8_K per token,
+// then the q6k lanes16 contract of trix/kernels/gemv_q6_k_q8_k_ref.h per
+// (row, token), rows split across the pool in 4-row steps.
+inline void dense_matmul_q6_k(ThreadPool& pool, const WeightView& w, const float* x, size_t n_tok,
+                              float* y, cpu::PackedActScratch& scratch) {
+  const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
+  const size_t nb = cols / BlockQ8_K::kElements;
+  const size_t stride = cpu::round_up_64(nb * sizeof(BlockQ8_K));
+  uint8_t* base = scratch.reserve(stride * n_tok);
+  for (size_t t = 0; t < n_tok; ++t) {
+    quantize_row_q8_k(x + t * cols, reinterpret_cast<BlockQ8_K*>(base + t * stride), cols);
+  }
+  for (size_t t = 0; t < n_tok; ++t) {
+    const GemvArgs args{w.data, static_cast<uint64_t>(w.row_bytes()), base + t * stride, cols,
+                        y + t * rows, rows};
+    cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q6_k_q8_k(a, b, e); });
+  }
+}
+
+}  // namespace detail
+
 // Scratch of the prepared-weights path (quantized and prepared activations).
 struct PreparedScratch {
   cpu::PackedActScratch acts;
@@ -429,6 +453,9 @@ struct PreparedScratch {
 //  - I2_S (packed) x per-token int8: vec_dot_i2_s_i8, the same bits as the
 //    unprepared path;
 //  - Q8_0 x Q8_0: vec_dot_q8_0_q8_0, the same bits as the unprepared path;
+//  - Q6_K x Q8_K: the q6k lanes16 order of trix/kernels/gemv_q6_k_q8_k_ref.h
+//    (the same integer block sums as vec_dot_q6_k_q8_k, which the unprepared
+//    path keeps; close, not the same bits);
 //  - F16 x F32: the lanes16 fma order of trix/kernels/gemv_f16_f32_ref.h
 //    (the unprepared path sums in 8 unfused lanes: close, not the same bits).
 // Bit-identical for any thread count and equal to n_tok separate matvec calls.
@@ -443,6 +470,8 @@ inline void matmul(const PreparedWeight& w, const float* x, int64_t n_tok, float
   } else if (w.view.format == FormatId::Q8_0) {
     cpu::dense_matmul_q8_0(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
                            rows, scratch.acts);
+  } else if (w.view.format == FormatId::Q6_K) {
+    detail::dense_matmul_q6_k(pool, w.view, x, nt, y, scratch.acts);
   } else if (w.view.format == FormatId::F16) {
     cpu::dense_matmul_f16(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
                           rows);

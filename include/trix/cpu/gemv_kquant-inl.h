@@ -1,0 +1,233 @@
+// Per-target GEMV for ggml's K-quant weights against Q8_K activations, rows
+// as stored (no repack). Included once per Highway target, hence the toggle
+// guard.
+//
+// GemvQ6KQ8KRows: Q6_K rows x one Q8_K row, bit for bit the "q6k lanes16"
+//   contract of trix/kernels/gemv_q6_k_q8_k_ref.h. Its lanes are the int32
+//   lanes of an x86 u8 x s8 dot over a 64-byte vector, so AVX-512 keeps one
+//   zmm of lane sums per block and AVX2 two ymm (even / odd 32-element
+//   vectors):
+//     codes   u = low nibble of ql | (2 bits of qh) << 4, unsigned 0..63;
+//     dot     vpmaddubsw(u, qs): int16 pairs, |pair| <= 2 * 63 * 128 = 16128
+//             (no saturation), then vpmaddwd / vpdpwssd with the sub-block
+//             scale of each lane: exact int32;
+//     offset  the -32 of the codes as -32 * sc[g] * bsums[g] on lanes 0..7
+//             (vpmaddwd of 32 * -sc, |32 * sc| <= 4096, with the bsums);
+//     float   one cvt + fma per block with d_w * d_a.
+//   Why rows as stored rather than a repack to int8: decode streams this
+//   matrix (the tied output of BitNet-2B-4T, 128256 x 2560, 269 MB) once
+//   per token and is DRAM-bound; int8 rows would stream 1.22x the bytes, and
+//   consecutive Q6_K rows already form one sequential stream per thread,
+//   which the hardware prefetcher follows. The decode work above is ~35
+//   vector ops per 210-byte block on AVX-512, below the DRAM time per block.
+// Other targets (SSE4, NEON, SVE, EMU128, SCALAR) run the reference's own
+// loop per row: correct everywhere, fast on x86 with AVX2 or AVX-512.
+#if defined(TRIX_CPU_GEMV_KQUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef TRIX_CPU_GEMV_KQUANT_INL_H_
+#undef TRIX_CPU_GEMV_KQUANT_INL_H_
+#else
+#define TRIX_CPU_GEMV_KQUANT_INL_H_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hwy/highway.h"
+#include "trix/core/fp16.h"
+#include "trix/formats/blocks.h"
+#include "trix/kernels/gemv_args.h"
+#include "trix/kernels/gemv_q6_k_q8_k_ref.h"
+#include "trix/kernels/lanes16.h"
+
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
+#include <immintrin.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+// Highway 1.0.3's AVX3_DL target string lacks avx512vnni (see
+// gemv_ternary-inl.h); enable it for this file's AVX3_DL code.
+#if HWY_TARGET == HWY_AVX3_DL
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+#endif
+#endif
+namespace trix::cpu {
+namespace HWY_NAMESPACE {
+namespace detail_kquant {
+
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3
+
+// sum + pairs . scales per int32 lane (int16 pairs, exact).
+HWY_INLINE __m512i DotPairs(__m512i sum, __m512i pairs, __m512i scales) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return _mm512_dpwssd_epi32(sum, pairs, scales);
+#else
+  return _mm512_add_epi32(sum, _mm512_madd_epi16(pairs, scales));
+#endif
+}
+
+inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  // Bytes 0..31 of a 64-byte code vector take qh bits 0-1 (low nibbles) or
+  // 4-5 (high nibbles), bytes 32..63 bits 2-3 or 6-7; each moved to bits 4-5.
+  // (Constants from memory: GCC 12 warns about the undefined pass-through
+  // operand of _mm512_inserti64x4 / _mm512_broadcast_i64x4 and the other
+// unmasked forms; the maskz forms below have a zero operand instead.)
+  alignas(64) uint8_t mask_lo[64], mask_hi[64];
+  alignas(64) uint16_t shift_lo[32], shift_hi[32];
+  for (int i = 0; i < 64; ++i) {
+    mask_lo[i] = i < 32 ? 0x03 : 0x0C;
+    mask_hi[i] = i < 32 ? 0x30 : 0xC0;
+  }
+  for (int i = 0; i < 32; ++i) {
+    shift_lo[i] = i < 16 ? 4 : 2;
+    shift_hi[i] = i < 16 ? 0 : 2;
+  }
+  const __m512i qh_mask_lo = _mm512_load_si512(mask_lo);
+  const __m512i qh_mask_hi = _mm512_load_si512(mask_hi);
+  const __m512i shl_lo = _mm512_load_si512(shift_lo);
+  const __m512i shr_hi = _mm512_load_si512(shift_hi);
+  // Word w of vector m takes sub-block scale 4 m + w / 8 (int32 lane w / 2).
+  __m512i scale_idx[4];
+  for (int m = 0; m < 4; ++m) {
+    alignas(64) int16_t idx[32];
+    for (int i = 0; i < 32; ++i) idx[i] = static_cast<int16_t>(4 * m + i / 8);
+    scale_idx[m] = _mm512_load_si512(idx);
+  }
+  __m512 acc = _mm512_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const BlockQ6_K& wb = w[b];
+    const BlockQ8_K& xb = x[b];
+    const __m512i l0 = _mm512_loadu_si512(wb.ql);
+    const __m512i l1 = _mm512_loadu_si512(wb.ql + 64);
+    const __m512i qh = _mm512_loadu_si512(wb.qh);
+    const __m512i h0 = _mm512_maskz_shuffle_i64x2(0xFF, qh, qh, 0x44);  // qh[0..32) in both halves
+    const __m512i h1 = _mm512_maskz_shuffle_i64x2(0xFF, qh, qh, 0xEE);  // qh[32..64)
+    // (A & C) | B with A = nibble source, B = high bits at 4-5, C = 0x0F.
+    constexpr int kNibbleOrHigh = 0xEC;
+    const __m512i u0 = _mm512_ternarylogic_epi32(
+        l0, _mm512_sllv_epi16(_mm512_and_si512(h0, qh_mask_lo), shl_lo), m0f, kNibbleOrHigh);
+    const __m512i u1 = _mm512_ternarylogic_epi32(
+        _mm512_srli_epi16(l0, 4), _mm512_srlv_epi16(_mm512_and_si512(h0, qh_mask_hi), shr_hi), m0f,
+        kNibbleOrHigh);
+    const __m512i u2 = _mm512_ternarylogic_epi32(
+        l1, _mm512_sllv_epi16(_mm512_and_si512(h1, qh_mask_lo), shl_lo), m0f, kNibbleOrHigh);
+    const __m512i u3 = _mm512_ternarylogic_epi32(
+        _mm512_srli_epi16(l1, 4), _mm512_srlv_epi16(_mm512_and_si512(h1, qh_mask_hi), shr_hi), m0f,
+        kNibbleOrHigh);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales)));
+    const __m512i sc = _mm512_maskz_broadcast_i64x4(0x0F, sc16);  // words 0..15, then 0
+    const auto* qs = xb.qs;
+    __m512i s = _mm512_madd_epi16(_mm512_maddubs_epi16(u0, _mm512_loadu_si512(qs)),
+                                  _mm512_permutexvar_epi16(scale_idx[0], sc));
+    s = DotPairs(s, _mm512_maddubs_epi16(u1, _mm512_loadu_si512(qs + 64)),
+                 _mm512_permutexvar_epi16(scale_idx[1], sc));
+    s = DotPairs(s, _mm512_maddubs_epi16(u2, _mm512_loadu_si512(qs + 128)),
+                 _mm512_permutexvar_epi16(scale_idx[2], sc));
+    s = DotPairs(s, _mm512_maddubs_epi16(u3, _mm512_loadu_si512(qs + 192)),
+                 _mm512_permutexvar_epi16(scale_idx[3], sc));
+    // Words 16..31 of sc and of the bsums load are 0: lanes 8..15 get 0.
+    const __m512i neg32sc = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_setzero_si512(), sc), 5);
+    s = DotPairs(s, neg32sc, _mm512_maskz_loadu_epi16(0xFFFF, xb.bsums));
+    const float d = fp16_to_fp32(wb.d) * xb.d;
+    const __m512 sf = _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), 0xFFFF, s);  // all lanes
+    acc = _mm512_fmadd_ps(sf, _mm512_set1_ps(d), acc);
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc);
+  return lanes16_combine(lanes);
+}
+
+#elif HWY_TARGET == HWY_AVX2
+
+inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
+  const __m256i m0f = _mm256_set1_epi8(0x0F);
+  const __m256i m03 = _mm256_set1_epi8(0x03);
+  const __m256i m0c = _mm256_set1_epi8(0x0C);
+  const __m256i m30 = _mm256_set1_epi8(0x30);
+  // Vector v (elements 32 v ..) takes scales 2 v (words 0..7) and 2 v + 1.
+  __m128i scale_shuf[8];
+  for (int v = 0; v < 8; ++v) {
+    alignas(16) int8_t idx[16];
+    for (int i = 0; i < 16; ++i) idx[i] = static_cast<int8_t>(2 * v + i / 8);
+    scale_shuf[v] = _mm_load_si128(reinterpret_cast<const __m128i*>(idx));
+  }
+  __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();  // lanes 0..7, 8..15
+  for (size_t b = 0; b < nb; ++b) {
+    const BlockQ6_K& wb = w[b];
+    const BlockQ8_K& xb = x[b];
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales));
+    __m256i s_lo = _mm256_setzero_si256(), s_hi = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c) {
+      const auto* ql = reinterpret_cast<const __m256i*>(wb.ql + 64 * c);
+      const __m256i la = _mm256_loadu_si256(ql);
+      const __m256i lb = _mm256_loadu_si256(ql + 1);
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qh + 32 * c));
+      __m256i u[4];
+      u[0] = _mm256_or_si256(_mm256_and_si256(la, m0f), _mm256_slli_epi16(_mm256_and_si256(h, m03), 4));
+      u[1] = _mm256_or_si256(_mm256_and_si256(lb, m0f), _mm256_slli_epi16(_mm256_and_si256(h, m0c), 2));
+      u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m0f), _mm256_and_si256(h, m30));
+      u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m0f),
+                             _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+      for (int j = 0; j < 4; ++j) {
+        const int v = 4 * c + j;
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 32 * v));
+        const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, scale_shuf[v]));
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u[j], a), sc);
+        if (v % 2 == 0) {
+          s_lo = _mm256_add_epi32(s_lo, p);
+        } else {
+          s_hi = _mm256_add_epi32(s_hi, p);
+        }
+      }
+    }
+    const __m256i neg32sc = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_cvtepi8_epi16(sc8)), 5);
+    s_lo = _mm256_add_epi32(
+        s_lo, _mm256_madd_epi16(neg32sc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums))));
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(wb.d) * xb.d);
+    acc_lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_lo), d, acc_lo);
+    acc_hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_hi), d, acc_hi);
+  }
+  alignas(32) float lanes[16];
+  _mm256_store_ps(lanes, acc_lo);
+  _mm256_store_ps(lanes + 8, acc_hi);
+  return lanes16_combine(lanes);
+}
+
+#else
+
+inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
+  return kernels::gemv_q6_k_q8_k_row_ref(w, x, nb * BlockQ6_K::kElements);
+}
+
+#endif
+
+}  // namespace detail_kquant
+
+// Rows [row_begin, row_end) of y = W x: W Q6_K rows (row r at args.w + r *
+// args.w_row_bytes), x args.k / 256 Q8_K blocks, k % 256 == 0.
+inline void GemvQ6KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  const auto* x = static_cast<const BlockQ8_K*>(args.x);
+  const auto* w_base = static_cast<const uint8_t*>(args.w);
+  const size_t nb = args.k / BlockQ6_K::kElements;
+  for (size_t r = row_begin; r < row_end; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ6_K*>(w_base + r * args.w_row_bytes);
+    args.y[r] = detail_kquant::Q6KRow(row, x, nb);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace trix::cpu
+#if HWY_TARGET == HWY_AVX3_DL
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+HWY_AFTER_NAMESPACE();
+
+#endif  // TRIX_CPU_GEMV_KQUANT_INL_H_
