@@ -28,8 +28,11 @@
 //
 // GEMV shares the 4 activation vectors of a block across the 4 rows of a
 // group; GEMM (AVX-512) extracts the 16 code fields of a group's block once
-// and runs them against kTokens tokens, whose accumulators stay in a small
-// L1 tile; other targets run the GEMV per token inside each group, so the
+// and runs them against a tile of up to kTokens tokens whose activations
+// stay in L1 across the row groups (with the I2_S dot products summed in
+// int32 straight across blocks and the init values added once: integer
+// sums are exact in any order; intermediate sums stay below 3 * 128 * cols
+// < 2^31); other targets run the GEMV per token inside each group, so the
 // group's codes stay in L1 across tokens. Both give, per (row, token), the
 // exact operations of the GEMV: results are bit-identical to n GEMVs.
 #if defined(TRIX_CPU_TERNARY_PACKED_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -164,73 +167,228 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
   }
 }
 
-// Tokens [t0, t0 + nt) of group g, nt <= kTokens.
+// f32 or int32 lane-wise add of two vectors.
+template <bool kFloat>
+HWY_INLINE __m512 Add16(__m512 x, __m512 y) {
+  if constexpr (kFloat) {
+    return _mm512_add_ps(x, y);
+  } else {
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(x), _mm512_castps_si512(y)));
+  }
+}
+// lanes16_combine of 16 vectors at once: each step adds, for every
+// vector, lane l and lane l ^ m (m = 8, 4, 2, 1: the butterfly's operands,
+// and float addition is commutative, so the bits are lanes16_combine's),
+// packing two vectors' halves into one. In: v[4 * i + t] (row i, token t).
+// Out: lane 4 * t + i holds that vector's combination (kFloat) or its int32
+// lane sum (any order is exact).
+template <bool kFloat>
+HWY_INLINE __m512 Combine16(const __m512* v) {
+  __m512 w[8], z[4], p[2];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < 8; ++k) {  // m = 8: 128-bit quarters 0,1 + 2,3
+    w[k] = Add16<kFloat>(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+  }
+#pragma GCC unroll 4
+  for (size_t k = 0; k < 4; ++k) {  // m = 4: quarter 0 + 1 of each half
+    z[k] = Add16<kFloat>(_mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0x88),
+                         _mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0xDD));
+  }
+#pragma GCC unroll 2
+  for (size_t k = 0; k < 2; ++k) {  // m = 2 inside each quarter
+    p[k] = Add16<kFloat>(_mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0x44),
+                         _mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0xEE));
+  }
+  return Add16<kFloat>(_mm512_shuffle_ps(p[0], p[1], 0x88), _mm512_shuffle_ps(p[0], p[1], 0xDD));
+}
+
+// Writes the results of group g for tokens [t, t + nt), nt <= 4, from the
+// tile's accumulators (4 rows x 16 lanes per token): the exact operations of
+// store_group, 16 results per vector instruction.
+template <bool kScaled>
+HWY_INLINE void StoreGroupTokens4(const PackedMatmulArgs& a, size_t g, size_t t, size_t nt,
+                                  const float (*acc_f)[64], const int32_t (*acc_i)[64],
+                                  const int32_t (*init_i)[16]) {
+  __m512 v[16];
+#pragma GCC unroll 4
+  for (size_t tt = 0; tt < 4; ++tt) {
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; ++i) {
+      if (tt >= nt) {
+        v[4 * i + tt] = _mm512_setzero_ps();
+      } else if constexpr (kScaled) {
+        v[4 * i + tt] = _mm512_load_ps(acc_f[tt] + 16 * i);
+      } else {
+        v[4 * i + tt] = _mm512_castsi512_ps(
+            _mm512_add_epi32(_mm512_load_si512(acc_i[tt] + 16 * i), _mm512_load_si512(init_i[tt])));
+      }
+    }
+  }
+  __m512 out = Combine16<kScaled>(v);
+  if constexpr (!kScaled) {
+    // float(isum) / act_scale * tensor_scale, per lane (token t + lane / 4).
+    alignas(64) float act_scale[16];
+    for (size_t tt = 0; tt < 4; ++tt) {
+      const float s = tt < nt ? reinterpret_cast<const float*>(a.acts + (t + tt) * a.act_stride +
+                                                               a.w.n_blocks * kPackedActBlockBytes)[0]
+                              : 1.0f;
+      for (size_t i = 0; i < 4; ++i) act_scale[4 * tt + i] = s;
+    }
+    out = _mm512_mul_ps(_mm512_div_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(out)),
+                                      _mm512_load_ps(act_scale)),
+                        _mm512_set1_ps(a.w.tensor_scale));
+  }
+  alignas(64) float res[16];
+  _mm512_store_ps(res, out);
+  const size_t n_rows = std::min(kPackedRows, a.w.rows - g * kPackedRows);
+  for (size_t tt = 0; tt < nt; ++tt) {
+    std::memcpy(a.y + (t + tt) * a.y_stride + g * kPackedRows, res + 4 * tt, n_rows * sizeof(float));
+  }
+}
+
+// L1 budget for one token tile's prepared activations: the tile is reused
+// by every row group of the call, so it must stay in L1 (48 KiB here) next
+// to the group's codes and accumulators.
+inline constexpr size_t kGemmTileActBytes = 36 * 1024;
+// Codes of the row groups that one pass of token tiles runs over: they stay
+// in L2 (2 MiB here) next to the tiles' activations passing through.
+inline constexpr size_t kGemmChunkCodeBytes = 512 * 1024;
+// Blocks whose activation scales are gathered per tile at a time (a fixed
+// stack buffer: kGemmScaleChunk * kTokens floats).
+inline constexpr size_t kGemmScaleChunk = 32;
+
+// Tokens [t0, t0 + nt) of group g, nt <= kTokens. Per block, the 16 code
+// fields of the group are extracted once and met by every token; per token
+// that leaves 16 dot instructions, and per row one float conversion and
+// one FMA whose scale (d_w * d_a, one float multiply as in the contract)
+// was computed for all tokens of the tile with one vector multiply and is
+// broadcast from memory. The I2_S variant accumulates the dot products
+// directly in int32 and adds the tokens' init values once per block.
 template <bool kScaled, size_t kTokens>
 inline void GemmGroupTile(const PackedMatmulArgs& a, size_t g, size_t t0, size_t nt) {
+  static_assert(kTokens >= 1 && kTokens <= 16, "tokens_per_tile: one f32 vector of scales");
   const PackedTernaryView& w = a.w;
   const size_t nb = w.n_blocks;
   const __m512i m3 = _mm512_set1_epi8(3);
   const __m512 magic = _mm512_set1_ps(kMagicFloat);
   alignas(64) float acc_f[kTokens][64];
   alignas(64) int32_t acc_i[kTokens][64];
+  alignas(64) int32_t init_i[kTokens][16];
   for (size_t tt = 0; tt < nt; ++tt) {
 #pragma GCC unroll 4
     for (size_t i = 0; i < 4; ++i) {
       _mm512_store_ps(acc_f[tt] + 16 * i, _mm512_setzero_ps());
       _mm512_store_si512(acc_i[tt] + 16 * i, _mm512_setzero_si512());
     }
+    _mm512_store_si512(init_i[tt], _mm512_setzero_si512());
   }
   const uint8_t* wg = w.group(g);
   const float* dw = kScaled ? w.scales(g) : nullptr;
+  const uint8_t* act0 = a.acts + t0 * a.act_stride;
+  // [block in chunk][token]; lanes of absent tokens stay 0, not stack
+  // garbage (a denormal there would cost a microcode assist per multiply).
+  alignas(64) float da_t[kGemmScaleChunk][16] = {};
+  alignas(64) float sc[4][16];                   // [row][token]: d_w * d_a
   for (size_t b = 0; b < nb; ++b) {
+    if constexpr (kScaled) {
+      const size_t bc = b % kGemmScaleChunk;
+      if (bc == 0) {
+        const size_t n_chunk = std::min(kGemmScaleChunk, nb - b);
+        for (size_t tt = 0; tt < nt; ++tt) {
+          const float* da =
+              reinterpret_cast<const float*>(act0 + tt * a.act_stride + nb * kPackedActBlockBytes) + b;
+          for (size_t j = 0; j < n_chunk; ++j) da_t[j][tt] = da[j];
+        }
+      }
+      const __m512 dav = _mm512_load_ps(da_t[bc]);  // lanes >= nt unused
+#pragma GCC unroll 4
+      for (size_t i = 0; i < 4; ++i) {
+        _mm512_store_ps(sc[i], _mm512_mul_ps(_mm512_set1_ps(dw[b * 4 + i]), dav));
+      }
+    }
     const uint8_t* wb = wg + b * kPackedRows * kPackedCodeBytes;
     __m512i f[4][4];
-    __m512 dwv[4];
 #pragma GCC unroll 4
     for (size_t i = 0; i < 4; ++i) {
-      const __m512i codes = _mm512_load_si512(wb + kPackedCodeBytes * i);
+      __m512i codes = _mm512_load_si512(wb + kPackedCodeBytes * i);
+      asm("" : "+v"(codes));  // one load, not one per shift
       f[i][0] = _mm512_and_si512(codes, m3);
       f[i][1] = _mm512_and_si512(_mm512_srli_epi16(codes, 2), m3);
       f[i][2] = _mm512_and_si512(_mm512_srli_epi16(codes, 4), m3);
       f[i][3] = _mm512_and_si512(_mm512_srli_epi16(codes, 6), m3);
-      dwv[i] = _mm512_set1_ps(kScaled ? dw[b * 4 + i] : 0.0f);
     }
-    for (size_t tt = 0; tt < nt; ++tt) {
-      const uint8_t* act = a.acts + (t0 + tt) * a.act_stride;
-      const uint8_t* ab = act + b * kPackedActBlockBytes;
-      const __m512i a0 = _mm512_load_si512(ab);
-      const __m512i a1 = _mm512_load_si512(ab + 64);
-      const __m512i a2 = _mm512_load_si512(ab + 128);
-      const __m512i a3 = _mm512_load_si512(ab + 192);
-      const __m512i init = _mm512_load_si512(ab + 256);
-      const __m512 dav = _mm512_set1_ps(
-          kScaled ? reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes)[b] : 0.0f);
-  #pragma GCC unroll 4
-    for (size_t i = 0; i < 4; ++i) {
-        __m512i s = Dot4(init, f[i][0], a0);
-        s = Dot4(s, f[i][1], a1);
-        s = Dot4(s, f[i][2], a2);
-        s = Dot4(s, f[i][3], a3);
-        if constexpr (kScaled) {
+    const uint8_t* ab = act0 + b * kPackedActBlockBytes;
+    for (size_t tt = 0; tt < nt; ++tt, ab += a.act_stride) {
+      __m512i a0 = _mm512_load_si512(ab);
+      __m512i a1 = _mm512_load_si512(ab + 64);
+      __m512i a2 = _mm512_load_si512(ab + 128);
+      __m512i a3 = _mm512_load_si512(ab + 192);
+      asm("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3));  // loaded once for 4 rows
+      if constexpr (kScaled) {
+        const __m512i init = _mm512_load_si512(ab + 256);
+#pragma GCC unroll 4
+        for (size_t i = 0; i < 4; ++i) {
+          __m512i s = Dot4(init, f[i][0], a0);
+          s = Dot4(s, f[i][1], a1);
+          s = Dot4(s, f[i][2], a2);
+          s = Dot4(s, f[i][3], a3);
           const __m512 v = _mm512_sub_ps(_mm512_castsi512_ps(s), magic);
-          const __m512 scale = _mm512_mul_ps(dwv[i], dav);
-          _mm512_store_ps(acc_f[tt] + 16 * i,
-                          _mm512_fmadd_ps(v, scale, _mm512_load_ps(acc_f[tt] + 16 * i)));
-        } else {
-          _mm512_store_si512(acc_i[tt] + 16 * i,
-                             _mm512_add_epi32(_mm512_load_si512(acc_i[tt] + 16 * i), s));
+          _mm512_store_ps(acc_f[tt] + 16 * i, _mm512_fmadd_ps(v, _mm512_set1_ps(sc[i][tt]),
+                                                               _mm512_load_ps(acc_f[tt] + 16 * i)));
+        }
+      } else {
+        // Integer sums are associative: the init values (the same for the
+        // 4 rows) are summed once per token and added at the end.
+        _mm512_store_si512(init_i[tt], _mm512_add_epi32(_mm512_load_si512(init_i[tt]),
+                                                        _mm512_load_si512(ab + 256)));
+#pragma GCC unroll 4
+        for (size_t i = 0; i < 4; ++i) {
+          __m512i s = _mm512_load_si512(acc_i[tt] + 16 * i);
+          s = Dot4(s, f[i][0], a0);
+          s = Dot4(s, f[i][1], a1);
+          s = Dot4(s, f[i][2], a2);
+          s = Dot4(s, f[i][3], a3);
+          _mm512_store_si512(acc_i[tt] + 16 * i, s);
         }
       }
     }
   }
-  for (size_t tt = 0; tt < nt; ++tt) store_group<kScaled>(a, t0 + tt, g, acc_f[tt], acc_i[tt]);
+  for (size_t q0 = 0; q0 < nt; q0 += 4) {
+    StoreGroupTokens4<kScaled>(a, g, t0 + q0, std::min<size_t>(4, nt - q0), acc_f + q0, acc_i + q0,
+                               init_i + q0);
+  }
 }
 
+// Full tiles of kTile tokens (the largest power of two <= tile): a
+// compile-time token count, so the token loop has a fixed trip count.
+template <bool kScaled, size_t kTokens, size_t kTile>
+inline void GemmFullTiles(const PackedMatmulArgs& a, size_t c0, size_t c1, size_t t0, size_t tile) {
+  if constexpr (kTile > 1) {
+    if (tile < kTile) return GemmFullTiles<kScaled, kTokens, kTile / 2>(a, c0, c1, t0, tile);
+  }
+  for (size_t g = c0; g < c1; ++g) GemmGroupTile<kScaled, kTokens>(a, g, t0, kTile);
+}
+
+// Row-group chunks outside (about kGemmChunkCodeBytes of codes, which stay
+// in L2 across the token tiles), token tiles inside them, row groups
+// innermost: a tile's activations (as many tokens as fit
+// kGemmTileActBytes: a power of two, at most kTokens) stay in L1 while the
+// chunk's codes stream past from L2; each activation byte is read from L2
+// once per chunk and each code byte once per tile.
 template <bool kScaled, size_t kTokens>
 inline void GemmGroups(const PackedMatmulArgs& a, size_t g0, size_t g1) {
-  for (size_t g = g0; g < g1; ++g) {
-    for (size_t t0 = 0; t0 < a.n_tok; t0 += kTokens) {
-      GemmGroupTile<kScaled, kTokens>(a, g, t0, std::min(kTokens, a.n_tok - t0));
+  static_assert((kTokens & (kTokens - 1)) == 0, "tokens_per_tile: a power of two");
+  const size_t per_token = a.w.n_blocks * kPackedActBlockBytes;
+  size_t tile = kTokens;
+  while (tile > 1 && tile * per_token > kGemmTileActBytes) tile /= 2;
+  const size_t chunk = std::max<size_t>(1, kGemmChunkCodeBytes / a.w.group_bytes());
+  for (size_t c0 = g0; c0 < g1; c0 += chunk) {
+    const size_t c1 = std::min(g1, c0 + chunk);
+    size_t t0 = 0;
+    for (; t0 + tile <= a.n_tok; t0 += tile) GemmFullTiles<kScaled, kTokens, kTokens>(a, c0, c1, t0, tile);
+    if (t0 < a.n_tok) {
+      for (size_t g = c0; g < c1; ++g) GemmGroupTile<kScaled, kTokens>(a, g, t0, a.n_tok - t0);
     }
   }
 }
