@@ -232,7 +232,7 @@ TEST(CodegenModelGraph, LlamaSpecYieldsGraphAndShape) {
   EXPECT_NE(graphs.find("struct LlamaGraph {"), std::string::npos);
   EXPECT_NE(graphs.find("attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::Adjacent,"),
             std::string::npos) << graphs;
-  EXPECT_NE(graphs.find("/*sub_norm=*/nullptr, swiglu, b, pool);"), std::string::npos) << graphs;
+  EXPECT_NE(graphs.find("/*sub_norm=*/nullptr, FfnActivation::SiLU, b, pool);"), std::string::npos) << graphs;
   EXPECT_EQ(graphs.find("BitnetB158Graph"), std::string::npos) << "no bitnet spec in this set";
   const std::string& tiny = files.at("trix/models/tiny.h");
   EXPECT_NE(tiny.find("using Graph = LlamaGraph;"), std::string::npos) << tiny;
@@ -253,7 +253,7 @@ TEST(CodegenModelGraph, BitnetSpecYieldsSubNormsAndRelu2) {
   EXPECT_NE(graphs.find("struct BitnetB158Graph {"), std::string::npos);
   EXPECT_NE(graphs.find("RopeStyle::NeoxHalves,\n                    static_cast<const float*>(w.attn_sub_norm.data));"),
             std::string::npos) << graphs;
-  EXPECT_NE(graphs.find("static_cast<const float*>(w.ffn_sub_norm.data), relu2_gate, b, pool);"),
+  EXPECT_NE(graphs.find("static_cast<const float*>(w.ffn_sub_norm.data), FfnActivation::ReluSquared, b, pool);"),
             std::string::npos) << graphs;
   EXPECT_NE(graphs.find("case Arch::BitnetB158:\n      BitnetB158Graph::layer("), std::string::npos);
   EXPECT_NE(graphs.find("case Arch::Llama:\n      LlamaGraph::layer("), std::string::npos);

@@ -21,5 +21,10 @@ void ref_relu2_gate(float* gate, const float* up, size_t n) {
   relu2_gate(gate, up, static_cast<int64_t>(n));
 }
 void ref_add_inplace(float* x, const float* y, size_t n) { add_inplace(x, y, static_cast<int64_t>(n)); }
+void ref_attention_head(const float* q, const float* keys, const float* values, size_t n_pos, size_t stride,
+                        size_t head_dim, float* scores, float* out) {
+  attention_head(q, keys, values, static_cast<int64_t>(n_pos), static_cast<int64_t>(stride),
+                 static_cast<int64_t>(head_dim), scores, out);
+}
 
 }  // namespace trix::ops_test

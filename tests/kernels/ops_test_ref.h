@@ -13,5 +13,7 @@ void ref_rope_apply(float* x, size_t n_heads, size_t head_dim, const float* cos_
                     const float* sin_t, bool neox);
 void ref_relu2_gate(float* gate, const float* up, size_t n);
 void ref_add_inplace(float* x, const float* y, size_t n);
+void ref_attention_head(const float* q, const float* keys, const float* values, size_t n_pos, size_t stride,
+                        size_t head_dim, float* scores, float* out);
 
 }  // namespace trix::ops_test

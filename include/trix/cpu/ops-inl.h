@@ -1,6 +1,6 @@
 // Per-target bodies of the decoder's small ops (Highway): RMSNorm, RoPE
 // (adjacent pairs and NeoX halves), SwiGLU, the relu^2 gate, softmax,
-// residual add, and the two activation quantizers (Q8_K blocks and
+// residual add, one head's attention over an f32 or f16 KV cache, and the two activation quantizers (Q8_K blocks and
 // bitnet.cpp's per-token int8). Included once per Highway target
 // (foreach_target), hence the toggle guard; trix/cpu/ops.h dispatches.
 //
@@ -14,6 +14,7 @@
 //                       contraction is turned off for this file's code
 //                       under GCC, below; the scalar ops are compiled for
 //                       baseline x86-64, which has no FMA to contract to);
+//   attention           same bits as trix::attention_head but for its softmax;
 //   swiglu, softmax     exp is Highway's polynomial (max error ~1 ulp per the
 //                       Highway docs) instead of libm, and softmax sums in
 //                       vector order: within a few ulp (swiglu; for gates
@@ -36,9 +37,11 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "trix/core/fp16.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/i2_s.h"
 // The generated GEMV kernels join the same per-target pass: Highway allows
@@ -381,6 +384,97 @@ inline I8Activation QuantizeRowI8S(const float* x, int8_t* q, size_t n) {
     ops_detail::StoreTail(codes(ops_detail::LoadTail(df, x + i, n - i)), d8, q + i, n - i);
   }
   return {s, hn::GetLane(hn::SumOfLanes(di, vsum))};
+}
+
+namespace ops_detail {
+
+inline constexpr size_t kAttentionMaxHeadDim = 1024;
+
+// head_dim floats of a cache row: f32 as is, f16 (IEEE half bits) widened
+// once (exact) into `buf`.
+HWY_INLINE const float* CacheRowF32(const float* row, size_t, float*) { return row; }
+HWY_INLINE const float* CacheRowF32(const uint16_t* row, size_t n, float* buf) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row + i))), d, buf + i);
+  }
+  for (; i < n; ++i) buf[i] = fp16_to_fp32(row[i]);
+  return buf;
+}
+
+// Causal attention of one query head over n_pos cache positions (see
+// AttentionHeadF32).
+template <typename T>
+inline void AttentionHead(const float* q, const T* keys, const T* values, size_t n_pos, size_t stride,
+                          size_t head_dim, float* scores, float* out) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  assert(head_dim <= kAttentionMaxHeadDim);
+  HWY_ALIGN float row[kAttentionMaxHeadDim];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  for (size_t p = 0; p < n_pos; ++p) {
+    scores[p] = DotF32Lanes8(q, CacheRowF32(keys + p * stride, head_dim, row), head_dim) * scale;
+  }
+  Softmax(scores, n_pos);
+  // out[i] = sum_p scores[p] * v_p[i], p ascending from +0, one Mul and one
+  // Add per step: 4 vectors of out stay in registers while the positions
+  // stream past.
+  for (size_t i0 = 0; i0 < head_dim; i0 += 4 * N) {
+    const size_t cols = std::min(4 * N, head_dim - i0);
+    auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+    for (size_t p = 0; p < n_pos; ++p) {
+      const T* vp = values + p * stride + i0;
+      const float* v = std::is_same_v<T, float> ? reinterpret_cast<const float*>(vp) : CacheRowF32(vp, cols, row);
+      const auto a = hn::Set(d, scores[p]);
+      if (cols == 4 * N) {
+        a0 = hn::Add(a0, hn::Mul(a, hn::LoadU(d, v)));
+        a1 = hn::Add(a1, hn::Mul(a, hn::LoadU(d, v + N)));
+        a2 = hn::Add(a2, hn::Mul(a, hn::LoadU(d, v + 2 * N)));
+        a3 = hn::Add(a3, hn::Mul(a, hn::LoadU(d, v + 3 * N)));
+      } else {  // the last, partial columns: padded lanes add 0 * 0
+        a0 = hn::Add(a0, hn::Mul(a, LoadTail(d, v, cols)));
+        if (cols > N) a1 = hn::Add(a1, hn::Mul(a, LoadTail(d, v + N, cols - N)));
+        if (cols > 2 * N) a2 = hn::Add(a2, hn::Mul(a, LoadTail(d, v + 2 * N, cols - 2 * N)));
+        if (cols > 3 * N) a3 = hn::Add(a3, hn::Mul(a, LoadTail(d, v + 3 * N, cols - 3 * N)));
+      }
+    }
+    float* o = out + i0;
+    if (cols == 4 * N) {
+      hn::StoreU(a0, d, o);
+      hn::StoreU(a1, d, o + N);
+      hn::StoreU(a2, d, o + 2 * N);
+      hn::StoreU(a3, d, o + 3 * N);
+    } else {
+      StoreTail(a0, d, o, std::min(cols, N));
+      if (cols > N) StoreTail(a1, d, o + N, std::min(cols - N, N));
+      if (cols > 2 * N) StoreTail(a2, d, o + 2 * N, std::min(cols - 2 * N, N));
+      if (cols > 3 * N) StoreTail(a3, d, o + 3 * N, cols - 3 * N);
+    }
+  }
+}
+
+}  // namespace ops_detail
+
+// Causal attention of one query head over positions [0, n_pos), n_pos >= 1:
+//   out = sum_p softmax_p(q . k_p / sqrt(head_dim)) * v_p
+// keys / values point at position 0 of the head's kv head; positions are
+// `stride` elements apart; scores: n_pos floats of scratch; head_dim <=
+// 1024 (asserted). Same bits as trix::attention_head except for the
+// softmax (Softmax above): the scores are dot_f32's 8-lane order times the
+// scale, and out sums in position order with one rounding per Mul and Add.
+inline void AttentionHeadF32(const float* q, const float* keys, const float* values, size_t n_pos,
+                             size_t stride, size_t head_dim, float* scores, float* out) {
+  ops_detail::AttentionHead(q, keys, values, n_pos, stride, head_dim, scores, out);
+}
+// The same over an f16 cache (IEEE half bits), each element widened exactly.
+inline void AttentionHeadF16(const float* q, const uint16_t* keys, const uint16_t* values, size_t n_pos,
+                             size_t stride, size_t head_dim, float* scores, float* out) {
+  ops_detail::AttentionHead(q, keys, values, n_pos, stride, head_dim, scores, out);
 }
 
 }  // namespace HWY_NAMESPACE

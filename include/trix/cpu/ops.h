@@ -1,4 +1,4 @@
-// The decoder's small ops, vectorised with Highway (bodies and contracts in
+// The decoder's small ops (and one head's attention), vectorised with Highway (bodies and contracts in
 // trix/cpu/ops-inl.h): dynamic dispatch to the best target of the running
 // CPU (trix::cpu::ops::rmsnorm, ...), and static dispatch to the one target
 // the translation unit is compiled for (trix::cpu::ops::static_target::
@@ -42,6 +42,8 @@ HWY_EXPORT(AddInplace);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(QuantizeRowQ8K);
 HWY_EXPORT(QuantizeRowI8S);
+HWY_EXPORT(AttentionHeadF32);
+HWY_EXPORT(AttentionHeadF16);
 
 // out = x / sqrt(mean(x^2) + eps) * w; out may alias x.
 inline void rmsnorm(const float* x, const float* w, float* out, size_t n, float eps) {
@@ -77,6 +79,19 @@ inline I8Activation quantize_row_i8_s(const float* x, int8_t* q, size_t n) {
   return HWY_DYNAMIC_DISPATCH(QuantizeRowI8S)(x, q, n);
 }
 
+// Causal attention of one query head over n_pos >= 1 cache positions
+// `stride` elements apart (f32 or f16-bits cache), head_dim <= 1024:
+// out = sum_p softmax_p(q . k_p / sqrt(head_dim)) v_p; scores: n_pos floats
+// of scratch.
+inline void attention_head(const float* q, const float* keys, const float* values, size_t n_pos,
+                           size_t stride, size_t head_dim, float* scores, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionHeadF32)(q, keys, values, n_pos, stride, head_dim, scores, out);
+}
+inline void attention_head(const float* q, const uint16_t* keys, const uint16_t* values, size_t n_pos,
+                           size_t stride, size_t head_dim, float* scores, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionHeadF16)(q, keys, values, n_pos, stride, head_dim, scores, out);
+}
+
 }  // namespace
 
 namespace static_target {
@@ -101,6 +116,14 @@ inline void quantize_row_q8_k(const float* x, BlockQ8_K* y, size_t n) {
 }
 inline I8Activation quantize_row_i8_s(const float* x, int8_t* q, size_t n) {
   return HWY_STATIC_DISPATCH(QuantizeRowI8S)(x, q, n);
+}
+inline void attention_head(const float* q, const float* keys, const float* values, size_t n_pos,
+                           size_t stride, size_t head_dim, float* scores, float* out) {
+  HWY_STATIC_DISPATCH(AttentionHeadF32)(q, keys, values, n_pos, stride, head_dim, scores, out);
+}
+inline void attention_head(const float* q, const uint16_t* keys, const uint16_t* values, size_t n_pos,
+                           size_t stride, size_t head_dim, float* scores, float* out) {
+  HWY_STATIC_DISPATCH(AttentionHeadF16)(q, keys, values, n_pos, stride, head_dim, scores, out);
 }
 
 }  // namespace static_target

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "trix/core/error.h"
+#include "trix/cpu/ops.h"  // first: runs the translation unit's Highway pass (see model/ops.h)
 #include "trix/cpu/thread_pool.h"
 #include "trix/model/config.h"
 #include "trix/model/kv_cache.h"
@@ -221,32 +222,49 @@ void attention_block(const Shape& s, const PreparedLayer& w, int64_t layer, int6
   const int64_t q_dim = s.n_heads * s.head_dim;
   const int64_t kv_dim = s.n_kv_heads * s.head_dim;
   const auto* attn_norm = static_cast<const float*>(w.attn_norm.data);
+  const auto dim = static_cast<size_t>(s.dim);
   for (int64_t t = 0; t < n_tok; ++t) {
-    rmsnorm(x + t * s.dim, attn_norm, b.xb.data() + t * s.dim, s.dim, s.rms_eps);
+    cpu::ops::rmsnorm(x + t * s.dim, attn_norm, b.xb.data() + t * s.dim, dim, s.rms_eps);
   }
   matmul(w.wq, b.xb.data(), n_tok, b.q.data(), pool, b.matvec_scratch);
   matmul(w.wk, b.xb.data(), n_tok, b.k.data(), pool, b.matvec_scratch);
   matmul(w.wv, b.xb.data(), n_tok, b.v.data(), pool, b.matvec_scratch);
   const int64_t half = s.head_dim / 2;
+  const auto head_dim = static_cast<size_t>(s.head_dim);
   for (int64_t t = 0; t < n_tok; ++t) {
     const float* c = b.rope_cos.data() + t * half;
     const float* sn = b.rope_sin.data() + t * half;
-    rope_apply(b.q.data() + t * q_dim, s.n_heads, s.head_dim, c, sn, rope_style);
-    rope_apply(b.k.data() + t * kv_dim, s.n_kv_heads, s.head_dim, c, sn, rope_style);
-    kv.store(layer, pos0 + t, b.k.data() + t * kv_dim, b.v.data() + t * kv_dim);
+    float* qt = b.q.data() + t * q_dim;
+    float* kt = b.k.data() + t * kv_dim;
+    if (rope_style == RopeStyle::NeoxHalves) {
+      cpu::ops::rope_neox(qt, static_cast<size_t>(s.n_heads), head_dim, c, sn);
+      cpu::ops::rope_neox(kt, static_cast<size_t>(s.n_kv_heads), head_dim, c, sn);
+    } else {
+      cpu::ops::rope_adjacent(qt, static_cast<size_t>(s.n_heads), head_dim, c, sn);
+      cpu::ops::rope_adjacent(kt, static_cast<size_t>(s.n_kv_heads), head_dim, c, sn);
+    }
+    kv.store(layer, pos0 + t, kt, b.v.data() + t * kv_dim);
   }
 
   // One task per (token, head): each writes its own head_dim slice of att.
+  // Tasks go to threads in contiguous ranges, so the heads of one kv group
+  // (adjacent h) mostly share a thread and its cached keys and values.
   const int64_t group = s.n_heads / s.n_kv_heads;
   const auto run_heads = [&](auto keys, auto values) {
-    pool.parallel_for(static_cast<size_t>(n_tok * s.n_heads), [&](size_t task, size_t thread) {
-      const int64_t t = static_cast<int64_t>(task) / s.n_heads;
-      const int64_t h = static_cast<int64_t>(task) % s.n_heads;
-      const int64_t kvh = h / group;
-      attention_head(b.q.data() + t * q_dim + h * s.head_dim, keys + kvh * s.head_dim,
-                     values + kvh * s.head_dim, pos0 + t + 1, kv_dim, s.head_dim,
-                     b.scores.data() + thread * static_cast<size_t>(kv.context_length()),
-                     b.att.data() + t * q_dim + h * s.head_dim);
+    const auto n_tasks = static_cast<size_t>(n_tok * s.n_heads);
+    const size_t n_chunks = std::min(pool.num_threads(), n_tasks);
+    pool.parallel_for(n_chunks, [&](size_t chunk, size_t thread) {
+      const auto [begin, end] = ThreadPool::chunk(n_tasks, n_chunks, chunk);
+      for (size_t task = begin; task < end; ++task) {
+        const int64_t t = static_cast<int64_t>(task) / s.n_heads;
+        const int64_t h = static_cast<int64_t>(task) % s.n_heads;
+        const int64_t kvh = h / group;
+        cpu::ops::attention_head(b.q.data() + t * q_dim + h * s.head_dim, keys + kvh * s.head_dim,
+                                 values + kvh * s.head_dim, static_cast<size_t>(pos0 + t + 1),
+                                 static_cast<size_t>(kv_dim), head_dim,
+                                 b.scores.data() + thread * static_cast<size_t>(kv.context_length()),
+                                 b.att.data() + t * q_dim + h * s.head_dim);
+      }
     });
   };
   if (kv.type() == KvType::F32) {
@@ -257,34 +275,42 @@ void attention_block(const Shape& s, const PreparedLayer& w, int64_t layer, int6
 
   if (sub_norm != nullptr) {
     for (int64_t t = 0; t < n_tok; ++t) {
-      rmsnorm(b.att.data() + t * q_dim, sub_norm, b.att.data() + t * q_dim, q_dim, s.rms_eps);
+      float* a = b.att.data() + t * q_dim;
+      cpu::ops::rmsnorm(a, sub_norm, a, static_cast<size_t>(q_dim), s.rms_eps);
     }
   }
   matmul(w.wo, b.att.data(), n_tok, b.proj.data(), pool, b.matvec_scratch);
-  add_inplace(x, b.proj.data(), n_tok * s.dim);
+  cpu::ops::add_inplace(x, b.proj.data(), static_cast<size_t>(n_tok * s.dim));
 }
 
 // Gated FFN sub-block: x += w_down(sub_norm?(act(w_gate n(x)) * w_up n(x))).
-// `act` is swiglu or relu2_gate; `sub_norm` may be null (llama).
-template <class Shape, class Activation>
+// `act` is SiLU (swiglu) or ReluSquared (relu2_gate); `sub_norm` may be null
+// (llama).
+template <class Shape>
 void ffn_gated_block(const Shape& s, const PreparedLayer& w, int64_t n_tok, float* x,
-                     const float* sub_norm, Activation&& act, ForwardBuffers& b,
+                     const float* sub_norm, FfnActivation act, ForwardBuffers& b,
                      ThreadPool& pool) {
   const auto* ffn_norm = static_cast<const float*>(w.ffn_norm.data);
   for (int64_t t = 0; t < n_tok; ++t) {
-    rmsnorm(x + t * s.dim, ffn_norm, b.xb.data() + t * s.dim, s.dim, s.rms_eps);
+    cpu::ops::rmsnorm(x + t * s.dim, ffn_norm, b.xb.data() + t * s.dim, static_cast<size_t>(s.dim),
+                      s.rms_eps);
   }
   matmul(w.w_gate, b.xb.data(), n_tok, b.gate.data(), pool, b.matvec_scratch);
   matmul(w.w_up, b.xb.data(), n_tok, b.up.data(), pool, b.matvec_scratch);
-  act(b.gate.data(), b.up.data(), n_tok * s.ffn_hidden);
+  const auto n = static_cast<size_t>(n_tok * s.ffn_hidden);
+  if (act == FfnActivation::SiLU) {
+    cpu::ops::swiglu(b.gate.data(), b.up.data(), n);
+  } else {
+    cpu::ops::relu2_gate(b.gate.data(), b.up.data(), n);
+  }
   if (sub_norm != nullptr) {
     for (int64_t t = 0; t < n_tok; ++t) {
       float* g = b.gate.data() + t * s.ffn_hidden;
-      rmsnorm(g, sub_norm, g, s.ffn_hidden, s.rms_eps);
+      cpu::ops::rmsnorm(g, sub_norm, g, static_cast<size_t>(s.ffn_hidden), s.rms_eps);
     }
   }
   matmul(w.w_down, b.gate.data(), n_tok, b.proj.data(), pool, b.matvec_scratch);
-  add_inplace(x, b.proj.data(), n_tok * s.dim);
+  cpu::ops::add_inplace(x, b.proj.data(), static_cast<size_t>(n_tok * s.dim));
 }
 
 }  // namespace trix

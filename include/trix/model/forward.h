@@ -89,8 +89,8 @@ std::span<const float> forward(const Shape& s, const PreparedModel& w,
   }
   // Only the last token's logits are needed to continue generation.
   float* last = b.xb.data();
-  rmsnorm(b.x.data() + (last_chunk - 1) * s.dim, static_cast<const float*>(w.views.output_norm.data),
-          last, s.dim, s.rms_eps);
+  cpu::ops::rmsnorm(b.x.data() + (last_chunk - 1) * s.dim, static_cast<const float*>(w.views.output_norm.data),
+                    last, static_cast<size_t>(s.dim), s.rms_eps);
   matvec(w.output, last, b.logits.data(), pool, b.matvec_scratch);
   return {b.logits.data(), b.logits.size()};
 }

@@ -2,7 +2,9 @@
 // softmax, residual add, single-head attention) and the format-dispatching
 // matrix-vector product that every projection goes through.
 //
-// Plain loops written so that g++ -O2 can vectorise them; sums use a fixed
+// The small ops here are plain scalar loops: the references that the
+// Highway ops of trix/cpu/ops.h (which the decoder blocks run) are tested
+// against, bit for bit except where exp is involved. Sums use a fixed
 // 8-lane blocking so their rounding does not depend on compiler flags or on
 // the thread count. Accuracy: every op is within a few float ulps per element
 // of an fp64 evaluation (tests/runtime/test_ops.cpp states the tolerances).
@@ -21,6 +23,10 @@
 #include <vector>
 
 #include "trix/core/fp16.h"
+// The Highway small ops first: trix/cpu/ops.h runs this translation unit's
+// one per-target pass (which also compiles the generated GEMV/GEMM
+// kernels); packed_matmul.h's generated dispatch tables must follow it.
+#include "trix/cpu/ops.h"
 #include "trix/cpu/packed_matmul.h"
 #include "trix/cpu/ternary_packed.h"
 #include "trix/cpu/thread_pool.h"
@@ -161,10 +167,10 @@ void attention_head(const float* q, const T* keys, const T* values, int64_t n_po
     float s;
     if constexpr (std::is_same_v<T, float>) {
       s = dot_f32(q, k, head_dim);
-    } else {
-      float acc = 0.0f;
-      for (int64_t i = 0; i < head_dim; ++i) acc += q[i] * detail::kv_to_float(k[i]);
-      s = acc;
+    } else {  // dot_f32's order over the widened keys
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t i = 0; i < head_dim; ++i) acc[i % 8] += q[i] * detail::kv_to_float(k[i]);
+      s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     }
     scores[p] = s * scale;
   }
