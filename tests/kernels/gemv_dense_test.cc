@@ -97,6 +97,11 @@ inline const std::vector<Q8Problem>& q8_problems() {
     v.push_back(make_q8_problem(7, 13824, DenseCase::kRandom, seed++));
     v.push_back(make_q8_problem(5, 256, DenseCase::kZero, seed++));
     v.push_back(make_q8_problem(6, 512, DenseCase::kExtreme, seed++));
+    // Several 16-row steps (the AVX3_DL kernel's rows-in-lanes path) plus
+    // a tail, with extreme values (-128 weights and activations).
+    v.push_back(make_q8_problem(37, 2560, DenseCase::kRandom, seed++));
+    v.push_back(make_q8_problem(16, 256, DenseCase::kZero, seed++));
+    v.push_back(make_q8_problem(35, 512, DenseCase::kExtreme, seed++));
     return v;
   }();
   return out;
@@ -158,9 +163,10 @@ void TestF16GemvMatchesContract() {
 // Any split of the rows gives the same bits (the pool splits by 4-row steps,
 // but the kernels must not depend on where a range starts).
 void TestDenseRowRangesAgree() {
-  const auto q = test::make_q8_problem(11, 512, test::DenseCase::kRandom, 77);
-  const auto f = test::make_f16_problem(11, 300, test::DenseCase::kRandom, 78);
-  std::vector<float> whole(11), parts(11);
+  constexpr size_t kRows = 40;  // more than two 16-row steps
+  const auto q = test::make_q8_problem(kRows, 512, test::DenseCase::kRandom, 77);
+  const auto f = test::make_f16_problem(kRows, 300, test::DenseCase::kRandom, 78);
+  std::vector<float> whole(kRows), parts(kRows);
   for (int which = 0; which < 2; ++which) {
     auto run = [&](float* y, size_t b, size_t e) {
       if (which == 0) {
@@ -169,11 +175,11 @@ void TestDenseRowRangesAgree() {
         gemv_f16_f32(f.args(y), b, e);
       }
     };
-    run(whole.data(), 0, 11);
-    for (size_t split : {1u, 3u, 6u, 10u}) {
+    run(whole.data(), 0, kRows);
+    for (size_t split : {1u, 3u, 6u, 10u, 17u, 20u, 33u}) {
       run(parts.data(), 0, split);
-      run(parts.data(), split, 11);
-      for (size_t r = 0; r < 11; ++r) ASSERT_TRUE(test::same_float_bits(whole[r], parts[r])) << which << " " << split;
+      run(parts.data(), split, kRows);
+      for (size_t r = 0; r < kRows; ++r) ASSERT_TRUE(test::same_float_bits(whole[r], parts[r])) << which << " " << split;
     }
   }
 }

@@ -24,6 +24,7 @@
 #endif
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -37,9 +38,98 @@
 #include "trix/kernels/gemv_f16_f32_ref.h"
 #include "trix/kernels/lanes16.h"
 
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
+
 HWY_BEFORE_NAMESPACE();
+// Highway 1.0.3's AVX3_DL target string lacks avx512vnni (see
+// gemv_ternary-inl.h); enable it for this file's AVX3_DL code.
+#if HWY_TARGET == HWY_AVX3_DL
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+#endif
+#endif
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Q8_0 rows [r, r + 16k) of a GEMV, 16 rows at a time with row i in f32
+// lane i, so the per-block float steps (isum -> float, d_w * d_a, fma) are
+// one vector instruction each for 16 rows, in block order: the contract's
+// operations per row, bit for bit. Per block the 16 exact int32 isums come
+// from 8 vpdpbusd over 2 rows each ((w + 128) as u8 times a as s8, the
+// accumulator starting at -128 * (sum of each lane's 4 activations), so
+// every lane sum is exactly sum w * a; |lane| <= 4 * 255 * 128 < 2^31) and
+// a reduction tree of 21 instructions (int32: any order is exact).
+// Returns the first row it did not process.
+inline size_t GemvQ8_0Rows16(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  constexpr size_t kQK = BlockQ8_0::kElements;
+  static_assert(kQK == 32 && sizeof(BlockQ8_0) == 34);
+  const auto* x = static_cast<const BlockQ8_0*>(args.x);
+  const auto* w_base = static_cast<const uint8_t*>(args.w);
+  const size_t nb = args.k / kQK;
+  const size_t rb = args.w_row_bytes;
+  assert(15 * rb < (size_t{1} << 31));
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // The reduction tree leaves row 4s + q in lane 4q + s (a 4x4 transpose,
+  // its own inverse): the scales are gathered in that order and the
+  // results permuted back at the end.
+  const __m512i lane_row = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  // Byte offsets of those rows' block scales (gathered as 32-bit words).
+  const __m512i row_off = _mm512_mullo_epi32(lane_row, _mm512_set1_epi32(static_cast<int>(rb)));
+  size_t r = row_begin;
+  for (; r + 16 <= row_end; r += 16) {
+    const uint8_t* base = w_base + r * rb;
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = base + b * sizeof(BlockQ8_0);
+      const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs)));
+      const __m512i neg_corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, av));
+      __m512i p[8];
+#pragma GCC unroll 8
+      for (size_t j = 0; j < 8; ++j) {
+        const uint8_t* q0 = blk + (2 * j) * rb + 2;
+        const uint8_t* q1 = q0 + rb;
+        const __m512i wv = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q0))),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q1)), 1);
+        p[j] = _mm512_dpbusd_epi32(neg_corr, _mm512_xor_si512(wv, flip), av);
+      }
+      // p[j]: rows 2j (lanes 0-7) and 2j + 1 (lanes 8-15), 8 partial sums
+      // each. Halve the partials per row three times, packing rows.
+      __m512i z[4], u[2];
+#pragma GCC unroll 4
+      for (size_t k = 0; k < 4; ++k) {
+        z[k] = _mm512_add_epi32(_mm512_shuffle_i32x4(p[2 * k], p[2 * k + 1], 0x88),
+                                _mm512_shuffle_i32x4(p[2 * k], p[2 * k + 1], 0xDD));
+      }
+      // z[k] quarters: rows 4k, 4k + 1, 4k + 2, 4k + 3 (4 partials each).
+#pragma GCC unroll 2
+      for (size_t k = 0; k < 2; ++k) {
+        u[k] = _mm512_add_epi32(
+            _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(z[2 * k]), _mm512_castsi512_ps(z[2 * k + 1]), 0x44)),
+            _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(z[2 * k]), _mm512_castsi512_ps(z[2 * k + 1]), 0xEE)));
+      }
+      // u[k] quarter q: rows 8k + q and 8k + 4 + q, 2 partials each; then
+      // isum lane 4q + s: row 4s + q.
+      const __m512i isum = _mm512_add_epi32(
+          _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(u[0]), _mm512_castsi512_ps(u[1]), 0x88)),
+          _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(u[0]), _mm512_castsi512_ps(u[1]), 0xDD)));
+      const __m512i d16 = _mm512_i32gather_epi32(row_off, blk, 1);
+      const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d16));
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(fp16_to_fp32(x[b].d)));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
+    }
+    _mm512_storeu_ps(args.y + r, _mm512_permutexvar_ps(lane_row, acc));
+  }
+  return r;
+}
+#endif
 
 template <size_t kRowsPerStep>
 inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
@@ -48,6 +138,9 @@ inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_
   auto row_ptr = [&](size_t r) {
     return reinterpret_cast<const BlockQ8_0*>(w_base + r * args.w_row_bytes);
   };
+#if HWY_TARGET == HWY_AVX3_DL
+  row_begin = GemvQ8_0Rows16(args, row_begin, row_end);  // the rest below
+#endif
 #if HWY_TARGET == HWY_SCALAR
   for (size_t r = row_begin; r < row_end; ++r) args.y[r] = vec_dot_q8_0_q8_0(row_ptr(r), x, args.k);
 #else
@@ -131,6 +224,13 @@ inline void GemvF16F32Rows(const GemvArgs& args, size_t row_begin, size_t row_en
 
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
+#if HWY_TARGET == HWY_AVX3_DL
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
 HWY_AFTER_NAMESPACE();
 
 #endif  // TRIX_CPU_GEMV_DENSE_INL_H_
