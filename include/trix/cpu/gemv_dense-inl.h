@@ -57,6 +57,19 @@ namespace trix::cpu {
 namespace HWY_NAMESPACE {
 
 #if HWY_TARGET == HWY_AVX3_DL
+// Two-source shuffles as merge-masked forms with a full mask (the same
+// instructions; the plain intrinsics start from _mm512_undefined_*(), which
+// GCC 12 -O3 reports as an uninitialized use under -Werror).
+template <int kImm>
+HWY_INLINE __m512i ShuffleQuartersI32(__m512i a, __m512i b) {
+  return _mm512_mask_shuffle_i32x4(a, 0xFFFF, a, b, kImm);
+}
+template <int kImm>
+HWY_INLINE __m512i ShuffleLanesI32(__m512i a, __m512i b) {
+  const __m512 fa = _mm512_castsi512_ps(a);
+  return _mm512_castps_si512(_mm512_mask_shuffle_ps(fa, 0xFFFF, fa, _mm512_castsi512_ps(b), kImm));
+}
+
 // Q8_0 rows [r, r + 16k) of a GEMV, 16 rows at a time with row i in f32
 // lane i, so the per-block float steps (isum -> float, d_w * d_a, fma) are
 // one vector instruction each for 16 rows, in block order: the contract's
@@ -95,8 +108,10 @@ inline size_t GemvQ8_0Rows16(const GemvArgs& args, size_t row_begin, size_t row_
       for (size_t j = 0; j < 8; ++j) {
         const uint8_t* q0 = blk + (2 * j) * rb + 2;
         const uint8_t* q1 = q0 + rb;
+        // (A broadcast load, not a cast: GCC 12 -O3 warns that the cast's
+        // upper half is uninitialized.)
         const __m512i wv = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q0))),
+            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q0))),
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q1)), 1);
         p[j] = _mm512_dpbusd_epi32(neg_corr, _mm512_xor_si512(wv, flip), av);
       }
@@ -105,21 +120,21 @@ inline size_t GemvQ8_0Rows16(const GemvArgs& args, size_t row_begin, size_t row_
       __m512i z[4], u[2];
 #pragma GCC unroll 4
       for (size_t k = 0; k < 4; ++k) {
-        z[k] = _mm512_add_epi32(_mm512_shuffle_i32x4(p[2 * k], p[2 * k + 1], 0x88),
-                                _mm512_shuffle_i32x4(p[2 * k], p[2 * k + 1], 0xDD));
+        z[k] = _mm512_add_epi32(ShuffleQuartersI32<0x88>(p[2 * k], p[2 * k + 1]),
+                                ShuffleQuartersI32<0xDD>(p[2 * k], p[2 * k + 1]));
       }
       // z[k] quarters: rows 4k, 4k + 1, 4k + 2, 4k + 3 (4 partials each).
 #pragma GCC unroll 2
       for (size_t k = 0; k < 2; ++k) {
         u[k] = _mm512_add_epi32(
-            _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(z[2 * k]), _mm512_castsi512_ps(z[2 * k + 1]), 0x44)),
-            _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(z[2 * k]), _mm512_castsi512_ps(z[2 * k + 1]), 0xEE)));
+            ShuffleLanesI32<0x44>(z[2 * k], z[2 * k + 1]),
+            ShuffleLanesI32<0xEE>(z[2 * k], z[2 * k + 1]));
       }
       // u[k] quarter q: rows 8k + q and 8k + 4 + q, 2 partials each; then
       // isum lane 4q + s: row 4s + q.
       const __m512i isum = _mm512_add_epi32(
-          _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(u[0]), _mm512_castsi512_ps(u[1]), 0x88)),
-          _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(u[0]), _mm512_castsi512_ps(u[1]), 0xDD)));
+          ShuffleLanesI32<0x88>(u[0], u[1]),
+          ShuffleLanesI32<0xDD>(u[0], u[1]));
       const __m512i d16 = _mm512_i32gather_epi32(row_off, blk, 1);
       const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d16));
       const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(fp16_to_fp32(x[b].d)));

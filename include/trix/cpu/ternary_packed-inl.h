@@ -167,6 +167,19 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
   }
 }
 
+// Two-source shuffles (128-bit quarters; f32 lanes within quarters). The
+// merge-masked forms with a full mask are the same instructions; the plain
+// intrinsics start from _mm512_undefined_ps(), which GCC 12 -O3 reports as
+// an uninitialized use under -Werror.
+template <int kImm>
+HWY_INLINE __m512 ShuffleQuarters(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kImm);
+}
+template <int kImm>
+HWY_INLINE __m512 ShuffleLanes(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_ps(a, 0xFFFF, a, b, kImm);
+}
+
 // f32 or int32 lane-wise add of two vectors.
 template <bool kFloat>
 HWY_INLINE __m512 Add16(__m512 x, __m512 y) {
@@ -187,20 +200,20 @@ HWY_INLINE __m512 Combine16(const __m512* v) {
   __m512 w[8], z[4], p[2];
 #pragma GCC unroll 8
   for (size_t k = 0; k < 8; ++k) {  // m = 8: 128-bit quarters 0,1 + 2,3
-    w[k] = Add16<kFloat>(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
-                         _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+    w[k] = Add16<kFloat>(ShuffleQuarters<0x44>(v[2 * k], v[2 * k + 1]),
+                         ShuffleQuarters<0xEE>(v[2 * k], v[2 * k + 1]));
   }
 #pragma GCC unroll 4
   for (size_t k = 0; k < 4; ++k) {  // m = 4: quarter 0 + 1 of each half
-    z[k] = Add16<kFloat>(_mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0x88),
-                         _mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0xDD));
+    z[k] = Add16<kFloat>(ShuffleQuarters<0x88>(w[2 * k], w[2 * k + 1]),
+                         ShuffleQuarters<0xDD>(w[2 * k], w[2 * k + 1]));
   }
 #pragma GCC unroll 2
   for (size_t k = 0; k < 2; ++k) {  // m = 2 inside each quarter
-    p[k] = Add16<kFloat>(_mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0x44),
-                         _mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0xEE));
+    p[k] = Add16<kFloat>(ShuffleLanes<0x44>(z[2 * k], z[2 * k + 1]),
+                         ShuffleLanes<0xEE>(z[2 * k], z[2 * k + 1]));
   }
-  return Add16<kFloat>(_mm512_shuffle_ps(p[0], p[1], 0x88), _mm512_shuffle_ps(p[0], p[1], 0xDD));
+  return Add16<kFloat>(ShuffleLanes<0x88>(p[0], p[1]), ShuffleLanes<0xDD>(p[0], p[1]));
 }
 
 // Writes the results of group g for tokens [t, t + nt), nt <= 4, from the
