@@ -27,6 +27,7 @@
 #include "trix/formats/q8_k.h"
 #include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
+#include "trix/kernels/gemv_q6_k_q8_k_ref.h"
 #include "trix/model/ops.h"
 
 namespace {
@@ -347,6 +348,56 @@ TEST_P(MatvecFormat, EmbeddingRowEqualsDequantizedRow) {
     trix::embedding_row(m.view, r, row.data());
     for (size_t i = 0; i < 256; ++i) {
       ASSERT_EQ(row[i], m.dequant[static_cast<size_t>(r) * 256 + i]) << "row " << r << " elem " << i;
+    }
+  }
+}
+
+// The prepared (fast-kernel) path: thread-invariant, GEMM rows equal the
+// per-token GEMV, within the same fp64 bound as the reference path; Q6_K
+// (huge-page copy, Highway kernel) bit for bit the q6k lanes16 contract.
+TEST_P(MatvecFormat, PreparedPathIsThreadInvariantAndMatchesItsContract) {
+  const FormatId f = GetParam();
+  const int64_t rows = 21, cols = 512, n_tok = 3;
+  const TestMatrix m = make_matrix(f, rows, cols, 44);
+  const trix::PreparedWeight pw = trix::prepare_weight(m.view);
+  EXPECT_EQ(pw.rows != nullptr, f == FormatId::Q6_K);
+  const auto x = random_vec(static_cast<size_t>(n_tok * cols), 45, -3, 3);
+  trix::PreparedScratch scratch;
+  std::vector<float> first;
+  for (size_t threads : {1, 2, 3}) {
+    trix::ThreadPool pool(threads);
+    std::vector<float> y(static_cast<size_t>(n_tok * rows));
+    trix::matmul(pw, x.data(), n_tok, y.data(), pool, scratch);
+    if (first.empty()) {
+      first = y;
+    } else {
+      ASSERT_EQ(std::memcmp(first.data(), y.data(), y.size() * 4), 0) << "threads " << threads;
+    }
+    for (int64_t t = 0; t < n_tok; ++t) {
+      std::vector<float> one(static_cast<size_t>(rows));
+      trix::matvec(pw, x.data() + t * cols, one.data(), pool, scratch);
+      ASSERT_EQ(std::memcmp(one.data(), y.data() + t * rows, one.size() * 4), 0) << "token " << t;
+    }
+  }
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const float* xt = x.data() + t * cols;
+    std::vector<trix::BlockQ8_K> a8k(static_cast<size_t>(cols) / 256);
+    trix::quantize_row_q8_k(xt, a8k.data(), static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      const float got = first[static_cast<size_t>(t * rows + r)];
+      if (f == FormatId::Q6_K) {
+        const float want = trix::kernels::gemv_q6_k_q8_k_row_ref(
+            static_cast<const trix::BlockQ6_K*>(m.view.row(r)), a8k.data(), static_cast<size_t>(cols));
+        ASSERT_EQ(std::memcmp(&got, &want, 4), 0) << "row " << r << " token " << t;
+      }
+      double exact = 0, mag = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double p = double{m.dequant[static_cast<size_t>(r * cols + c)]} * xt[c];
+        exact += p;
+        mag += std::fabs(p);
+      }
+      const bool float_acts = f == FormatId::F32 || f == FormatId::F16 || f == FormatId::BF16;
+      EXPECT_NEAR(got, exact, (float_acts ? 1e-6 : 0.02) * mag) << "row " << r << " token " << t;
     }
   }
 }

@@ -443,8 +443,8 @@ inline void dense_matmul_q6_k(ThreadPool& pool, const WeightView& w, const void*
   const size_t nb = cols / BlockQ8_K::kElements;
   const size_t stride = cpu::round_up_64(nb * sizeof(BlockQ8_K));
   uint8_t* base = scratch.reserve(stride * n_tok);
-  for (size_t t = 0; t < n_tok; ++t) {
-    quantize_row_q8_k(x + t * cols, reinterpret_cast<BlockQ8_K*>(base + t * stride), cols);
+  for (size_t t = 0; t < n_tok; ++t) {  // Highway quantizer: quantize_row_q8_k's bytes
+    cpu::ops::quantize_row_q8_k(x + t * cols, reinterpret_cast<BlockQ8_K*>(base + t * stride), cols);
   }
   for (size_t t = 0; t < n_tok; ++t) {
     const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), base + t * stride, cols,
@@ -507,6 +507,39 @@ inline void matvec(const PreparedWeight& w, const float* x, float* y, ThreadPool
   matmul(w, x, 1, y, pool, scratch);
 }
 
+namespace detail {
+
+// dequantize_row_q6_k's values (each (d * sc) * q, two roundings) walked in
+// the layout's own order: 4 elements per (chunk, l) from one ql/qh pair, no
+// per-element index arithmetic (the tied embedding is Q6_K; one row per
+// prompt token).
+inline void dequantize_row_q6_k_fast(const BlockQ6_K* x, float* y, size_t n) {
+  for (size_t b = 0; b < n / BlockQ6_K::kElements; ++b) {
+    const BlockQ6_K& blk = x[b];
+    const float d = fp16_to_fp32(blk.d);
+    float ds[16];
+    for (size_t g = 0; g < 16; ++g) ds[g] = d * static_cast<float>(blk.scales[g]);
+    for (size_t c = 0; c < 2; ++c) {
+      const uint8_t* ql = blk.ql + 64 * c;
+      const uint8_t* qh = blk.qh + 32 * c;
+      float* out = y + 256 * b + 128 * c;
+      const float* dsc = ds + 8 * c;
+      for (size_t l = 0; l < 32; ++l) {
+        const int q0 = ((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32;
+        const int q1 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        out[l] = dsc[l / 16] * static_cast<float>(q0);
+        out[l + 32] = dsc[2 + l / 16] * static_cast<float>(q1);
+        out[l + 64] = dsc[4 + l / 16] * static_cast<float>(q2);
+        out[l + 96] = dsc[6 + l / 16] * static_cast<float>(q3);
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
 // Writes row `r` of `w` as `w.cols` floats (times w.scale): the token
 // embedding lookup. Precondition: matvec_supported(w.format), 0 <= r < rows.
 inline void embedding_row(const WeightView& w, int64_t r, float* out) {
@@ -536,7 +569,7 @@ inline void embedding_row(const WeightView& w, int64_t r, float* out) {
       dequantize_row_q4_k(static_cast<const BlockQ4_K*>(row), out, n);
       break;
     case FormatId::Q6_K:
-      dequantize_row_q6_k(static_cast<const BlockQ6_K*>(row), out, n);
+      detail::dequantize_row_q6_k_fast(static_cast<const BlockQ6_K*>(row), out, n);
       break;
     case FormatId::I2_S:
       for (size_t i = 0; i < n; ++i) {
