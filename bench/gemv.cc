@@ -1,7 +1,9 @@
 // GEMV (n = 1) and GEMM (n = 512) cases on BitNet-b1.58-2B-4T shapes: the
 // dispatched kernels against the naive baseline (dequantize a weight row to
 // f32, then an f32 dot with the dequantized activations) and against
-// llama.cpp's published figures (DESIGN.md section 4).
+// llama.cpp's published figures (DESIGN.md section 4). Formats: the ternary
+// ones (TQ2_0 row-major and packed4, TQ1_0 and I2_S packed4; GEMV and GEMM)
+// and the non-ternary tensors' GEMVs (Q8_0 x Q8_0, F16 x F32, Q6_K x Q8_K).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,10 +15,22 @@
 #include <vector>
 
 #include "bench.h"
+// GCC 12 -O3 reports the undefined-on-purpose pass-through operand of some
+// AVX-512 intrinsics (inside its own headers) as maybe-uninitialized once a
+// kernel is called from here (gemv_dense-inl.h's Q8_0 path: gather, cvtph,
+// inserti64x4); a false positive that -Werror turns into a build break.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "trix/cpu/dispatch.h"
-#include "trix/formats/blocks.h"
-#include "trix/formats/q8_k.h"
+#pragma GCC diagnostic pop
 #include "trix/cpu/ternary_packed.h"
+#include "trix/formats/blocks.h"
+#include "trix/formats/f16.h"
+#include "trix/formats/i2_s.h"
+#include "trix/formats/q6_k.h"
+#include "trix/formats/q8_0.h"
+#include "trix/formats/q8_k.h"
 #include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/kernels/gemv_args.h"
@@ -83,22 +97,44 @@ Activations q8_k_activations(const float* x, size_t n, size_t k, bool packed) {
   return a;
 }
 
-// packed4 weights (trix/cpu/ternary_packed.h) of a block-scaled format.
-cpu::PackedTernaryView packed_view(const uint8_t* data, size_t m, size_t k) {
+// Per-token int8 activations (bitnet.cpp's quantize_row_i8_s), prepared for
+// the packed I2_S kernels.
+Activations i8_s_activations(const float* x, size_t n, size_t k) {
+  const size_t stride = cpu::prepared_act_bytes(k / cpu::kPackedBlock);
+  Activations a;
+  a.kernel = HugeBuffer(n * stride);
+  a.dequant.resize(n * k);
+  std::vector<int8_t> q(k);
+  for (size_t t = 0; t < n; ++t) {
+    const float s = quantize_row_i8_s(x + t * k, q.data(), k).scale;
+    cpu::prepare_act_i8(q.data(), k, s, a.kernel.data() + t * stride);
+    for (size_t i = 0; i < k; ++i) a.dequant[t * k + i] = static_cast<float>(q[i]) / s;
+  }
+  return a;
+}
+
+// The I2_S tensor scale of the bench's weights (the packed view keeps it;
+// the naive baseline's row decoder uses it too).
+constexpr float kI2SScale = 0.8125f;
+
+// packed4 weights (trix/cpu/ternary_packed.h): block-scaled (TQ2_0, TQ1_0)
+// or I2_S (one tensor scale).
+cpu::PackedTernaryView packed_view(const uint8_t* data, size_t m, size_t k, bool block_scales) {
   cpu::PackedTernaryView v;
   v.data = data;
   v.rows = m;
   v.cols = k;
   v.n_blocks = k / cpu::kPackedBlock;
-  v.block_scales = true;
+  v.block_scales = block_scales;
+  v.tensor_scale = block_scales ? 1.0f : kI2SScale;
   return v;
 }
 
 template <class Gemv, class Gemm>
 void packed_rows(Gemv gemv, Gemm gemm, const uint8_t* w, const Activations& a, size_t m, size_t k,
-                 size_t n, float* y, size_t rb, size_t re) {
+                 size_t n, float* y, size_t rb, size_t re, bool block_scales = true) {
   cpu::PackedMatmulArgs args;
-  args.w = packed_view(w, m, k);
+  args.w = packed_view(w, m, k, block_scales);
   args.acts = a.kernel.data();
   args.act_stride = cpu::prepared_act_bytes(args.w.n_blocks);
   args.n_tok = n;
@@ -113,6 +149,28 @@ void packed_rows(Gemv gemv, Gemm gemm, const uint8_t* w, const Activations& a, s
 }
 
 HugeBuffer packed_bytes(const cpu::PackedTernary& p) { return copy_of(p.view().data, p.bytes()); }
+
+// A row-major GEMV kernel (GemvArgs) run per token over rows [rb, re); the
+// activations of token t start at a.kernel + t * act_bytes(k).
+template <class Gemv>
+void rowmajor_rows(Gemv gemv, size_t row_bytes, size_t act_bytes, const uint8_t* w,
+                   const Activations& a, size_t m, size_t k, size_t n, float* y, size_t rb, size_t re) {
+  for (size_t t = 0; t < n; ++t) {
+    const GemvArgs args{w, row_bytes, a.kernel.data() + t * act_bytes, k, y + t * m, m};
+    gemv(args, rb, re);
+  }
+}
+
+// Random bytes, then the f16 super-block scale set to a normal value: every
+// Q6_K byte pattern is a valid block.
+void fill_q6_k(uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+  auto* b = reinterpret_cast<BlockQ6_K*>(rows);
+  for (size_t i = 0; i < m * (k / BlockQ6_K::kElements); ++i) {
+    auto* bytes = reinterpret_cast<uint8_t*>(&b[i]);
+    for (size_t j = 0; j < sizeof(BlockQ6_K); ++j) bytes[j] = static_cast<uint8_t>(rng());
+    b[i].d = fp32_to_fp16(std::ldexp(0.5f + static_cast<float>(rng() % 1024) / 2048.0f, -10));
+  }
+}
 
 std::vector<GemvFormat> formats() {
   std::vector<GemvFormat> out;
@@ -203,6 +261,128 @@ std::vector<GemvFormat> formats() {
     f.ns = {1, 512};
     f.impl_n1 = "gemv_packed_tq1_0_q8_k";
     f.impl_gemm = "gemm_packed_tq1_0_q8_k";
+    out.push_back(f);
+  }
+  {
+    // I2_S rows without the tensor trailer: the scale is kI2SScale, given to
+    // the packer and the row decoder directly.
+    GemvFormat f;
+    f.weight = "i2_s";
+    f.layout = "packed4";
+    f.act = "i8_s";
+    f.row_bytes = [](size_t k) { return k / 4; };
+    f.fill = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+      for (size_t i = 0; i < m * k / 4; ++i) rows[i] = ternary_byte(rng);
+    };
+    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
+      for (size_t i = 0; i < k; ++i) {
+        o[i] = static_cast<float>(static_cast<int32_t>(i2_s_code(row, i)) - 1) * kI2SScale;
+      }
+    };
+    f.pack = [](const uint8_t* src, size_t m, size_t k) {
+      return packed_bytes(cpu::pack_i2_s(src, m, k, kI2SScale));
+    };
+    f.prepare_act = i8_s_activations;
+    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
+                size_t rb, size_t re) {
+      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_i2_s_i8_s(args, b, e); },
+                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_i2_s_i8_s(args, b, e); },
+                  w, a, m, k, n, y, rb, re, /*block_scales=*/false);
+    };
+    f.ns = {1, 512};
+    f.impl_n1 = "gemv_packed_i2_s_i8_s";
+    f.impl_gemm = "gemm_packed_i2_s_i8_s";
+    out.push_back(f);
+  }
+  {
+    GemvFormat f;
+    f.weight = "q8_0";
+    f.layout = "rowmajor";
+    f.act = "q8_0";
+    f.row_bytes = [](size_t k) { return k / BlockQ8_0::kElements * sizeof(BlockQ8_0); };
+    f.fill = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+      auto* b = reinterpret_cast<BlockQ8_0*>(rows);
+      for (size_t i = 0; i < m * (k / BlockQ8_0::kElements); ++i) {
+        for (auto& q : b[i].qs) q = static_cast<int8_t>(rng());
+        b[i].d = fp32_to_fp16(std::ldexp(0.5f + static_cast<float>(rng() % 1024) / 2048.0f, -7));
+      }
+    };
+    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
+      dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), o, k);
+    };
+    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
+    f.prepare_act = [](const float* x, size_t n, size_t k) {
+      std::vector<BlockQ8_0> q(n * k / BlockQ8_0::kElements);
+      const size_t nb = k / BlockQ8_0::kElements;
+      for (size_t t = 0; t < n; ++t) quantize_row_q8_0(x + t * k, q.data() + t * nb, k);
+      Activations a;
+      a.dequant.resize(n * k);
+      dequantize_row_q8_0(q.data(), a.dequant.data(), n * k);
+      a.kernel = copy_of(reinterpret_cast<const uint8_t*>(q.data()), q.size() * sizeof(BlockQ8_0));
+      return a;
+    };
+    f.rows = [f](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
+                 size_t rb, size_t re) {
+      rowmajor_rows([](const GemvArgs& args, size_t b, size_t e) { cpu::gemv_q8_0_q8_0(args, b, e); },
+                    f.row_bytes(k), f.row_bytes(k), w, a, m, k, n, y, rb, re);
+    };
+    f.ns = {1};  // no Q8_0 GEMM: n > 1 would be a loop of GEMVs
+    f.impl_n1 = "gemv_q8_0_q8_0";
+    f.impl_gemm = "";
+    out.push_back(f);
+  }
+  {
+    GemvFormat f;
+    f.weight = "f16";
+    f.layout = "rowmajor";
+    f.act = "f32";
+    f.row_bytes = [](size_t k) { return k * sizeof(uint16_t); };
+    f.fill = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+      std::normal_distribution<float> nd(0.0f, 0.05f);
+      auto* h = reinterpret_cast<uint16_t*>(rows);
+      for (size_t i = 0; i < m * k; ++i) h[i] = fp32_to_fp16(nd(rng));
+    };
+    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
+      dequantize_row_f16(reinterpret_cast<const uint16_t*>(row), o, k);
+    };
+    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
+    f.prepare_act = [](const float* x, size_t n, size_t k) {
+      Activations a;
+      a.dequant.assign(x, x + n * k);
+      a.kernel = copy_of(reinterpret_cast<const uint8_t*>(x), n * k * sizeof(float));
+      return a;
+    };
+    f.rows = [f](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
+                 size_t rb, size_t re) {
+      rowmajor_rows([](const GemvArgs& args, size_t b, size_t e) { cpu::gemv_f16_f32(args, b, e); },
+                    f.row_bytes(k), k * sizeof(float), w, a, m, k, n, y, rb, re);
+    };
+    f.ns = {1};
+    f.impl_n1 = "gemv_f16_f32";
+    f.impl_gemm = "";
+    out.push_back(f);
+  }
+  {
+    GemvFormat f;
+    f.weight = "q6_k";
+    f.layout = "rowmajor";
+    f.act = "q8_k";
+    f.row_bytes = [](size_t k) { return k / BlockQ6_K::kElements * sizeof(BlockQ6_K); };
+    f.fill = fill_q6_k;
+    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
+      dequantize_row_q6_k(reinterpret_cast<const BlockQ6_K*>(row), o, k);
+    };
+    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
+    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, false); };
+    f.rows = [f](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
+                 size_t rb, size_t re) {
+      rowmajor_rows([](const GemvArgs& args, size_t b, size_t e) { cpu::gemv_q6_k_q8_k(args, b, e); },
+                    f.row_bytes(k), k / BlockQ8_K::kElements * sizeof(BlockQ8_K), w, a, m, k, n, y, rb,
+                    re);
+    };
+    f.ns = {1};
+    f.impl_n1 = "gemv_q6_k_q8_k";
+    f.impl_gemm = "";
     out.push_back(f);
   }
   return out;

@@ -248,8 +248,9 @@ HWY_INLINE void StoreGroupTokens4(const PackedMatmulArgs& a, size_t g, size_t t,
                               : 1.0f;
       for (size_t i = 0; i < 4; ++i) act_scale[4 * tt + i] = s;
     }
-    out = _mm512_mul_ps(_mm512_div_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(out)),
-                                      _mm512_load_ps(act_scale)),
+    // Full-mask merge form of vcvtdq2ps (see ShuffleQuarters for why).
+    const __m512 fsum = _mm512_mask_cvtepi32_ps(out, 0xFFFF, _mm512_castps_si512(out));
+    out = _mm512_mul_ps(_mm512_div_ps(fsum, _mm512_load_ps(act_scale)),
                         _mm512_set1_ps(a.w.tensor_scale));
   }
   alignas(64) float res[16];
