@@ -9,14 +9,19 @@
 // operations whatever the split, so results are bit-identical for any
 // thread count, and a GEMM row equals the GEMV of that token.
 //
-// Includes the generated dispatch tables: do not include this from a file
-// that itself includes hwy/foreach_target.h.
+// Includes trix/cpu/ops.h and the generated dispatch tables: do not include
+// this from a file that itself includes hwy/foreach_target.h, nor after
+// trix/cpu/dispatch.h.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
+// The Highway small ops first (their quantizers prepare the activations):
+// trix/cpu/ops.h runs the translation unit's one per-target pass, which
+// also compiles the generated kernels that dispatch.h exports.
+#include "trix/cpu/ops.h"
 #include "trix/cpu/dispatch.h"
 #include "trix/cpu/ternary_packed.h"
 #include "trix/cpu/thread_pool.h"
@@ -67,7 +72,7 @@ inline size_t prepare_acts_q8_k(ThreadPool& pool, const PackedTernaryView& w, co
     auto* q8 = reinterpret_cast<BlockQ8_K*>(base + stride * n_tok + q8_bytes * task);
     const auto [b, e] = ThreadPool::chunk(n_tok, n_tasks, task);
     for (size_t t = b; t < e; ++t) {
-      quantize_row_q8_k(x + t * w.cols, q8, w.cols);
+      ops::quantize_row_q8_k(x + t * w.cols, q8, w.cols);  // quantize_row_q8_k's bytes
       prepare_act_q8_k(q8, nb, base + t * stride);
     }
   });
@@ -119,7 +124,7 @@ inline size_t prepare_acts_i8_s(ThreadPool& pool, const PackedTernaryView& w, co
     auto* q = reinterpret_cast<int8_t*>(base + stride * n_tok + q_bytes * task);
     const auto [b, e] = ThreadPool::chunk(n_tok, n_tasks, task);
     for (size_t t = b; t < e; ++t) {
-      const float s = quantize_row_i8_s(x + t * w.cols, q, w.cols).scale;
+      const float s = ops::quantize_row_i8_s(x + t * w.cols, q, w.cols).scale;  // quantize_row_i8_s's codes
       prepare_act_i8(q, w.cols, s, base + t * stride);
     }
   });
