@@ -67,6 +67,8 @@ constexpr Implementation kImplementations[] = {
      CpuSignature::kGemvArgs},
     {"gemv", "q6_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h", "GemvQ6KQ8KRows(args, begin, end)",
      CpuSignature::kGemvArgs},
+    {"gemv", "q4_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h", "GemvQ4KQ8KRows(args, begin, end)",
+     CpuSignature::kGemvArgs},
     // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
     {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked},

@@ -1,4 +1,5 @@
-// The Q6_K x Q8_K GEMV (generated gemv_q6_k_q8_k) on every Highway target
+// The Q6_K x Q8_K and Q4_K x Q8_K GEMV (generated gemv_q6_k_q8_k,
+// gemv_q4_k_q8_k; Q4_K tested the same way as Q6_K below) on every Highway target
 // compiled in: bit-exact with the "q6k lanes16" reference
 // trix::kernels::gemv_q6_k_q8_k_row_ref per row, over random blocks, all-zero
 // blocks, extreme codes / scales / activations (u = 0 or 63, sc = -128 or
@@ -23,8 +24,10 @@
 #include "hwy/tests/hwy_gtest.h"
 #include "trix/core/fp16.h"
 #include "trix/cpu/kernels-inl.h"
+#include "trix/formats/q4_k.h"
 #include "trix/formats/q6_k.h"
 #include "trix/formats/q8_k.h"
+#include "trix/kernels/gemv_q4_k_q8_k_ref.h"
 #include "trix/kernels/gemv_q6_k_q8_k_ref.h"
 
 #ifndef TRIX_GEMV_KQUANT_TEST_DATA_
@@ -96,6 +99,53 @@ inline const std::vector<Q6Problem>& q6_problems() {
   return out;
 }
 
+struct Q4Problem {
+  std::string label;
+  size_t rows, k;
+  std::vector<BlockQ4_K> w;
+  std::vector<BlockQ8_K> x;
+  GemvArgs args(float* y) const { return {w.data(), (k / 256) * sizeof(BlockQ4_K), x.data(), k, y, rows}; }
+};
+
+// Q4_K weights (random bytes, the real quantizer, or extremes: codes 0/15,
+// scales and mins 0/63) with the activations of the Q6_K problem of the
+// same case.
+inline Q4Problem make_q4_problem(size_t rows, size_t k, KCase c, uint64_t seed) {
+  Q4Problem p{"q4_k rows=" + std::to_string(rows) + " k=" + std::to_string(k) + " case=" +
+                  std::to_string(static_cast<int>(c)),
+              rows, k, std::vector<BlockQ4_K>(rows * k / 256), make_q6_problem(1, k, c, seed + 1000).x};
+  std::mt19937_64 rng(seed);
+  if (c == KCase::kQuantized) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> f(rows * k);
+    for (auto& v : f) v = nd(rng);
+    quantize_row_q4_k(f.data(), p.w.data(), f.size());
+    return p;
+  }
+  for (auto& b : p.w) {
+    for (auto& v : b.qs) v = c == KCase::kZero ? 0 : c == KCase::kExtreme ? (rng() % 2 ? 0xFF : 0x00) : static_cast<uint8_t>(rng());
+    for (auto& v : b.scales) v = c == KCase::kZero ? 0 : c == KCase::kExtreme ? (rng() % 2 ? 0xFF : 0x00) : static_cast<uint8_t>(rng());
+    b.d = fp32_to_fp16(c == KCase::kExtreme ? 65504.0f : std::ldexp(1.0f + (rng() % 1000) / 1000.0f, -static_cast<int>(rng() % 12)));
+    b.dmin = fp32_to_fp16(c == KCase::kExtreme ? -65504.0f : std::ldexp(1.0f + (rng() % 1000) / 1000.0f, -static_cast<int>(rng() % 12)));
+  }
+  return p;
+}
+
+inline const std::vector<Q4Problem>& q4_problems() {
+  static const std::vector<Q4Problem> out = [] {
+    std::vector<Q4Problem> v;
+    uint64_t seed = 500;
+    for (size_t k : {256u, 512u, 2560u}) {
+      for (size_t rows : {1u, 3u, 7u}) v.push_back(make_q4_problem(rows, k, KCase::kRandom, seed++));
+    }
+    v.push_back(make_q4_problem(2, 512, KCase::kZero, seed++));
+    v.push_back(make_q4_problem(5, 1024, KCase::kExtreme, seed++));
+    v.push_back(make_q4_problem(4, 2560, KCase::kQuantized, seed++));
+    return v;
+  }();
+  return out;
+}
+
 }  // namespace trix::test
 #endif
 
@@ -162,6 +212,64 @@ void TestQ6KRowRangesAgree() {
   }
 }
 
+void TestQ4KGemvMatchesContract() {
+  for (const auto& p : test::q4_problems()) {
+    std::vector<float> got(p.rows, -1.0f);
+    gemv_q4_k_q8_k(p.args(got.data()), 0, p.rows);
+    for (size_t r = 0; r < p.rows; ++r) {
+      const BlockQ4_K* row = p.w.data() + r * (p.k / 256);
+      const float want = kernels::gemv_q4_k_q8_k_row_ref(row, p.x.data(), p.k);
+      ASSERT_TRUE(test::same_float_bits(want, got[r]))
+          << hwy::TargetName(HWY_TARGET) << " " << p.label << " row " << r << ": want " << want << " got " << got[r];
+    }
+  }
+  // Any split of the rows gives the same bits.
+  const auto& q = test::q4_problems()[5];  // 7 rows
+  std::vector<float> whole(q.rows), parts(q.rows);
+  gemv_q4_k_q8_k(q.args(whole.data()), 0, q.rows);
+  gemv_q4_k_q8_k(q.args(parts.data()), 0, 2);
+  gemv_q4_k_q8_k(q.args(parts.data()), 2, q.rows);
+  for (size_t r = 0; r < q.rows; ++r) ASSERT_TRUE(test::same_float_bits(whole[r], parts[r])) << r;
+}
+
+// The lanes split vec_dot_q4_k_q8_k's exact integer sums; the floats agree
+// within the rounding bound (as for Q6_K, with both sums' magnitudes).
+void TestQ4KContractAgreesWithVecDot() {
+  if (HWY_TARGET != HWY_STATIC_TARGET) return;  // target-independent: once
+  for (const auto& p : test::q4_problems()) {
+    for (size_t r = 0; r < p.rows; ++r) {
+      const BlockQ4_K* row = p.w.data() + r * (p.k / 256);
+      double mag = 0;
+      for (size_t b = 0; b < p.k / 256; ++b) {
+        int32_t s[16], t[16];
+        kernels::gemv_q4_k_q8_k_block_lanes(row[b], p.x[b], s, t);
+        int64_t s_total = 0, t_total = 0;
+        double s_mag = 0, t_mag = 0;
+        for (size_t l = 0; l < 16; ++l) {
+          s_total += s[l];
+          t_total += t[l];
+          s_mag += std::fabs(static_cast<double>(s[l]));
+          t_mag += std::fabs(static_cast<double>(t[l]));
+        }
+        int64_t want_q = 0, want_m = 0;
+        for (size_t e = 0; e < 256; ++e) {
+          const auto sm = formats_detail::q4_k_scale_min(row[b].scales, e / 32);
+          want_q += int64_t{sm.scale} * formats_detail::q4_k_code(row[b], e) * p.x[b].qs[e];
+          want_m += int64_t{sm.min} * p.x[b].qs[e];
+        }
+        ASSERT_EQ(s_total, want_q) << p.label << " row " << r << " block " << b;
+        ASSERT_EQ(t_total, want_m) << p.label << " row " << r << " block " << b;
+        mag += s_mag * std::fabs(double{fp16_to_fp32(row[b].d)} * p.x[b].d) +
+               t_mag * std::fabs(double{fp16_to_fp32(row[b].dmin)} * p.x[b].d);
+      }
+      const double tol = (2.0 * static_cast<double>(p.k / 256) + 6.0) * 3.0 * std::ldexp(1.0, -24) * mag + 1e-30;
+      const float ref = kernels::gemv_q4_k_q8_k_row_ref(row, p.x.data(), p.k);
+      const float vd = vec_dot_q4_k_q8_k(row, p.x.data(), p.k);
+      ASSERT_LE(std::fabs(double{ref} - double{vd}), tol) << p.label << " row " << r;
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
 HWY_AFTER_NAMESPACE();
@@ -172,5 +280,7 @@ HWY_BEFORE_TEST(GemvKQuantTest);
 HWY_EXPORT_AND_TEST_P(GemvKQuantTest, TestQ6KGemvMatchesContract);
 HWY_EXPORT_AND_TEST_P(GemvKQuantTest, TestQ6KContractAgreesWithVecDot);
 HWY_EXPORT_AND_TEST_P(GemvKQuantTest, TestQ6KRowRangesAgree);
+HWY_EXPORT_AND_TEST_P(GemvKQuantTest, TestQ4KGemvMatchesContract);
+HWY_EXPORT_AND_TEST_P(GemvKQuantTest, TestQ4KContractAgreesWithVecDot);
 }  // namespace trix::cpu
 #endif

@@ -27,6 +27,7 @@
 #include "trix/formats/q8_k.h"
 #include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
+#include "trix/kernels/gemv_q4_k_q8_k_ref.h"
 #include "trix/kernels/gemv_q6_k_q8_k_ref.h"
 #include "trix/model/ops.h"
 
@@ -354,13 +355,14 @@ TEST_P(MatvecFormat, EmbeddingRowEqualsDequantizedRow) {
 
 // The prepared (fast-kernel) path: thread-invariant, GEMM rows equal the
 // per-token GEMV, within the same fp64 bound as the reference path; Q6_K
-// (huge-page copy, Highway kernel) bit for bit the q6k lanes16 contract.
+// and Q4_K (huge-page copies, Highway kernels) bit for bit their lanes16
+// contracts.
 TEST_P(MatvecFormat, PreparedPathIsThreadInvariantAndMatchesItsContract) {
   const FormatId f = GetParam();
   const int64_t rows = 21, cols = 512, n_tok = 3;
   const TestMatrix m = make_matrix(f, rows, cols, 44);
   const trix::PreparedWeight pw = trix::prepare_weight(m.view);
-  EXPECT_EQ(pw.rows != nullptr, f == FormatId::Q6_K);
+  EXPECT_EQ(pw.rows != nullptr, f == FormatId::Q6_K || f == FormatId::Q4_K);
   const auto x = random_vec(static_cast<size_t>(n_tok * cols), 45, -3, 3);
   trix::PreparedScratch scratch;
   std::vector<float> first;
@@ -385,9 +387,13 @@ TEST_P(MatvecFormat, PreparedPathIsThreadInvariantAndMatchesItsContract) {
     trix::quantize_row_q8_k(xt, a8k.data(), static_cast<size_t>(cols));
     for (int64_t r = 0; r < rows; ++r) {
       const float got = first[static_cast<size_t>(t * rows + r)];
-      if (f == FormatId::Q6_K) {
-        const float want = trix::kernels::gemv_q6_k_q8_k_row_ref(
-            static_cast<const trix::BlockQ6_K*>(m.view.row(r)), a8k.data(), static_cast<size_t>(cols));
+      if (f == FormatId::Q6_K || f == FormatId::Q4_K) {
+        const float want =
+            f == FormatId::Q6_K
+                ? trix::kernels::gemv_q6_k_q8_k_row_ref(static_cast<const trix::BlockQ6_K*>(m.view.row(r)),
+                                                        a8k.data(), static_cast<size_t>(cols))
+                : trix::kernels::gemv_q4_k_q8_k_row_ref(static_cast<const trix::BlockQ4_K*>(m.view.row(r)),
+                                                        a8k.data(), static_cast<size_t>(cols));
         ASSERT_EQ(std::memcmp(&got, &want, 4), 0) << "row " << r << " token " << t;
       }
       double exact = 0, mag = 0;

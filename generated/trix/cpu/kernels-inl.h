@@ -22,6 +22,7 @@
 #include "trix/kernels/gemv_packed_i2_s_i8_s.h"
 #include "trix/kernels/gemv_packed_tq1_0_q8_k.h"
 #include "trix/kernels/gemv_packed_tq2_0_q8_k.h"
+#include "trix/kernels/gemv_q4_k_q8_k.h"
 #include "trix/kernels/gemv_q6_k_q8_k.h"
 #include "trix/kernels/gemv_q8_0_q8_0.h"
 #include "trix/kernels/gemv_tq2_0_q8_k.h"
@@ -63,6 +64,11 @@ inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, s
 // y = W x for TQ2_0 weights repacked to packed4 and one token of Q8_K activations, f32 output, lanes16 order (gemv_packed_tq2_0_q8_k.yaml)
 inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
   PackedTernaryGemv<true>(args, begin, end);
+}
+
+// y = W x for Q4_K weights and Q8_K activations, f32 output, q4k lanes16 order (gemv_q4_k_q8_k.yaml)
+inline void gemv_q4_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {
+  GemvQ4KQ8KRows(args, begin, end);
 }
 
 // y = W x for Q6_K weights and Q8_K activations, f32 output, q6k lanes16 order (gemv_q6_k_q8_k.yaml)

@@ -25,7 +25,11 @@
 //   4 KiB pages) and a software prefetch kPrefetchBytes ahead of the block
 //   being read (-> 15.3 GB/s, ~98% of the DRAM read bandwidth measured then;
 //   the hardware streamer stops at 4 KiB page boundaries).
-// Other targets (SSE4, NEON, SVE, EMU128, SCALAR) run the reference's own
+// GemvQ4KQ8KRows: Q4_K rows x one Q8_K row, bit for bit the "q4k lanes16"
+//   contract of trix/kernels/gemv_q4_k_q8_k_ref.h, the same scheme: 4-bit
+//   codes (|pair| <= 2 * 15 * 128) against qs, 6-bit sub-block scales per
+//   lane, the mins times the bsums on lanes 0..7, two fmas per block.
+// Other targets (SSE4, NEON, SVE, EMU128, SCALAR) run the references' own
 // loop per row: correct everywhere, fast on x86 with AVX2 or AVX-512.
 #if defined(TRIX_CPU_GEMV_KQUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef TRIX_CPU_GEMV_KQUANT_INL_H_
@@ -36,11 +40,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "hwy/highway.h"
 #include "trix/core/fp16.h"
 #include "trix/formats/blocks.h"
 #include "trix/kernels/gemv_args.h"
+#include "trix/kernels/gemv_q4_k_q8_k_ref.h"
 #include "trix/kernels/gemv_q6_k_q8_k_ref.h"
 #include "trix/kernels/lanes16.h"
 
@@ -72,11 +78,23 @@ inline constexpr size_t kPrefetchBytes = 2048;
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
 // The cache lines of the block kPrefetchBytes ahead (a prefetch past the
 // end of the matrix is harmless: prefetches do not fault).
-HWY_INLINE void PrefetchBlock(const BlockQ6_K* wb) {
+template <class Block>
+HWY_INLINE void PrefetchBlock(const Block* wb) {
   const char* p = reinterpret_cast<const char*>(wb) + kPrefetchBytes;
-  for (size_t i = 0; i < sizeof(BlockQ6_K); i += 64) _mm_prefetch(p + i, _MM_HINT_T0);
+  for (size_t i = 0; i < sizeof(Block); i += 64) _mm_prefetch(p + i, _MM_HINT_T0);
 }
 #endif
+
+// The 8 sub-block scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K
+// block, formats_detail::q4_k_scale_min's values, unpacked 4 at a time.
+HWY_INLINE void Q4KScalesMins(const uint8_t* scales, uint8_t (&out)[16]) {
+  uint32_t u[3];
+  std::memcpy(u, scales, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  const uint32_t v[4] = {u[0] & k6, (u[2] & k4) | (((u[0] >> 6) & k2) << 4),  // scales 0-3, 4-7
+                         u[1] & k6, ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4)};  // mins
+  std::memcpy(out, v, 16);
+}
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3
 
@@ -162,6 +180,63 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return lanes16_combine(lanes);
 }
 
+inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  // Bytes 0..31 of chunk m's vector: low nibbles of qs[32m ..), bytes 32..63
+  // their high nibbles.
+  alignas(64) uint16_t shift[32];
+  for (int i = 0; i < 32; ++i) shift[i] = i < 16 ? 0 : 4;
+  const __m512i nibble_shift = _mm512_load_si512(shift);
+  // Word w of chunk m's scale vector: scale 2 m + w / 16 (int32 lane w / 2);
+  // of the min vector: min w / 2 (words 8.. of the unpacked 16), w < 16.
+  __m512i scale_idx[4];
+  for (int m = 0; m < 4; ++m) {
+    alignas(64) int16_t idx[32];
+    for (int i = 0; i < 32; ++i) idx[i] = static_cast<int16_t>(2 * m + i / 16);
+    scale_idx[m] = _mm512_load_si512(idx);
+  }
+  alignas(64) int16_t midx[32];
+  for (int i = 0; i < 32; ++i) midx[i] = static_cast<int16_t>(8 + (i < 16 ? i / 2 : 0));
+  const __m512i min_idx = _mm512_load_si512(midx);
+  __m512 acc = _mm512_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const BlockQ4_K& wb = w[b];
+    const BlockQ8_K& xb = x[b];
+    PrefetchBlock(&wb);
+    alignas(16) uint8_t sm[16];
+    Q4KScalesMins(wb.scales, sm);
+    const __m512i sc = _mm512_maskz_broadcast_i64x4(
+        0x0F, _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sm))));
+    const __m512i q01 = _mm512_loadu_si512(wb.qs);
+    const __m512i q23 = _mm512_loadu_si512(wb.qs + 64);
+    const auto codes = [&](__m512i q, int imm_half) {  // one chunk's 64 codes
+      const __m512i half = imm_half == 0 ? _mm512_maskz_shuffle_i64x2(0xFF, q, q, 0x44)
+                                         : _mm512_maskz_shuffle_i64x2(0xFF, q, q, 0xEE);
+      return _mm512_and_si512(_mm512_srlv_epi16(half, nibble_shift), m0f);
+    };
+    const auto* qs = xb.qs;
+    __m512i s = _mm512_madd_epi16(_mm512_maddubs_epi16(codes(q01, 0), _mm512_loadu_si512(qs)),
+                                  _mm512_permutexvar_epi16(scale_idx[0], sc));
+    s = DotPairs(s, _mm512_maddubs_epi16(codes(q01, 1), _mm512_loadu_si512(qs + 64)),
+                 _mm512_permutexvar_epi16(scale_idx[1], sc));
+    s = DotPairs(s, _mm512_maddubs_epi16(codes(q23, 0), _mm512_loadu_si512(qs + 128)),
+                 _mm512_permutexvar_epi16(scale_idx[2], sc));
+    s = DotPairs(s, _mm512_maddubs_epi16(codes(q23, 1), _mm512_loadu_si512(qs + 192)),
+                 _mm512_permutexvar_epi16(scale_idx[3], sc));
+    // Lanes 0..7: min l times bsums 2l, 2l+1; words 16..31 of the load are 0.
+    const __m512i t = _mm512_madd_epi16(_mm512_permutexvar_epi16(min_idx, sc),
+                                        _mm512_maskz_loadu_epi16(0xFFFF, xb.bsums));
+    const __m512 sf = _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), 0xFFFF, s);
+    const __m512 tf = _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), 0xFFFF,
+                                              _mm512_sub_epi32(_mm512_setzero_si512(), t));
+    acc = _mm512_fmadd_ps(sf, _mm512_set1_ps(fp16_to_fp32(wb.d) * xb.d), acc);
+    acc = _mm512_fmadd_ps(tf, _mm512_set1_ps(fp16_to_fp32(wb.dmin) * xb.d), acc);
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc);
+  return lanes16_combine(lanes);
+}
+
 #elif HWY_TARGET == HWY_AVX2
 
 inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
@@ -219,10 +294,54 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return lanes16_combine(lanes);
 }
 
+inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+  const __m256i m0f = _mm256_set1_epi8(0x0F);
+  alignas(16) int8_t dup[16];
+  for (int i = 0; i < 16; ++i) dup[i] = static_cast<int8_t>(8 + i / 2);
+  const __m128i min_dup = _mm_load_si128(reinterpret_cast<const __m128i*>(dup));  // min w / 2
+  __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();  // lanes 0..7, 8..15
+  for (size_t b = 0; b < nb; ++b) {
+    const BlockQ4_K& wb = w[b];
+    const BlockQ8_K& xb = x[b];
+    PrefetchBlock(&wb);
+    alignas(16) uint8_t sm[16];
+    Q4KScalesMins(wb.scales, sm);
+    __m256i s_lo = _mm256_setzero_si256(), s_hi = _mm256_setzero_si256();
+    for (int m = 0; m < 4; ++m) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * m));
+      const __m256i lo = _mm256_and_si256(q, m0f);                         // elements 64m + 0..31
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m0f);  // 64m + 32..63
+      const __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 64 * m));
+      const __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 64 * m + 32));
+      s_lo = _mm256_add_epi32(s_lo, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a_lo),
+                                                      _mm256_set1_epi16(static_cast<int16_t>(sm[2 * m]))));
+      s_hi = _mm256_add_epi32(s_hi, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a_hi),
+                                                      _mm256_set1_epi16(static_cast<int16_t>(sm[2 * m + 1]))));
+    }
+    const __m256i mins = _mm256_cvtepu8_epi16(
+        _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(sm)), min_dup));
+    const __m256i t = _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums)));
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(wb.d) * xb.d);
+    const __m256 dm = _mm256_set1_ps(fp16_to_fp32(wb.dmin) * xb.d);
+    acc_lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_lo), d, acc_lo);
+    acc_lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), t)), dm, acc_lo);
+    acc_hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_hi), d, acc_hi);
+    acc_hi = _mm256_fmadd_ps(_mm256_setzero_ps(), dm, acc_hi);  // t_l = 0 for l >= 8, as the contract
+  }
+  alignas(32) float lanes[16];
+  _mm256_store_ps(lanes, acc_lo);
+  _mm256_store_ps(lanes + 8, acc_hi);
+  return lanes16_combine(lanes);
+}
+
 #else
 
 inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return kernels::gemv_q6_k_q8_k_row_ref(w, x, nb * BlockQ6_K::kElements);
+}
+
+inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+  return kernels::gemv_q4_k_q8_k_row_ref(w, x, nb * BlockQ4_K::kElements);
 }
 
 #endif
@@ -238,6 +357,17 @@ inline void GemvQ6KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_en
   for (size_t r = row_begin; r < row_end; ++r) {
     const auto* row = reinterpret_cast<const BlockQ6_K*>(w_base + r * args.w_row_bytes);
     args.y[r] = detail_kquant::Q6KRow(row, x, nb);
+  }
+}
+
+// Rows [row_begin, row_end) of y = W x for Q4_K rows (see GemvQ6KQ8KRows).
+inline void GemvQ4KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  const auto* x = static_cast<const BlockQ8_K*>(args.x);
+  const auto* w_base = static_cast<const uint8_t*>(args.w);
+  const size_t nb = args.k / BlockQ4_K::kElements;
+  for (size_t r = row_begin; r < row_end; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ4_K*>(w_base + r * args.w_row_bytes);
+    args.y[r] = detail_kquant::Q4KRow(row, x, nb);
   }
 }
 

@@ -390,15 +390,15 @@ inline void matvec(const WeightView& w, const float* x, float* y, ThreadPool& po
 
 // A weight matrix prepared once at load time for the fast CPU kernels:
 // TQ2_0, TQ1_0 and I2_S are repacked to packed4 (trix/cpu/ternary_packed.h,
-// +3% / +26% / +0% memory, huge pages); Q8_0, Q6_K and F16 run their Highway
-// GEMV on the rows as stored; every other format keeps the reference-speed
-// path.
+// +3% / +26% / +0% memory, huge pages); Q6_K and Q4_K rows are copied into
+// huge pages; Q8_0, Q6_K, Q4_K and F16 run their Highway GEMV on the rows as
+// stored; every other format keeps the reference-speed path.
 // `view` stays valid for embedding_row and formats without a packed form;
 // the packed copy does not refer to it.
 struct PreparedWeight {
   WeightView view;
   std::shared_ptr<const cpu::PackedTernary> packed;  // null: not repacked
-  // Q6_K rows copied as they are into huge pages (null: read `view`). The
+  // Q6_K / Q4_K rows copied as they are into huge pages (null: read `view`). The
   // output projection streams once per decoded token: from a GGUF
   // mapping's 4 KiB pages the stream ran ~40% slower (the prefetchers stop
   // at page boundaries, and every 4 KiB costs a TLB miss). Costs the
@@ -409,7 +409,7 @@ struct PreparedWeight {
 };
 
 // Repacks `w` when a packed kernel exists for its format (TQ2_0, TQ1_0,
-// I2_S); copies Q6_K rows into huge pages. Precondition: validated shapes (row_bytes() > 0).
+// I2_S); copies Q6_K and Q4_K rows into huge pages. Precondition: validated shapes (row_bytes() > 0).
 inline PreparedWeight prepare_weight(const WeightView& w) {
   PreparedWeight p;
   p.view = w;
@@ -424,7 +424,7 @@ inline PreparedWeight prepare_weight(const WeightView& w) {
     // as the reference path does (same bits).
     p.packed = std::make_shared<const cpu::PackedTernary>(
         cpu::pack_i2_s(static_cast<const uint8_t*>(w.data), rows, cols, 1.0f));
-  } else if (w.format == FormatId::Q6_K) {
+  } else if (w.format == FormatId::Q6_K || w.format == FormatId::Q4_K) {
     auto copy = std::make_shared<cpu::HugePageBuffer>(rows * row_bytes);
     std::memcpy(copy->data(), w.data, rows * row_bytes);
     p.rows = std::move(copy);
@@ -434,11 +434,12 @@ inline PreparedWeight prepare_weight(const WeightView& w) {
 
 namespace detail {
 
-// y[t * rows + r] for Q6_K rows as stored: x quantized to Q8_K per token,
-// then the q6k lanes16 contract of trix/kernels/gemv_q6_k_q8_k_ref.h per
-// (row, token), rows split across the pool in 4-row steps.
-inline void dense_matmul_q6_k(ThreadPool& pool, const WeightView& w, const void* row_data, const float* x,
-                              size_t n_tok, float* y, cpu::PackedActScratch& scratch) {
+// y[t * rows + r] for Q6_K or Q4_K rows as stored: x quantized to Q8_K per
+// token, then the q6k / q4k lanes16 contract of trix/kernels/
+// gemv_q{6,4}_k_q8_k_ref.h per (row, token), rows split across the pool in
+// 4-row steps.
+inline void dense_matmul_kquant(ThreadPool& pool, const WeightView& w, const void* row_data, const float* x,
+                                size_t n_tok, float* y, cpu::PackedActScratch& scratch) {
   const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
   const size_t nb = cols / BlockQ8_K::kElements;
   const size_t stride = cpu::round_up_64(nb * sizeof(BlockQ8_K));
@@ -449,7 +450,11 @@ inline void dense_matmul_q6_k(ThreadPool& pool, const WeightView& w, const void*
   for (size_t t = 0; t < n_tok; ++t) {
     const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), base + t * stride, cols,
                         y + t * rows, rows};
-    cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q6_k_q8_k(a, b, e); });
+    if (w.format == FormatId::Q6_K) {
+      cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q6_k_q8_k(a, b, e); });
+    } else {
+      cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q4_k_q8_k(a, b, e); });
+    }
   }
 }
 
@@ -471,9 +476,10 @@ struct PreparedScratch {
 //  - I2_S (packed) x per-token int8: vec_dot_i2_s_i8, the same bits as the
 //    unprepared path;
 //  - Q8_0 x Q8_0: vec_dot_q8_0_q8_0, the same bits as the unprepared path;
-//  - Q6_K x Q8_K: the q6k lanes16 order of trix/kernels/gemv_q6_k_q8_k_ref.h
-//    (the same integer block sums as vec_dot_q6_k_q8_k, which the unprepared
-//    path keeps; close, not the same bits);
+//  - Q6_K / Q4_K x Q8_K: the q6k / q4k lanes16 orders of
+//    trix/kernels/gemv_q{6,4}_k_q8_k_ref.h (the same integer block sums as
+//    vec_dot_q{6,4}_k_q8_k, which the unprepared path keeps; close, not the
+//    same bits);
 //  - F16 x F32: the lanes16 fma order of trix/kernels/gemv_f16_f32_ref.h
 //    (the unprepared path sums in 8 unfused lanes: close, not the same bits).
 // Bit-identical for any thread count and equal to n_tok separate matvec calls.
@@ -488,8 +494,8 @@ inline void matmul(const PreparedWeight& w, const float* x, int64_t n_tok, float
   } else if (w.view.format == FormatId::Q8_0) {
     cpu::dense_matmul_q8_0(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
                            rows, scratch.acts);
-  } else if (w.view.format == FormatId::Q6_K) {
-    detail::dense_matmul_q6_k(pool, w.view, w.row_data(), x, nt, y, scratch.acts);
+  } else if (w.view.format == FormatId::Q6_K || w.view.format == FormatId::Q4_K) {
+    detail::dense_matmul_kquant(pool, w.view, w.row_data(), x, nt, y, scratch.acts);
   } else if (w.view.format == FormatId::F16) {
     cpu::dense_matmul_f16(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
                           rows);
