@@ -98,10 +98,14 @@ struct TrinDescOptions {
 
 namespace trin_detail {
 
+// Built by appending pieces: std::string::replace here trips GCC 12's
+// -Wrestrict false positive at -O3.
 inline std::string expand_layer(std::string_view pattern, int64_t layer) {
-  std::string s(pattern);
-  const auto at = s.find("{layer}");
-  if (at != std::string::npos) s.replace(at, 7, std::to_string(layer));
+  const auto at = pattern.find("{layer}");
+  if (at == std::string_view::npos) return std::string(pattern);
+  std::string s(pattern.substr(0, at));
+  s += std::to_string(layer);
+  s += pattern.substr(at + 7);
   return s;
 }
 
