@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/shared_data.h"
+#include "common/stories260k_expected.h"
 #include "model/tools/tiny_gguf.h"
 #include "trix/cpu/thread_pool.h"
 #include "trix/formats/q8_0.h"
@@ -38,15 +39,9 @@ using trix::GgufReader;
 using trix::LoadedModel;
 using trix::RuntimeShape;
 
-const std::vector<int32_t> kExpected = {
-    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338,
-    401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385,
-    328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267,
-    337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426};
+const std::vector<int32_t>& kExpected = trix::test::kStories260kGreedyIds;
 
-const char* kReadmeText =
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
-    "park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
+const char* const kReadmeText = trix::test::kStories260kGreedyText;
 
 std::vector<int32_t> greedy(const LoadedModel& m, size_t threads, int64_t n) {
   trix::ThreadPool pool(threads);

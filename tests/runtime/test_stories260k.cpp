@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/shared_data.h"
+#include "common/stories260k_expected.h"
 #include "trix/cpu/thread_pool.h"
 #include "trix/model/forward.h"
 #include "trix/model/llama2c_checkpoint.h"
@@ -23,11 +24,7 @@ namespace {
 using trix::Decoder;
 using trix::RuntimeShape;
 
-const std::vector<int32_t> kExpected = {
-    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338,
-    401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385,
-    328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267,
-    337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426};
+const std::vector<int32_t>& kExpected = trix::test::kStories260kGreedyIds;
 
 constexpr int32_t kBos = 1;
 constexpr int32_t kEos = 2;
