@@ -3,6 +3,7 @@
 // dispatch headers, the CUDA header (trix/cuda/<name>.cuh) and the Metal
 // source plus its C++ host header (trix/metal/<name>.metal, .h).
 #include <fstream>
+#include <span>
 #include <set>
 #include <sstream>
 
@@ -49,36 +50,70 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+// Shortest decimal form that reads back as the same double.
+std::string exact_double(double x) {
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::ostringstream o;
+    o.precision(precision);
+    o << x;
+    if (std::stod(o.str()) == x) return o.str();
+  }
+  throw SpecError("internal: cannot print " + std::to_string(x));
+}
+
+const Implementation& implementation(const KernelSpec& k) {
+  const Implementation* impl = find_implementation(k.op, k.weights, k.activations, k.layout);
+  if (!impl) throw SpecError("internal: kernel " + k.name + " lost its implementation after validation");
+  return *impl;
+}
+
+// The constants of one backend's parameters, in the implementation's order.
+void emit_params(std::ostringstream& h, const VariantSpec& v, std::span<const ParamRule> rules) {
+  for (const auto& r : rules) {
+    h << "  static constexpr " << r.type << " " << r.constant << " = " << v.params.at(r.name) << ";  // "
+      << r.name << ": " << r.doc << "\n";
+  }
+}
+
 void emit_spec_header(const KernelSpec& k, FileMap& out) {
+  const Implementation& impl = implementation(k);
   std::ostringstream h;
-  h << banner(k.file) << "// " << k.doc << "\n#pragma once\n\n#include <cstddef>\n\n"
-    << "#include \"trix/formats/blocks.h\"\n\n"
+  h << banner(k.file) << "// " << k.doc << "\n#pragma once\n\n#include <array>\n#include <cstddef>\n\n"
+    << "#include \"trix/formats/blocks.h\"\n#include \"trix/kernels/accuracy.h\"\n\n"
     << "namespace trix::kernels::" << k.name << " {\n\n"
     << "inline constexpr char kName[] = \"" << k.name << "\";\n"
     << "inline constexpr char kOp[] = \"" << k.op << "\";\n"
     << "inline constexpr char kLayout[] = \"" << k.layout << "\";\n"
     << "inline constexpr FormatId kWeights = FormatId::" << upper(k.weights) << ";\n"
+    << "// Stored weight formats this kernel runs: kWeights, then those prepare_weight\n"
+    << "// converts to its layout at load time.\n"
+    << "inline constexpr std::array<FormatId, " << 1 + k.prepared_from.size() << "> kSourceFormats = {"
+    << "FormatId::" << upper(k.weights);
+  for (const auto& f : k.prepared_from) h << ", FormatId::" << upper(f);
+  h << "};\n"
     << "inline constexpr FormatId kActivations = FormatId::" << upper(k.activations) << ";\n"
-    << "inline constexpr bool kBitExact = " << (k.accuracy == "bit_exact" ? "true" : "false") << ";\n"
-    << "inline constexpr double kToleranceRel = " << k.tolerance_rel << ";\n\n";
+    << "// The spec's accuracy contract against " << k.reference << "; tests demand it.\n"
+    << "inline constexpr Accuracy kAccuracy = "
+    << (k.accuracy == "bit_exact" ? std::string("Accuracy::bit_exact_contract()")
+                                  : "Accuracy::tolerance(" + exact_double(k.tolerance_rel) + ")")
+    << ";\n\n";
   if (const auto* v = find_variant(k, "cpu_highway")) {
-    h << "struct CpuHighway {\n  static constexpr size_t kRowsPerStep = " << v->params.at("rows_per_step")
-      << ";\n";
-    if (v->params.count("tokens_per_tile")) {
-      h << "  static constexpr size_t kTokensPerTile = " << v->params.at("tokens_per_tile") << ";\n";
-    }
+    h << "struct CpuHighway {\n";
+    emit_params(h, *v, impl.cpu_params);
     h << "  static constexpr bool kStaticDispatch = " << (has(v->dispatch, "static") ? "true" : "false")
       << ";\n  static constexpr bool kDynamicDispatch = " << (has(v->dispatch, "dynamic") ? "true" : "false")
       << ";\n};\n\n";
   }
   if (const auto* v = find_variant(k, "cuda")) {
-    h << "struct Cuda {\n  static constexpr unsigned kThreadsPerBlock = " << v->params.at("threads_per_block")
-      << ";\n  static constexpr unsigned kLanesPerRow = 16;\n  static constexpr unsigned kRowsPerBlock = "
+    h << "struct Cuda {\n";
+    emit_params(h, *v, impl.device->cuda_params);
+    h << "  static constexpr unsigned kLanesPerRow = 16;\n  static constexpr unsigned kRowsPerBlock = "
       << "kThreadsPerBlock / kLanesPerRow;\n};\n\n";
   }
   if (const auto* v = find_variant(k, "metal")) {
-    h << "struct Metal {\n  static constexpr unsigned kThreadsPerThreadgroup = "
-      << v->params.at("threads_per_threadgroup") << ";\n  static constexpr unsigned kLanesPerRow = 16;\n};\n\n";
+    h << "struct Metal {\n";
+    emit_params(h, *v, impl.device->metal_params);
+    h << "  static constexpr unsigned kLanesPerRow = 16;\n};\n\n";
   }
   h << "}  // namespace trix::kernels::" << k.name << "\n";
   out["trix/kernels/" + k.name + ".h"] = h.str();
@@ -89,12 +124,6 @@ std::string replace_all(std::string text, const std::string& from, const std::st
     text.replace(pos, from.size(), to);
   }
   return text;
-}
-
-const Implementation& implementation(const KernelSpec& k) {
-  const Implementation* impl = find_implementation(k.op, k.weights, k.activations, k.layout);
-  if (!impl) throw SpecError("internal: kernel " + k.name + " lost its implementation after validation");
-  return *impl;
 }
 
 // Parameter list and whole-range overload of one generated CPU entry point.
@@ -192,17 +221,18 @@ void emit_cpu(const SpecSet& s, FileMap& out) {
 }
 
 void emit_cuda(const KernelSpec& k, const VariantSpec& v, FileMap& out) {
+  const DeviceBody& dev = *implementation(k).device;
   std::ostringstream h;
   h << banner(k.file) << "// CUDA variant of " << k.name << " for";
   for (const auto& a : v.archs) h << " " << a;
   h << ". Without nvcc only the\n// __host__ __device__ body is visible (tests emulate the grid on the CPU).\n"
-    << "#pragma once\n\n#include \"trix/cuda/gemv_ternary.cuh\"\n#include \"trix/kernels/" << k.name
+    << "#pragma once\n\n#include \"" << dev.cuda_header << "\"\n#include \"trix/kernels/" << k.name
     << ".h\"\n\nnamespace trix::cuda {\n\n"
     << "using " << k.name << "_config = kernels::" << k.name << "::Cuda;\n\n"
     << "#if defined(__CUDACC__)\n"
     << "// Launches y = W x on `stream`; all pointers are device pointers.\n"
     << "inline cudaError_t launch_" << k.name << "(const GemvArgs& args, cudaStream_t stream = 0) {\n"
-    << "  return launch_gemv_tq2_0_q8_k<" << k.name << "_config>(args, stream);\n}\n"
+    << "  return " << dev.cuda_launcher << "<" << k.name << "_config>(args, stream);\n}\n"
     << "#endif\n\n}  // namespace trix::cuda\n";
   out["trix/cuda/" + k.name + ".cuh"] = h.str();
 }
@@ -211,7 +241,8 @@ void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
                 const std::string& root_dir, FileMap& out) {
   const FormatSpec& wf = format(s, k.weights);
   const FormatSpec& af = format(s, k.activations);
-  const std::string body = read_text(root_dir + "/include/trix/kernels/gemv_tq2_0_q8_k.body.h");
+  const DeviceBody& dev = *implementation(k).device;
+  const std::string body = read_text(root_dir + "/" + dev.body);
   std::ostringstream m;
   m << banner(k.file) << "// Metal variant of " << k.name << ": " << k.doc << "\n"
     << "// 16 threads per row (one per lane of the lanes16 contract); compile with\n"
@@ -227,15 +258,14 @@ void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
     << "constant constexpr trix_u32 kABlockBytes = " << af.block_bytes << ";\n"
     << "constant constexpr trix_u32 kAScaleOffset = " << field_offset(af, "d") << ";\n"
     << "constant constexpr trix_u32 kAQsOffset = " << field_offset(af, "qs") << ";\n\n"
-    << "// ---- begin include/trix/kernels/gemv_tq2_0_q8_k.body.h\n" << body
-    << "// ---- end include/trix/kernels/gemv_tq2_0_q8_k.body.h\n\n"
+    << "// ---- begin " << dev.body << "\n" << body << "// ---- end " << dev.body << "\n\n"
     << "struct trix_gemv_params {\n  uint rows;\n  uint n_blocks;\n  ulong w_row_bytes;\n};\n\n"
     << "kernel void " << k.name << "(device const uchar* w [[buffer(0)]],\n"
     << "    device const uchar* x [[buffer(1)]],\n    device float* y [[buffer(2)]],\n"
     << "    constant trix_gemv_params& p [[buffer(3)]],\n"
     << "    uint tid [[thread_position_in_grid]]) {\n"
     << "  const uint row = tid / 16u;\n  const uint lane = tid % 16u;\n  float v = 0.0f;\n"
-    << "  if (row < p.rows) v = trix_gemv_tq2_0_q8_k_lane(w + row * p.w_row_bytes, x, p.n_blocks, lane);\n"
+    << "  if (row < p.rows) v = " << dev.lane_function << "(w + row * p.w_row_bytes, x, p.n_blocks, lane);\n"
     << "  // Butterfly of the lanes16 contract; every thread takes part.\n"
     << "  v += simd_shuffle_xor(v, 8u);\n  v += simd_shuffle_xor(v, 4u);\n"
     << "  v += simd_shuffle_xor(v, 2u);\n  v += simd_shuffle_xor(v, 1u);\n"

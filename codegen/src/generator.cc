@@ -40,41 +40,73 @@ std::string camel(const std::string& s) {
 
 namespace {
 
+// Parameters the templates below read. A spec may set these and only these,
+// per implementation; each becomes a constant of the generated per-backend
+// struct (trix/kernels/<name>.h) that the instantiation passes in.
+constexpr ParamRule kRowsPerStep[] = {
+    {"rows_per_step", "kRowsPerStep", "size_t", 1, 8, 1, false,
+     "rows that share each activation block's load"},
+};
+constexpr ParamRule kPackedGemmParams[] = {
+    {"tokens_per_tile", "kTokensPerTile", "size_t", 1, 16, 1, true,
+     "most tokens per tile (AVX-512; one f32 vector of scales)"},
+    {"l1_act_tile_bytes", "kL1ActTileBytes", "size_t", 4096, 1 << 20, 1024, false,
+     "L1 budget for one token tile's prepared activations (AVX-512)"},
+    {"l2_code_chunk_bytes", "kL2CodeChunkBytes", "size_t", 64 << 10, 64 << 20, 4096, false,
+     "L2 budget for the codes of the row groups a pass of tiles runs over (AVX-512)"},
+};
+constexpr ParamRule kCudaParams[] = {
+    {"threads_per_block", "kThreadsPerBlock", "unsigned", 32, 1024, 32, false,
+     "threads per block, 16 per row"},
+};
+constexpr ParamRule kMetalParams[] = {
+    {"threads_per_threadgroup", "kThreadsPerThreadgroup", "unsigned", 16, 1024, 16, false,
+     "threads per threadgroup, 16 per row"},
+};
+
+// The GPU backends' kernel bodies. Only these kernels can have cuda/metal
+// variants; the emitters take names and paths from here, never from a
+// hard-coded kernel.
+constexpr DeviceBody kTQ2_0Q8KBody = {
+    "include/trix/kernels/gemv_tq2_0_q8_k.body.h", "trix_gemv_tq2_0_q8_k_lane", "trix/cuda/gemv_ternary.cuh",
+    "launch_gemv_tq2_0_q8_k", kCudaParams, kMetalParams};
+
+constexpr const char* kFromTQ1_0[] = {"tq1_0"};
+constexpr const char* kPacked4Note =
+    "the packed4 layout's 4 rows per group are a layout constant (kPackedRows), not a parameter";
+constexpr const char* kRowAtATimeNote = "it computes one row at a time";
+
 // Kernel implementations that exist as hand-written templates (CPU). A spec
 // asking for anything else fails at generation time, naming what exists.
-// The packed4 TQ1_0 kernels are the TQ2_0 ones: TQ1_0 is repacked to 2-bit
-// codes at load time (trix/cpu/ternary_packed.h).
+// TQ1_0 has no packed4 kernel of its own: prepare_weight decodes it to the
+// TQ2_0 codes at load time (trix/cpu/ternary_packed.h), so the TQ2_0 packed4
+// kernels list it in prepared_from and run it.
 constexpr Implementation kImplementations[] = {
     {"gemv", "tq2_0", "q8_k", "ggml", "trix/cpu/gemv_ternary-inl.h",
      "GemvTQ2_0Q8KRows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
-     CpuSignature::kGemvArgs},
+     CpuSignature::kGemvArgs, kRowsPerStep, "", {}, &kTQ2_0Q8KBody},
     {"gemv", "tq2_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
-     "PackedTernaryGemv<true>(args, begin, end)", CpuSignature::kPacked},
+     "PackedTernaryGemv<true>(args, begin, end)", CpuSignature::kPacked, {}, kPacked4Note, kFromTQ1_0,
+     nullptr},
     {"gemm", "tq2_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
-     "PackedTernaryGemm<true, kernels::{name}::CpuHighway::kTokensPerTile>(args, begin, end)",
-     CpuSignature::kPacked},
-    {"gemv", "tq1_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
-     "PackedTernaryGemv<true>(args, begin, end)", CpuSignature::kPacked},
-    {"gemm", "tq1_0", "q8_k", "packed4", "trix/cpu/ternary_packed-inl.h",
-     "PackedTernaryGemm<true, kernels::{name}::CpuHighway::kTokensPerTile>(args, begin, end)",
-     CpuSignature::kPacked},
+     "PackedTernaryGemm<true, kernels::{name}::CpuHighway>(args, begin, end)", CpuSignature::kPacked,
+     kPackedGemmParams, kPacked4Note, kFromTQ1_0, nullptr},
     // Non-ternary tensors (embeddings, output): rows as stored.
     {"gemv", "q8_0", "q8_0", "ggml", "trix/cpu/gemv_dense-inl.h",
      "GemvQ8_0Q8_0Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
-     CpuSignature::kGemvArgs},
-    {"gemv", "f16", "f32", "ggml", "trix/cpu/gemv_dense-inl.h",
-     "GemvF16F32Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
-     CpuSignature::kGemvArgs},
+     CpuSignature::kGemvArgs, kRowsPerStep, "", {}, nullptr},
+    {"gemv", "f16", "f32", "ggml", "trix/cpu/gemv_dense-inl.h", "GemvF16F32Rows(args, begin, end)",
+     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
     {"gemv", "q6_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h", "GemvQ6KQ8KRows(args, begin, end)",
-     CpuSignature::kGemvArgs},
+     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
     {"gemv", "q4_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h", "GemvQ4KQ8KRows(args, begin, end)",
-     CpuSignature::kGemvArgs},
+     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
     // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
     {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
-     "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked},
+     "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked, {}, kPacked4Note, {}, nullptr},
     {"gemm", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
-     "PackedTernaryGemm<false, kernels::{name}::CpuHighway::kTokensPerTile>(args, begin, end)",
-     CpuSignature::kPacked},
+     "PackedTernaryGemm<false, kernels::{name}::CpuHighway>(args, begin, end)", CpuSignature::kPacked,
+     kPackedGemmParams, kPacked4Note, {}, nullptr},
 };
 
 }  // namespace
@@ -90,12 +122,14 @@ const Implementation* find_implementation(const std::string& op, const std::stri
   return nullptr;
 }
 
+std::string describe(const Implementation& impl) {
+  return std::string(impl.op) + " " + impl.weights + " x " + impl.activations +
+         (std::string(impl.layout) == "ggml" ? "" : std::string(" (") + impl.layout + ")");
+}
+
 std::string implemented_list() {
   std::string have;
-  for (const auto& impl : kImplementations) {
-    have += std::string(have.empty() ? "" : ", ") + impl.op + " " + impl.weights + " x " +
-            impl.activations + (std::string(impl.layout) == "ggml" ? "" : std::string(" (") + impl.layout + ")");
-  }
+  for (const auto& impl : kImplementations) have += (have.empty() ? "" : ", ") + describe(impl);
   return have;
 }
 
@@ -117,7 +151,19 @@ void check_header(const SpecNode& root, const std::string& expected_kind) {
   root.required("version").as_int(1, 1);
 }
 
-void cross_check(const SpecSet& set, const std::vector<SpecNode>& kernel_roots,
+// The implementation whose prepared_from lists `weights` for this op, if any
+// (a spec naming TQ1_0 packed4 weights is pointed at the TQ2_0 kernel).
+const Implementation* preparing_implementation(const KernelSpec& k) {
+  for (const Implementation* impl : implementations()) {
+    if (k.op != impl->op || k.activations != impl->activations || k.layout != impl->layout) continue;
+    for (const char* f : impl->prepared_from) {
+      if (k.weights == f) return impl;
+    }
+  }
+  return nullptr;
+}
+
+void cross_check(SpecSet& set, const std::vector<SpecNode>& kernel_roots,
                  const std::vector<SpecNode>& model_roots) {
   auto has_format = [&](const std::string& name) {
     return std::any_of(set.formats.begin(), set.formats.end(),
@@ -125,21 +171,60 @@ void cross_check(const SpecSet& set, const std::vector<SpecNode>& kernel_roots,
   };
   std::string known_formats;
   for (const auto& f : set.formats) known_formats += (known_formats.empty() ? "" : ", ") + f.name;
-  for (size_t i = 0; i < set.kernels.size(); ++i) {
-    const KernelSpec& k = set.kernels[i];
-    const SpecNode& root = kernel_roots[i];
-    for (const char* key : {"weights", "activations"}) {
-      const std::string fmt = root.required(key).as_string();
-      if (!has_format(fmt)) {
-        root.required(key).fail("unknown format '" + fmt + "' (formats in specs/formats: " +
-                                known_formats + ")");
-      }
+  auto check_format = [&](const SpecNode& node) {
+    const std::string fmt = node.as_string();
+    if (!has_format(fmt)) {
+      node.fail("unknown format '" + fmt + "' (formats in specs/formats: " + known_formats + ")");
     }
-    if (!find_implementation(k.op, k.weights, k.activations, k.layout)) {
+  };
+  std::vector<const Implementation*> impls(set.kernels.size());
+  for (size_t i = 0; i < set.kernels.size(); ++i) {
+    KernelSpec& k = set.kernels[i];
+    const SpecNode& root = kernel_roots[i];
+    for (const char* key : {"weights", "activations"}) check_format(root.required(key));
+    if (auto from = root.optional("prepared_from")) {
+      for (const SpecNode& f : from->items()) check_format(f);
+    }
+    const Implementation* impl = find_implementation(k.op, k.weights, k.activations, k.layout);
+    if (!impl) {
+      const Implementation* via = preparing_implementation(k);
       root.required("op").fail("no kernel template implements " + k.op + " " + k.weights + " x " +
                                k.activations +
                                (k.layout == "ggml" ? std::string() : " (" + k.layout + ")") +
-                               " (implemented: " + implemented_list() + ")");
+                               (via ? std::string(" (") + k.weights + " runs the " + via->weights +
+                                          " kernel: list it in that spec's prepared_from)"
+                                    : " (implemented: " + implemented_list() + ")"));
+    }
+    if (auto from = root.optional("prepared_from")) {
+      const auto items = from->items();
+      std::string can;
+      for (const char* f : impl->prepared_from) can += (can.empty() ? "" : ", ") + std::string(f);
+      for (size_t j = 0; j < items.size(); ++j) {
+        const std::string& f = k.prepared_from[j];
+        const bool ok = std::any_of(impl->prepared_from.begin(), impl->prepared_from.end(),
+                                    [&](const char* x) { return f == x; });
+        if (!ok) {
+          items[j].fail("prepare_weight does not convert " + f + " for " + describe(*impl) + " (it converts: " +
+                        (can.empty() ? std::string("nothing") : can) + ")");
+        }
+      }
+    }
+    check_kernel_params(k, root, *impl);
+    impls[i] = impl;
+  }
+  // Two specs on one template with the same parameters would instantiate
+  // the same code twice under two names.
+  for (size_t i = 0; i < set.kernels.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const VariantSpec* a = nullptr;
+      const VariantSpec* b = nullptr;
+      for (const auto& v : set.kernels[i].variants) a = v.backend == "cpu_highway" ? &v : a;
+      for (const auto& v : set.kernels[j].variants) b = v.backend == "cpu_highway" ? &v : b;
+      if (impls[i] == impls[j] && a && b && a->params == b->params) {
+        kernel_roots[i].required("name").fail("kernel " + set.kernels[i].name + " instantiates the same " +
+                                              describe(*impls[i]) + " code with the same params as " +
+                                              set.kernels[j].name + " in " + set.kernels[j].file);
+      }
     }
   }
   for (size_t i = 0; i < set.models.size(); ++i) {

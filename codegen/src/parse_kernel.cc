@@ -1,33 +1,59 @@
+#include <algorithm>
+
 #include "spec_reader.h"
 #include "specs.h"
 
 namespace trixgen {
 namespace {
 
-// Parameters each backend understands, with their allowed range. A spec that
-// names another parameter is rejected: a typo must not silently fall back.
-// `op` empty: the rule applies to every op.
-struct ParamRule {
-  const char* backend;
-  const char* op;
-  const char* name;
-  int64_t min, max, multiple_of;
-};
-constexpr ParamRule kParamRules[] = {
-    {"cpu_highway", "", "rows_per_step", 1, 8, 1},
-    {"cpu_highway", "gemm", "tokens_per_tile", 1, 64, 1},
-    {"cuda", "", "threads_per_block", 32, 1024, 32},
-    {"metal", "", "threads_per_threadgroup", 16, 1024, 16},
-};
+std::string names(std::span<const ParamRule> rules) {
+  std::string out;
+  for (const auto& r : rules) out += (out.empty() ? "" : ", ") + std::string(r.name);
+  return out;
+}
 
-bool rule_applies(const ParamRule& r, const std::string& backend, const std::string& op) {
-  return backend == r.backend && (r.op[0] == '\0' || op == r.op);
+// Reads `params` (absent: none) against the rules of the code that reads
+// them: a parameter nothing reads is an error, never silently ignored.
+std::map<std::string, int64_t> read_params(const SpecNode& variant, std::span<const ParamRule> rules,
+                                           const std::string& reader, const char* note) {
+  std::map<std::string, int64_t> out;
+  const auto params = variant.optional("params");
+  if (params) {
+    params->expect_map();
+    for (const auto& [key, value] : params->entries()) {
+      const std::string name = key.as_string();
+      const auto rule = std::find_if(rules.begin(), rules.end(),
+                                     [&](const ParamRule& r) { return name == r.name; });
+      if (rule == rules.end()) {
+        const std::string why = note[0] ? std::string("; ") + note : std::string();
+        key.fail("'" + name + "' is not used by " + reader +
+                 (rules.empty() ? " (it accepts no parameters" + why + ")"
+                                : " (it accepts: " + names(rules) + why + ")"));
+      }
+      const int64_t x = value.as_int(rule->min, rule->max);
+      if (x % rule->multiple_of != 0) {
+        value.fail("parameter " + name + " must be a multiple of " + std::to_string(rule->multiple_of) +
+                   ", found " + std::to_string(x));
+      }
+      if (rule->power_of_two && (x & (x - 1)) != 0) {
+        value.fail("parameter " + name + " must be a power of two, found " + std::to_string(x));
+      }
+      out[name] = x;
+    }
+  }
+  for (const auto& r : rules) {
+    if (!out.count(r.name)) {
+      (params ? *params : variant)
+          .fail(std::string("missing parameter '") + r.name + "' (" + reader + " reads: " + names(rules) + ")");
+    }
+  }
+  return out;
 }
 
 }  // namespace
 
 KernelSpec parse_kernel(const SpecNode& root) {
-  root.expect_keys({"spec", "version", "name", "description", "op", "layout", "weights",
+  root.expect_keys({"spec", "version", "name", "description", "op", "layout", "weights", "prepared_from",
                     "activations", "output", "reference", "accuracy", "variants"});
   KernelSpec k;
   k.file = root.file();
@@ -36,6 +62,16 @@ KernelSpec parse_kernel(const SpecNode& root) {
   k.op = root.required("op").as_enum({"gemv", "gemm"});
   if (auto layout = root.optional("layout")) k.layout = layout->as_enum({"ggml", "packed4"});
   k.weights = root.required("weights").as_identifier();
+  if (auto from = root.optional("prepared_from")) {
+    for (const SpecNode& f : from->items()) {
+      const std::string name = f.as_identifier();
+      if (name == k.weights || std::count(k.prepared_from.begin(), k.prepared_from.end(), name)) {
+        f.fail("format " + name + " is listed twice (weights and prepared_from name each format once)");
+      }
+      k.prepared_from.push_back(name);
+    }
+    if (k.prepared_from.empty()) from->fail("expected at least one format (or leave prepared_from out)");
+  }
   k.activations = root.required("activations").as_identifier();
   k.output = root.required("output").as_enum({"f32"});
   k.reference = root.required("reference").as_string();
@@ -52,6 +88,8 @@ KernelSpec parse_kernel(const SpecNode& root) {
     acc.required("rel").fail("'rel' only applies to accuracy kind tolerance");
   }
 
+  // Parameters are checked against the implementation in
+  // check_kernel_params, once the formats are known to exist.
   SpecNode variants = root.required("variants");
   for (const SpecNode& v : variants.items()) {
     v.expect_keys({"backend", "params", "dispatch", "archs"});
@@ -62,39 +100,6 @@ KernelSpec parse_kernel(const SpecNode& root) {
         v.required("backend").fail("a second variant for backend " + vs.backend +
                                    " (one per backend; tune it with params)");
       }
-    }
-    SpecNode params = v.required("params");
-    for (const auto& [key, value] : params.entries()) {
-      const std::string name = key.as_string();
-      const ParamRule* rule = nullptr;
-      std::string known;
-      for (const auto& r : kParamRules) {
-        if (!rule_applies(r, vs.backend, k.op)) continue;
-        if (name == r.name) rule = &r;
-        known += known.empty() ? r.name : std::string(", ") + r.name;
-      }
-      if (!rule) key.fail("unknown parameter '" + name + "' for backend " + vs.backend +
-                          " (expected one of: " + known + ")");
-      const int64_t x = value.as_int(rule->min, rule->max);
-      if (x % rule->multiple_of != 0) {
-        value.fail("parameter " + name + " must be a multiple of " +
-                   std::to_string(rule->multiple_of) + ", found " + std::to_string(x));
-      }
-      vs.params[name] = x;
-    }
-    for (const auto& r : kParamRules) {
-      if (rule_applies(r, vs.backend, k.op) && !vs.params.count(r.name)) {
-        params.fail(std::string("missing parameter '") + r.name + "' for backend " + vs.backend +
-                    (r.op[0] ? std::string(" and op ") + r.op : std::string()));
-      }
-    }
-    if (vs.backend == "cpu_highway" && k.layout == "packed4" && vs.params.at("rows_per_step") != 4) {
-      params.fail("the packed4 layout interleaves 4 rows: rows_per_step must be 4, found " +
-                  std::to_string(vs.params.at("rows_per_step")));
-    }
-    if (vs.backend != "cpu_highway" && (k.layout != "ggml" || k.op != "gemv")) {
-      v.required("backend").fail("backend " + vs.backend + " implements only op gemv on the ggml layout" +
-                                 " (this spec: " + k.op + ", layout " + k.layout + "); use cpu_highway");
     }
     if (auto d = v.optional("dispatch")) {
       if (vs.backend != "cpu_highway") d->fail("'dispatch' only applies to backend cpu_highway");
@@ -114,6 +119,34 @@ KernelSpec parse_kernel(const SpecNode& root) {
   }
   if (k.variants.empty()) variants.fail("expected at least one variant");
   return k;
+}
+
+void check_kernel_params(KernelSpec& k, const SpecNode& root, const Implementation& impl) {
+  const auto variants = root.required("variants").items();
+  for (size_t i = 0; i < variants.size(); ++i) {
+    VariantSpec& vs = k.variants[i];
+    if (vs.backend == "cpu_highway") {
+      vs.params = read_params(variants[i], impl.cpu_params,
+                              "the cpu_highway kernel for " + describe(impl) + " in " + impl.header,
+                              impl.param_note);
+      continue;
+    }
+    if (!impl.device) {
+      std::string with_body;
+      for (const Implementation* other : implementations()) {
+        if (other->device) {
+          with_body += (with_body.empty() ? "" : ", ") + describe(*other) + " (" + other->device->body + ")";
+        }
+      }
+      variants[i].required("backend").fail("backend " + vs.backend + " needs a device body and " +
+                                           describe(impl) + " has none (kernels with one: " + with_body +
+                                           "); use cpu_highway");
+    }
+    const bool cuda = vs.backend == "cuda";
+    vs.params = read_params(variants[i], cuda ? impl.device->cuda_params : impl.device->metal_params,
+                            "the " + vs.backend + " kernel for " + describe(impl) + " in " + impl.device->body,
+                            "");
+  }
 }
 
 }  // namespace trixgen

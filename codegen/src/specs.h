@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,7 @@ struct KernelSpec {
   std::string op;           // gemv | gemm
   std::string layout = "ggml";  // weight layout the kernel reads: ggml (as stored) | packed4 (repacked at load)
   std::string weights;      // format name
+  std::vector<std::string> prepared_from;  // other stored formats converted to `weights`' layout at load
   std::string activations;  // format name
   std::string output;       // f32
   std::string reference;    // C++ function of the scalar reference
@@ -93,6 +95,28 @@ struct SpecSet {
   std::vector<ModelSpec> models;    // sorted by name
 };
 
+// A tuning parameter that an implementation really reads: its allowed
+// values and the constant it becomes in the generated struct.
+struct ParamRule {
+  const char* name;      // spec key: rows_per_step
+  const char* constant;  // generated constant: kRowsPerStep
+  const char* type;      // C++ type of the constant: size_t, unsigned
+  int64_t min, max, multiple_of;
+  bool power_of_two;
+  const char* doc;  // what the kernel does with it (a comment in the generated struct)
+};
+
+// A device body shared by the GPU backends (CUDA, Metal): a plain-C lane
+// function of the kernel's contract, and the CUDA launcher built on it.
+struct DeviceBody {
+  const char* body;           // path from the repository root
+  const char* lane_function;  // the body's per-lane function
+  const char* cuda_header;    // the CUDA template holding the launcher
+  const char* cuda_launcher;  // launcher template, instantiated with the spec's Cuda config
+  std::span<const ParamRule> cuda_params;
+  std::span<const ParamRule> metal_params;
+};
+
 // A hand-written CPU kernel template that a kernel spec can instantiate
 // (the table lives in generator.cc). `call` is the body of the generated
 // per-target function, with {name} replaced by the kernel's name.
@@ -108,6 +132,10 @@ struct Implementation {
   const char* header;  // the -inl.h holding the template
   const char* call;
   CpuSignature signature;
+  std::span<const ParamRule> cpu_params;  // what the template reads; nothing else is accepted
+  const char* param_note;                 // why a parameter is absent (layout constants), or ""
+  std::span<const char* const> prepared_from;  // formats prepare_weight converts to this layout
+  const DeviceBody* device;               // nullptr: no GPU variant possible
 };
 // The implementation of (op, weights, activations, layout), or nullptr.
 const Implementation* find_implementation(const std::string& op, const std::string& weights,
@@ -116,10 +144,15 @@ const Implementation* find_implementation(const std::string& op, const std::stri
 std::string implemented_list();
 // Every implementation, in table order.
 std::vector<const Implementation*> implementations();
+// "op weights x activations (layout)" of one implementation.
+std::string describe(const Implementation& impl);
 
 // Parsers: throw SpecError naming file:line:col.
 FormatSpec parse_format(const class SpecNode& root);
 KernelSpec parse_kernel(const class SpecNode& root);
+// Checks each variant's params against what `impl` (and its device body)
+// reads and fills VariantSpec::params; root is the kernel spec's root node.
+void check_kernel_params(KernelSpec& k, const class SpecNode& root, const Implementation& impl);
 ModelSpec parse_model(const class SpecNode& root);
 
 // Loads every *.yaml under specs_dir (formats/, kernels/, models/), checks

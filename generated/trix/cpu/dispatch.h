@@ -27,15 +27,6 @@ inline void gemm_packed_i2_s_i8_s(const PackedMatmulArgs& args, size_t begin, si
 
 inline void gemm_packed_i2_s_i8_s(const PackedMatmulArgs& args) { gemm_packed_i2_s_i8_s(args, 0, args.w.n_groups()); }
 
-HWY_EXPORT(gemm_packed_tq1_0_q8_k);
-
-// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_tq1_0_q8_k).
-inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
-  HWY_DYNAMIC_DISPATCH(gemm_packed_tq1_0_q8_k)(args, begin, end);
-}
-
-inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args) { gemm_packed_tq1_0_q8_k(args, 0, args.w.n_groups()); }
-
 HWY_EXPORT(gemm_packed_tq2_0_q8_k);
 
 // Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemm_packed_tq2_0_q8_k).
@@ -62,15 +53,6 @@ inline void gemv_packed_i2_s_i8_s(const PackedMatmulArgs& args, size_t begin, si
 }
 
 inline void gemv_packed_i2_s_i8_s(const PackedMatmulArgs& args) { gemv_packed_i2_s_i8_s(args, 0, args.w.n_groups()); }
-
-HWY_EXPORT(gemv_packed_tq1_0_q8_k);
-
-// Row groups [begin, end) (rows 4 * begin ..) of y = W x (gemv_packed_tq1_0_q8_k).
-inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
-  HWY_DYNAMIC_DISPATCH(gemv_packed_tq1_0_q8_k)(args, begin, end);
-}
-
-inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq1_0_q8_k(args, 0, args.w.n_groups()); }
 
 HWY_EXPORT(gemv_packed_tq2_0_q8_k);
 

@@ -16,11 +16,9 @@
 #include "trix/cpu/gemv_ternary-inl.h"
 #include "trix/cpu/ternary_packed-inl.h"
 #include "trix/kernels/gemm_packed_i2_s_i8_s.h"
-#include "trix/kernels/gemm_packed_tq1_0_q8_k.h"
 #include "trix/kernels/gemm_packed_tq2_0_q8_k.h"
 #include "trix/kernels/gemv_f16_f32.h"
 #include "trix/kernels/gemv_packed_i2_s_i8_s.h"
-#include "trix/kernels/gemv_packed_tq1_0_q8_k.h"
 #include "trix/kernels/gemv_packed_tq2_0_q8_k.h"
 #include "trix/kernels/gemv_q4_k_q8_k.h"
 #include "trix/kernels/gemv_q6_k_q8_k.h"
@@ -33,22 +31,17 @@ namespace HWY_NAMESPACE {
 
 // Y = W X for I2_S weights repacked to packed4 and n tokens of per-token int8 activations, f32 output, vec_dot_i2_s_i8's integer contract per token (gemm_packed_i2_s_i8_s.yaml)
 inline void gemm_packed_i2_s_i8_s(const PackedMatmulArgs& args, size_t begin, size_t end) {
-  PackedTernaryGemm<false, kernels::gemm_packed_i2_s_i8_s::CpuHighway::kTokensPerTile>(args, begin, end);
+  PackedTernaryGemm<false, kernels::gemm_packed_i2_s_i8_s::CpuHighway>(args, begin, end);
 }
 
-// Y = W X for TQ1_0 weights repacked to packed4 and n tokens of Q8_K activations, f32 output, lanes16 order per token (gemm_packed_tq1_0_q8_k.yaml)
-inline void gemm_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
-  PackedTernaryGemm<true, kernels::gemm_packed_tq1_0_q8_k::CpuHighway::kTokensPerTile>(args, begin, end);
-}
-
-// Y = W X for TQ2_0 weights repacked to packed4 and n tokens of Q8_K activations, f32 output, lanes16 order per token (gemm_packed_tq2_0_q8_k.yaml)
+// Y = W X for TQ2_0 (or TQ1_0) weights repacked to packed4 and n tokens of Q8_K activations, f32 output, lanes16 order per token (gemm_packed_tq2_0_q8_k.yaml)
 inline void gemm_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
-  PackedTernaryGemm<true, kernels::gemm_packed_tq2_0_q8_k::CpuHighway::kTokensPerTile>(args, begin, end);
+  PackedTernaryGemm<true, kernels::gemm_packed_tq2_0_q8_k::CpuHighway>(args, begin, end);
 }
 
 // y = W x for F16 weights and f32 activations, f32 output, lanes16 fma order (gemv_f16_f32.yaml)
 inline void gemv_f16_f32(const GemvArgs& args, size_t begin, size_t end) {
-  GemvF16F32Rows<kernels::gemv_f16_f32::CpuHighway::kRowsPerStep>(args, begin, end);
+  GemvF16F32Rows(args, begin, end);
 }
 
 // y = W x for I2_S weights repacked to packed4 and one token of per-token int8 activations, f32 output, vec_dot_i2_s_i8's integer contract (gemv_packed_i2_s_i8_s.yaml)
@@ -56,12 +49,7 @@ inline void gemv_packed_i2_s_i8_s(const PackedMatmulArgs& args, size_t begin, si
   PackedTernaryGemv<false>(args, begin, end);
 }
 
-// y = W x for TQ1_0 weights repacked to packed4 and one token of Q8_K activations, f32 output, lanes16 order (gemv_packed_tq1_0_q8_k.yaml)
-inline void gemv_packed_tq1_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
-  PackedTernaryGemv<true>(args, begin, end);
-}
-
-// y = W x for TQ2_0 weights repacked to packed4 and one token of Q8_K activations, f32 output, lanes16 order (gemv_packed_tq2_0_q8_k.yaml)
+// y = W x for TQ2_0 (or TQ1_0) weights repacked to packed4 and one token of Q8_K activations, f32 output, lanes16 order (gemv_packed_tq2_0_q8_k.yaml)
 inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end) {
   PackedTernaryGemv<true>(args, begin, end);
 }

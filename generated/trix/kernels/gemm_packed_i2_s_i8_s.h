@@ -2,9 +2,11 @@
 // Y = W X for I2_S weights repacked to packed4 and n tokens of per-token int8 activations, f32 output, vec_dot_i2_s_i8's integer contract per token
 #pragma once
 
+#include <array>
 #include <cstddef>
 
 #include "trix/formats/blocks.h"
+#include "trix/kernels/accuracy.h"
 
 namespace trix::kernels::gemm_packed_i2_s_i8_s {
 
@@ -12,13 +14,17 @@ inline constexpr char kName[] = "gemm_packed_i2_s_i8_s";
 inline constexpr char kOp[] = "gemm";
 inline constexpr char kLayout[] = "packed4";
 inline constexpr FormatId kWeights = FormatId::I2_S;
+// Stored weight formats this kernel runs: kWeights, then those prepare_weight
+// converts to its layout at load time.
+inline constexpr std::array<FormatId, 1> kSourceFormats = {FormatId::I2_S};
 inline constexpr FormatId kActivations = FormatId::I8_S;
-inline constexpr bool kBitExact = true;
-inline constexpr double kToleranceRel = 0;
+// The spec's accuracy contract against trix::vec_dot_i2_s_i8; tests demand it.
+inline constexpr Accuracy kAccuracy = Accuracy::bit_exact_contract();
 
 struct CpuHighway {
-  static constexpr size_t kRowsPerStep = 4;
-  static constexpr size_t kTokensPerTile = 8;
+  static constexpr size_t kTokensPerTile = 8;  // tokens_per_tile: most tokens per tile (AVX-512; one f32 vector of scales)
+  static constexpr size_t kL1ActTileBytes = 36864;  // l1_act_tile_bytes: L1 budget for one token tile's prepared activations (AVX-512)
+  static constexpr size_t kL2CodeChunkBytes = 524288;  // l2_code_chunk_bytes: L2 budget for the codes of the row groups a pass of tiles runs over (AVX-512)
   static constexpr bool kStaticDispatch = true;
   static constexpr bool kDynamicDispatch = true;
 };

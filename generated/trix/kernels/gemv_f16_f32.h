@@ -2,9 +2,11 @@
 // y = W x for F16 weights and f32 activations, f32 output, lanes16 fma order
 #pragma once
 
+#include <array>
 #include <cstddef>
 
 #include "trix/formats/blocks.h"
+#include "trix/kernels/accuracy.h"
 
 namespace trix::kernels::gemv_f16_f32 {
 
@@ -12,12 +14,14 @@ inline constexpr char kName[] = "gemv_f16_f32";
 inline constexpr char kOp[] = "gemv";
 inline constexpr char kLayout[] = "ggml";
 inline constexpr FormatId kWeights = FormatId::F16;
+// Stored weight formats this kernel runs: kWeights, then those prepare_weight
+// converts to its layout at load time.
+inline constexpr std::array<FormatId, 1> kSourceFormats = {FormatId::F16};
 inline constexpr FormatId kActivations = FormatId::F32;
-inline constexpr bool kBitExact = true;
-inline constexpr double kToleranceRel = 0;
+// The spec's accuracy contract against trix::kernels::gemv_f16_f32_row_ref; tests demand it.
+inline constexpr Accuracy kAccuracy = Accuracy::bit_exact_contract();
 
 struct CpuHighway {
-  static constexpr size_t kRowsPerStep = 1;
   static constexpr bool kStaticDispatch = true;
   static constexpr bool kDynamicDispatch = true;
 };

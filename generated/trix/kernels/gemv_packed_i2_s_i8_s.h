@@ -2,9 +2,11 @@
 // y = W x for I2_S weights repacked to packed4 and one token of per-token int8 activations, f32 output, vec_dot_i2_s_i8's integer contract
 #pragma once
 
+#include <array>
 #include <cstddef>
 
 #include "trix/formats/blocks.h"
+#include "trix/kernels/accuracy.h"
 
 namespace trix::kernels::gemv_packed_i2_s_i8_s {
 
@@ -12,12 +14,14 @@ inline constexpr char kName[] = "gemv_packed_i2_s_i8_s";
 inline constexpr char kOp[] = "gemv";
 inline constexpr char kLayout[] = "packed4";
 inline constexpr FormatId kWeights = FormatId::I2_S;
+// Stored weight formats this kernel runs: kWeights, then those prepare_weight
+// converts to its layout at load time.
+inline constexpr std::array<FormatId, 1> kSourceFormats = {FormatId::I2_S};
 inline constexpr FormatId kActivations = FormatId::I8_S;
-inline constexpr bool kBitExact = true;
-inline constexpr double kToleranceRel = 0;
+// The spec's accuracy contract against trix::vec_dot_i2_s_i8; tests demand it.
+inline constexpr Accuracy kAccuracy = Accuracy::bit_exact_contract();
 
 struct CpuHighway {
-  static constexpr size_t kRowsPerStep = 4;
   static constexpr bool kStaticDispatch = true;
   static constexpr bool kDynamicDispatch = true;
 };

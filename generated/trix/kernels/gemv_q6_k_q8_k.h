@@ -2,9 +2,11 @@
 // y = W x for Q6_K weights and Q8_K activations, f32 output, q6k lanes16 order
 #pragma once
 
+#include <array>
 #include <cstddef>
 
 #include "trix/formats/blocks.h"
+#include "trix/kernels/accuracy.h"
 
 namespace trix::kernels::gemv_q6_k_q8_k {
 
@@ -12,12 +14,14 @@ inline constexpr char kName[] = "gemv_q6_k_q8_k";
 inline constexpr char kOp[] = "gemv";
 inline constexpr char kLayout[] = "ggml";
 inline constexpr FormatId kWeights = FormatId::Q6_K;
+// Stored weight formats this kernel runs: kWeights, then those prepare_weight
+// converts to its layout at load time.
+inline constexpr std::array<FormatId, 1> kSourceFormats = {FormatId::Q6_K};
 inline constexpr FormatId kActivations = FormatId::Q8_K;
-inline constexpr bool kBitExact = true;
-inline constexpr double kToleranceRel = 0;
+// The spec's accuracy contract against trix::kernels::gemv_q6_k_q8_k_ref; tests demand it.
+inline constexpr Accuracy kAccuracy = Accuracy::bit_exact_contract();
 
 struct CpuHighway {
-  static constexpr size_t kRowsPerStep = 1;
   static constexpr bool kStaticDispatch = true;
   static constexpr bool kDynamicDispatch = true;
 };

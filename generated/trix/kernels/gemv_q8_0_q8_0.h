@@ -2,9 +2,11 @@
 // y = W x for Q8_0 weights and one Q8_0 activation row, f32 output, block-sequential fma as vec_dot_q8_0_q8_0
 #pragma once
 
+#include <array>
 #include <cstddef>
 
 #include "trix/formats/blocks.h"
+#include "trix/kernels/accuracy.h"
 
 namespace trix::kernels::gemv_q8_0_q8_0 {
 
@@ -12,12 +14,15 @@ inline constexpr char kName[] = "gemv_q8_0_q8_0";
 inline constexpr char kOp[] = "gemv";
 inline constexpr char kLayout[] = "ggml";
 inline constexpr FormatId kWeights = FormatId::Q8_0;
+// Stored weight formats this kernel runs: kWeights, then those prepare_weight
+// converts to its layout at load time.
+inline constexpr std::array<FormatId, 1> kSourceFormats = {FormatId::Q8_0};
 inline constexpr FormatId kActivations = FormatId::Q8_0;
-inline constexpr bool kBitExact = true;
-inline constexpr double kToleranceRel = 0;
+// The spec's accuracy contract against trix::vec_dot_q8_0_q8_0; tests demand it.
+inline constexpr Accuracy kAccuracy = Accuracy::bit_exact_contract();
 
 struct CpuHighway {
-  static constexpr size_t kRowsPerStep = 4;
+  static constexpr size_t kRowsPerStep = 4;  // rows_per_step: rows that share each activation block's load
   static constexpr bool kStaticDispatch = true;
   static constexpr bool kDynamicDispatch = true;
 };

@@ -2,9 +2,11 @@
 // y = W x for TQ2_0 weights and Q8_K activations, f32 output, lanes16 accumulation order
 #pragma once
 
+#include <array>
 #include <cstddef>
 
 #include "trix/formats/blocks.h"
+#include "trix/kernels/accuracy.h"
 
 namespace trix::kernels::gemv_tq2_0_q8_k {
 
@@ -12,24 +14,27 @@ inline constexpr char kName[] = "gemv_tq2_0_q8_k";
 inline constexpr char kOp[] = "gemv";
 inline constexpr char kLayout[] = "ggml";
 inline constexpr FormatId kWeights = FormatId::TQ2_0;
+// Stored weight formats this kernel runs: kWeights, then those prepare_weight
+// converts to its layout at load time.
+inline constexpr std::array<FormatId, 1> kSourceFormats = {FormatId::TQ2_0};
 inline constexpr FormatId kActivations = FormatId::Q8_K;
-inline constexpr bool kBitExact = true;
-inline constexpr double kToleranceRel = 0;
+// The spec's accuracy contract against trix::kernels::gemv_tq2_0_q8_k_ref; tests demand it.
+inline constexpr Accuracy kAccuracy = Accuracy::bit_exact_contract();
 
 struct CpuHighway {
-  static constexpr size_t kRowsPerStep = 4;
+  static constexpr size_t kRowsPerStep = 4;  // rows_per_step: rows that share each activation block's load
   static constexpr bool kStaticDispatch = true;
   static constexpr bool kDynamicDispatch = true;
 };
 
 struct Cuda {
-  static constexpr unsigned kThreadsPerBlock = 128;
+  static constexpr unsigned kThreadsPerBlock = 128;  // threads_per_block: threads per block, 16 per row
   static constexpr unsigned kLanesPerRow = 16;
   static constexpr unsigned kRowsPerBlock = kThreadsPerBlock / kLanesPerRow;
 };
 
 struct Metal {
-  static constexpr unsigned kThreadsPerThreadgroup = 64;
+  static constexpr unsigned kThreadsPerThreadgroup = 64;  // threads_per_threadgroup: threads per threadgroup, 16 per row
   static constexpr unsigned kLanesPerRow = 16;
 };
 

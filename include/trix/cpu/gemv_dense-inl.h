@@ -198,12 +198,11 @@ inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_
 #endif
 }
 
-template <size_t kRowsPerStep>
+// One row at a time (no rows_per_step): x stays in L1, the rows stream.
 inline void GemvF16F32Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
   const auto* x = static_cast<const float*>(args.x);
   const auto* w_base = static_cast<const uint8_t*>(args.w);
   auto row_ptr = [&](size_t r) { return reinterpret_cast<const uint16_t*>(w_base + r * args.w_row_bytes); };
-  (void)kRowsPerStep;  // one row at a time: x stays in L1, the rows stream
 #if HWY_TARGET == HWY_SCALAR || !HWY_NATIVE_FMA
   for (size_t r = row_begin; r < row_end; ++r) args.y[r] = kernels::gemv_f16_f32_row_ref(row_ptr(r), x, args.k);
 #else

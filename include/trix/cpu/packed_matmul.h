@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 
@@ -29,7 +30,10 @@
 #include "trix/formats/i2_s.h"
 #include "trix/formats/q8_0.h"
 #include "trix/formats/q8_k.h"
+#include "trix/kernels/gemm_packed_tq2_0_q8_k.h"
 #include "trix/kernels/gemv_args.h"
+#include "trix/kernels/gemv_packed_tq2_0_q8_k.h"
+#include "trix/kernels/gemv_q8_0_q8_0.h"
 
 namespace trix::cpu {
 
@@ -81,33 +85,30 @@ inline size_t prepare_acts_q8_k(ThreadPool& pool, const PackedTernaryView& w, co
 }
 
 // y[t * y_stride + r] = sum_c W[r][c] x[t][c] for packed TQ2_0 or TQ1_0
-// weights (format says which; both run the same kernel on packed4), with
-// Q8_K activations: the lanes16 contract per (row, token).
+// weights (format says which: TQ1_0 was decoded to TQ2_0 codes by
+// prepare_weight, so both run the TQ2_0 packed4 kernels, whose specs list
+// TQ1_0 in prepared_from), with Q8_K activations: the lanes16 contract per
+// (row, token).
 inline void packed_matmul_q8_k(ThreadPool& pool, const PackedTernaryView& w, FormatId format,
                                const float* x, size_t n_tok, float* y, size_t y_stride,
                                PackedActScratch& scratch) {
+  static_assert(kernels::gemv_packed_tq2_0_q8_k::kSourceFormats ==
+                kernels::gemm_packed_tq2_0_q8_k::kSourceFormats);
+  assert(std::ranges::count(kernels::gemv_packed_tq2_0_q8_k::kSourceFormats, format) == 1);
+  (void)format;
   PackedMatmulArgs a;
   a.w = w;
   a.act_stride = prepare_acts_q8_k(pool, w, x, n_tok, scratch, &a.acts);
   a.n_tok = n_tok;
   a.y = y;
   a.y_stride = y_stride;
-  const bool tq1 = format == FormatId::TQ1_0;
   if (n_tok == 1) {
-    parallel_groups(pool, a, [tq1](const PackedMatmulArgs& args, size_t b, size_t e) {
-      if (tq1) {
-        gemv_packed_tq1_0_q8_k(args, b, e);
-      } else {
-        gemv_packed_tq2_0_q8_k(args, b, e);
-      }
+    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
+      gemv_packed_tq2_0_q8_k(args, b, e);
     });
   } else {
-    parallel_groups(pool, a, [tq1](const PackedMatmulArgs& args, size_t b, size_t e) {
-      if (tq1) {
-        gemm_packed_tq1_0_q8_k(args, b, e);
-      } else {
-        gemm_packed_tq2_0_q8_k(args, b, e);
-      }
+    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
+      gemm_packed_tq2_0_q8_k(args, b, e);
     });
   }
 }
@@ -156,14 +157,17 @@ inline void packed_matmul_i8_s(ThreadPool& pool, const PackedTernaryView& w, con
 // ------------------------------------------------------------ rows as stored
 
 // Rows [0, rows) of one GEMV split into one contiguous range per pool
-// thread (4-row aligned, so the row steps are the same whatever the split).
-template <class Kernel>
+// thread, aligned to kRowStep (the kernel spec's rows_per_step, or 1 for a
+// kernel that computes one row at a time), so the kernel's row steps are
+// the same whatever the split.
+template <size_t kRowStep = 1, class Kernel>
 void parallel_rows(ThreadPool& pool, const GemvArgs& args, Kernel&& kernel) {
-  const size_t n_steps = (args.rows + 3) / 4;
+  static_assert(kRowStep >= 1);
+  const size_t n_steps = (args.rows + kRowStep - 1) / kRowStep;
   const size_t n_tasks = std::min(pool.num_threads(), n_steps);
   pool.parallel_for(n_tasks, [&](size_t task, size_t) {
     const auto [b, e] = ThreadPool::chunk(n_steps, n_tasks, task);
-    kernel(args, 4 * b, std::min<size_t>(4 * e, args.rows));
+    kernel(args, kRowStep * b, std::min<size_t>(kRowStep * e, args.rows));
   });
 }
 
@@ -180,7 +184,8 @@ inline void dense_matmul_q8_0(ThreadPool& pool, const void* w, size_t rows, size
   }
   for (size_t t = 0; t < n_tok; ++t) {
     const GemvArgs args{w, row_bytes, base + t * stride, cols, y + t * y_stride, rows};
-    parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { gemv_q8_0_q8_0(a, b, e); });
+    parallel_rows<kernels::gemv_q8_0_q8_0::CpuHighway::kRowsPerStep>(
+        pool, args, [](const GemvArgs& a, size_t b, size_t e) { gemv_q8_0_q8_0(a, b, e); });
   }
 }
 

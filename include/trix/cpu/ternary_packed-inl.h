@@ -322,13 +322,13 @@ HWY_INLINE void StoreGroupTokens4(const PackedMatmulArgs& a, size_t g, size_t t,
   }
 }
 
-// L1 budget for one token tile's prepared activations: the tile is reused
-// by every row group of the call, so it must stay in L1 (48 KiB here) next
-// to the group's codes and accumulators.
-inline constexpr size_t kGemmTileActBytes = 36 * 1024;
-// Codes of the row groups that one pass of token tiles runs over: they stay
-// in L2 (2 MiB here) next to the tiles' activations passing through.
-inline constexpr size_t kGemmChunkCodeBytes = 512 * 1024;
+// The cache budgets come from the kernel spec (Config, the generated
+// kernels::<name>::CpuHighway): kL1ActTileBytes for one token tile's
+// prepared activations (the tile is reused by every row group of the call,
+// so it must stay in L1 next to the group's codes and accumulators), and
+// kL2CodeChunkBytes for the codes of the row groups that one pass of token
+// tiles runs over (they stay in L2 next to the tiles' activations passing
+// through).
 // Blocks whose activation scales are gathered per tile at a time (a fixed
 // stack buffer: kGemmScaleChunk * kTokens floats).
 inline constexpr size_t kGemmScaleChunk = 32;
@@ -445,19 +445,20 @@ inline void GemmFullTiles(const PackedMatmulArgs& a, size_t c0, size_t c1, size_
   for (size_t g = c0; g < c1; ++g) GemmGroupTile<kScaled, kTokens>(a, g, t0, kTile);
 }
 
-// Row-group chunks outside (about kGemmChunkCodeBytes of codes, which stay
-// in L2 across the token tiles), token tiles inside them, row groups
+// Row-group chunks outside (about Config::kL2CodeChunkBytes of codes, which
+// stay in L2 across the token tiles), token tiles inside them, row groups
 // innermost: a tile's activations (as many tokens as fit
-// kGemmTileActBytes: a power of two, at most kTokens) stay in L1 while the
-// chunk's codes stream past from L2; each activation byte is read from L2
-// once per chunk and each code byte once per tile.
-template <bool kScaled, size_t kTokens>
+// Config::kL1ActTileBytes: a power of two, at most kTokensPerTile) stay in
+// L1 while the chunk's codes stream past from L2; each activation byte is
+// read from L2 once per chunk and each code byte once per tile.
+template <bool kScaled, class Config>
 inline void GemmGroups(const PackedMatmulArgs& a, size_t g0, size_t g1) {
+  constexpr size_t kTokens = Config::kTokensPerTile;
   static_assert((kTokens & (kTokens - 1)) == 0, "tokens_per_tile: a power of two");
   const size_t per_token = a.w.n_blocks * kPackedActBlockBytes;
   size_t tile = kTokens;
-  while (tile > 1 && tile * per_token > kGemmTileActBytes) tile /= 2;
-  const size_t chunk = std::max<size_t>(1, kGemmChunkCodeBytes / a.w.group_bytes());
+  while (tile > 1 && tile * per_token > Config::kL1ActTileBytes) tile /= 2;
+  const size_t chunk = std::max<size_t>(1, Config::kL2CodeChunkBytes / a.w.group_bytes());
   for (size_t c0 = g0; c0 < g1; c0 += chunk) {
     const size_t c1 = std::min(g1, c0 + chunk);
     size_t t0 = 0;
@@ -727,8 +728,9 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
 
 #if !(HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3)
 // Tokens inside groups: a group's codes (4 rows x cols / 4 bytes) stay in
-// L1/L2 while every token passes over them.
-template <bool kScaled, size_t kTokens>
+// L1/L2 while every token passes over them. The spec's tile and cache
+// parameters (Config) shape the AVX-512 loop nest only.
+template <bool kScaled, class Config>
 inline void GemmGroups(const PackedMatmulArgs& a, size_t g0, size_t g1) {
   for (size_t g = g0; g < g1; ++g) {
     for (size_t t = 0; t < a.n_tok; ++t) GemvGroups<kScaled>(a, t, g, g + 1);
@@ -744,11 +746,12 @@ inline void PackedTernaryGemv(const PackedMatmulArgs& a, size_t g0, size_t g1) {
   detail_packed::GemvGroups<kScaled>(a, 0, g0, g1);
 }
 
-// GEMM: all a.n_tok tokens against the rows of groups [g0, g1), kTokens
-// tokens per tile (AVX-512; a tuning parameter from the kernel spec).
-template <bool kScaled, size_t kTokens>
+// GEMM: all a.n_tok tokens against the rows of groups [g0, g1). Config is
+// the kernel spec's generated CpuHighway struct: kTokensPerTile,
+// kL1ActTileBytes and kL2CodeChunkBytes (AVX-512 tiling and cache budgets).
+template <bool kScaled, class Config>
 inline void PackedTernaryGemm(const PackedMatmulArgs& a, size_t g0, size_t g1) {
-  detail_packed::GemmGroups<kScaled, kTokens>(a, g0, g1);
+  detail_packed::GemmGroups<kScaled, Config>(a, g0, g1);
 }
 
 }  // namespace HWY_NAMESPACE
