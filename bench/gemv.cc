@@ -254,13 +254,14 @@ std::vector<GemvFormat> formats() {
     f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, true); };
     f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
                 size_t rb, size_t re) {
-      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_tq1_0_q8_k(args, b, e); },
-                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_tq1_0_q8_k(args, b, e); },
+      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_tq2_0_q8_k(args, b, e); },
+                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_tq2_0_q8_k(args, b, e); },
                   w, a, m, k, n, y, rb, re);
     };
     f.ns = {1, 512};
-    f.impl_n1 = "gemv_packed_tq1_0_q8_k";
-    f.impl_gemm = "gemm_packed_tq1_0_q8_k";
+    // TQ1_0 runs the TQ2_0 packed4 kernels (prepared_from in their specs).
+    f.impl_n1 = "gemv_packed_tq2_0_q8_k";
+    f.impl_gemm = "gemm_packed_tq2_0_q8_k";
     out.push_back(f);
   }
   {
