@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex.h>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -102,10 +103,12 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 }
 
 // Replaces text in one file of the valid set and returns the error message.
-std::string error_for(const std::string& file, const std::string& from, const std::string& to) {
+std::string error_for(const std::string& file, const std::string& from, const std::string& to,
+                      const char* from2 = nullptr, const char* to2 = nullptr) {
   Files files = valid_set();
   for (auto& [name, text] : files) {
     if (name == file) text = replace(text, from, to);
+    if (name == file && from2) text = replace(text, from2, to2);
   }
   try {
     load_spec_texts(files);
@@ -121,6 +124,8 @@ struct Malformed {
   const char* from;
   const char* to;
   const char* expected;  // regex the whole message must match
+  const char* from2 = nullptr;  // an optional second replacement in the same file
+  const char* to2 = nullptr;
 };
 
 const Malformed kMalformed[] = {
@@ -141,11 +146,28 @@ const Malformed kMalformed[] = {
     {"kernel names an unknown format", "specs/kernels/gemv.yaml", "weights: tq2_0", "weights: tq3_0",
      R"(specs/kernels/gemv\.yaml:6:10: error \(weights\): unknown format 'tq3_0' \(formats in specs/formats: q8_k, tq2_0\))"},
     {"unknown backend parameter", "specs/kernels/gemv.yaml", "rows_per_step: 4", "rows_per_stp: 4",
-     R"(specs/kernels/gemv\.yaml:14:14: error \(variants\[0\]\.params\): unknown parameter 'rows_per_stp' for backend cpu_highway \(expected one of: rows_per_step\))"},
+     R"(specs/kernels/gemv\.yaml:14:14: error \(variants\[0\]\.params\): 'rows_per_stp' is not used by the cpu_highway kernel for gemv tq2_0 x q8_k in trix/cpu/gemv_ternary-inl\.h \(it accepts: rows_per_step\))"},
     {"parameter out of range", "specs/kernels/gemv.yaml", "threads_per_block: 128", "threads_per_block: 100",
      R"(specs/kernels/gemv\.yaml:17:33: error \(variants\[1\]\.params\.threads_per_block\): parameter threads_per_block must be a multiple of 32, found 100)"},
     {"unimplemented combination", "specs/kernels/gemv.yaml", "activations: q8_k", "activations: tq2_0",
-     R"(specs/kernels/gemv\.yaml:5:5: error \(op\): no kernel template implements gemv tq2_0 x tq2_0 \(implemented: gemv tq2_0 x q8_k, gemv tq2_0 x q8_k \(packed4\), gemm tq2_0 x q8_k \(packed4\), gemv tq1_0 x q8_k \(packed4\), gemm tq1_0 x q8_k \(packed4\), gemv q8_0 x q8_0, gemv f16 x f32, gemv q6_k x q8_k, gemv q4_k x q8_k, gemv i2_s x i8_s \(packed4\), gemm i2_s x i8_s \(packed4\)\))"},
+     R"(specs/kernels/gemv\.yaml:5:5: error \(op\): no kernel template implements gemv tq2_0 x tq2_0 \(implemented: gemv tq2_0 x q8_k, gemv tq2_0 x q8_k \(packed4\), gemm tq2_0 x q8_k \(packed4\), gemv q8_0 x q8_0, gemv f16 x f32, gemv q6_k x q8_k, gemv q4_k x q8_k, gemv i2_s x i8_s \(packed4\), gemm i2_s x i8_s \(packed4\)\))"},
+    // Parameters are those the implementation reads (issue 10 item 4).
+    {"parameter the packed4 GEMV ignores", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemv\nlayout: packed4\n",
+     R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[0\]\.params\): 'rows_per_step' is not used by the cpu_highway kernel for gemv tq2_0 x q8_k \(packed4\) in trix/cpu/ternary_packed-inl\.h \(it accepts no parameters; the packed4 layout's 4 rows per group are a layout constant \(kPackedRows\), not a parameter\))"},
+    {"parameter the packed4 GEMM ignores", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemm\nlayout: packed4\n",
+     R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[0\]\.params\): 'rows_per_step' is not used by the cpu_highway kernel for gemm tq2_0 x q8_k \(packed4\) in trix/cpu/ternary_packed-inl\.h \(it accepts: tokens_per_tile, l1_act_tile_bytes, l2_code_chunk_bytes; the packed4 layout's 4 rows per group are a layout constant \(kPackedRows\), not a parameter\))"},
+    {"missing cache budget", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemm\nlayout: packed4\n",
+     R"(specs/kernels/gemv\.yaml:15:13: error \(variants\[0\]\.params\): missing parameter 'l1_act_tile_bytes' \(the cpu_highway kernel for gemm tq2_0 x q8_k \(packed4\) in trix/cpu/ternary_packed-inl\.h reads: tokens_per_tile, l1_act_tile_bytes, l2_code_chunk_bytes\))",
+     "rows_per_step: 4", "tokens_per_tile: 8"},
+    {"tokens per tile not a power of two", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemm\nlayout: packed4\n",
+     R"(specs/kernels/gemv\.yaml:15:31: error \(variants\[0\]\.params\.tokens_per_tile\): parameter tokens_per_tile must be a power of two, found 12)",
+     "rows_per_step: 4", "tokens_per_tile: 12, l1_act_tile_bytes: 36864, l2_code_chunk_bytes: 524288"},
+    {"cuda variant on a kernel without a device body", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemv\nlayout: packed4\n",
+     R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[1\]\.backend\): backend cuda needs a device body and gemv tq2_0 x q8_k \(packed4\) has none \(kernels with one: gemv tq2_0 x q8_k \(include/trix/kernels/gemv_tq2_0_q8_k\.body\.h\)\); use cpu_highway)",
+     "    params: {rows_per_step: 4}\n", ""},
+    {"prepared_from a format no preparation converts", "specs/kernels/gemv.yaml", "weights: tq2_0\n",
+     "weights: tq2_0\nprepared_from: [q8_k]\n",
+     R"(specs/kernels/gemv\.yaml:7:17: error \(prepared_from\[0\]\): prepare_weight does not convert q8_k for gemv tq2_0 x q8_k \(it converts: nothing\))"},
     {"cuda variant without archs", "specs/kernels/gemv.yaml", "    archs: [sm_80]\n", "",
      R"(specs/kernels/gemv\.yaml:15:5: error \(variants\[1\]\): missing required key 'archs' .*)"},
     {"spec in the wrong folder", "specs/models/tiny.yaml", "spec: model", "spec: kernel",
@@ -172,7 +194,7 @@ TEST(CodegenErrors, ValidSetLoads) {
 TEST(CodegenErrors, EachMalformedSpecNamesWhereAndWhat) {
   ASSERT_GE(std::size(kMalformed), 10u);
   for (const auto& m : kMalformed) {
-    const std::string msg = error_for(m.file, m.from, m.to);
+    const std::string msg = error_for(m.file, m.from, m.to, m.from2, m.to2);
     EXPECT_TRUE(full_match(msg, m.expected)) << m.what << "\n  got:      " << msg
                                                                << "\n  expected: " << m.expected;
   }
@@ -187,6 +209,48 @@ TEST(CodegenErrors, DuplicateFormatNames) {
   } catch (const SpecError& e) {
     EXPECT_NE(std::string(e.what()).find("format 'tq2_0' is already defined in specs/formats/tq2_0.yaml"),
               std::string::npos) << e.what();
+  }
+}
+
+// A CUDA variant on a kernel whose template has no device body (here the
+// Q8_0 GEMV) used to be accepted and emitted the TQ2_0 launcher.
+TEST(CodegenErrors, GpuVariantWithoutDeviceBody) {
+  Files files = valid_set();
+  files.emplace_back("specs/formats/q8_0.yaml", R"(spec: format
+version: 1
+name: q8_0
+description: q8_0
+peer: {project: ggml, type_id: 8}
+block: {elements: 32, bytes: 34}
+fields:
+  - {name: d, type: f16}
+  - {name: qs, type: i8, count: 32}
+packing: {kind: none}
+)");
+  std::string q8 = replace(kKernel, "name: gemv_tq2_0_q8_k", "name: gemv_q8_0_q8_0");
+  q8 = replace(q8, "weights: tq2_0\nactivations: q8_k", "weights: q8_0\nactivations: q8_0");
+  files.emplace_back("specs/kernels/gemv_q8_0.yaml", q8);
+  try {
+    load_spec_texts(files);
+    FAIL() << "cuda variant without a device body accepted";
+  } catch (const SpecError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "specs/kernels/gemv_q8_0.yaml:15:14: error (variants[1].backend): backend cuda needs a device body "
+              "and gemv q8_0 x q8_0 has none (kernels with one: gemv tq2_0 x q8_k "
+              "(include/trix/kernels/gemv_tq2_0_q8_k.body.h)); use cpu_highway");
+  }
+}
+
+TEST(CodegenErrors, TwoSpecsOfTheSameCode) {
+  Files files = valid_set();
+  files.emplace_back("specs/kernels/gemv_again.yaml", replace(kKernel, "name: gemv_tq2_0_q8_k", "name: gemv_again"));
+  try {
+    load_spec_texts(files);
+    FAIL() << "two specs instantiating the same code accepted";
+  } catch (const SpecError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "specs/kernels/gemv_again.yaml:3:7: error (name): kernel gemv_again instantiates the same gemv tq2_0 "
+              "x q8_k code with the same params as gemv_tq2_0_q8_k in specs/kernels/gemv.yaml");
   }
 }
 
@@ -210,6 +274,87 @@ TEST(CodegenOutput, TuningParameterReachesGeneratedCode) {
   const std::string& h2 = two.at("trix/kernels/gemv_tq2_0_q8_k.h");
   EXPECT_NE(h4.find("kRowsPerStep = 4;"), std::string::npos);
   EXPECT_NE(h2.find("kRowsPerStep = 2;"), std::string::npos);
+}
+
+// Every parameter of every repo spec becomes a constant of the generated
+// struct, and every CPU instantiation passes that struct (or its constant)
+// to the template: no parameter is parsed and then dropped.
+TEST(CodegenOutput, EachSpecParameterReachesGeneratedCode) {
+  const SpecSet set = load_specs(repo_root() + "/specs");
+  const FileMap files = generate(set, repo_root());
+  const std::string& inl = files.at("trix/cpu/kernels-inl.h");
+  size_t n_params = 0;
+  for (const auto& k : set.kernels) {
+    const Implementation* impl = find_implementation(k.op, k.weights, k.activations, k.layout);
+    ASSERT_NE(impl, nullptr) << k.name;
+    const std::string& h = files.at("trix/kernels/" + k.name + ".h");
+    for (const auto& v : k.variants) {
+      std::span<const ParamRule> rules = impl->cpu_params;
+      if (v.backend != "cpu_highway") rules = v.backend == "cuda" ? impl->device->cuda_params : impl->device->metal_params;
+      EXPECT_EQ(v.params.size(), rules.size()) << k.name << " " << v.backend;
+      for (const auto& r : rules) {
+        const std::string want = std::string(r.constant) + " = " + std::to_string(v.params.at(r.name)) + ";";
+        EXPECT_NE(h.find(want), std::string::npos) << k.name << ": " << want;
+        ++n_params;
+      }
+      if (v.backend == "cpu_highway" && !rules.empty()) {
+        const size_t fn = inl.find("inline void " + k.name + "(");
+        ASSERT_NE(fn, std::string::npos) << k.name;
+        const std::string body = inl.substr(fn, inl.find("\n}\n", fn) - fn);
+        EXPECT_NE(body.find("kernels::" + k.name + "::CpuHighway"), std::string::npos) << body;
+      }
+    }
+  }
+  EXPECT_GE(n_params, 10u);  // rows_per_step x2, 3 per GEMM x2, CUDA, Metal
+}
+
+TEST(CodegenOutput, CacheBudgetsReachGeneratedCode) {
+  const FileMap files = generate(load_specs(repo_root() + "/specs"), repo_root());
+  const std::string& h = files.at("trix/kernels/gemm_packed_tq2_0_q8_k.h");
+  EXPECT_NE(h.find("static constexpr size_t kL1ActTileBytes = 36864;"), std::string::npos) << h;
+  EXPECT_NE(h.find("static constexpr size_t kL2CodeChunkBytes = 524288;"), std::string::npos) << h;
+  EXPECT_NE(files.at("trix/cpu/kernels-inl.h")
+                .find("PackedTernaryGemm<true, kernels::gemm_packed_tq2_0_q8_k::CpuHighway>(args, begin, end);"),
+            std::string::npos);
+}
+
+TEST(CodegenOutput, TQ1_0RunsTheTQ2_0PackedKernels) {
+  const FileMap files = generate(load_specs(repo_root() + "/specs"), repo_root());
+  for (const char* name : {"gemv_packed_tq2_0_q8_k", "gemm_packed_tq2_0_q8_k"}) {
+    EXPECT_NE(files.at(std::string("trix/kernels/") + name + ".h")
+                  .find("kSourceFormats = {FormatId::TQ2_0, FormatId::TQ1_0};"),
+              std::string::npos)
+        << name;
+  }
+  EXPECT_EQ(files.count("trix/kernels/gemv_packed_tq1_0_q8_k.h"), 0u);
+  EXPECT_EQ(files.at("trix/cpu/kernels-inl.h").find("tq1_0"), std::string::npos) << "one instantiation for both";
+}
+
+TEST(CodegenOutput, AccuracyReachesGeneratedCode) {
+  Files files = valid_set();
+  const FileMap exact = generate(load_spec_texts(files), repo_root());
+  files[2].second = replace(files[2].second, "{kind: bit_exact}", "{kind: tolerance, rel: 1e-5}");
+  const FileMap tol = generate(load_spec_texts(files), repo_root());
+  EXPECT_NE(exact.at("trix/kernels/gemv_tq2_0_q8_k.h").find("kAccuracy = Accuracy::bit_exact_contract();"),
+            std::string::npos);
+  EXPECT_NE(tol.at("trix/kernels/gemv_tq2_0_q8_k.h").find("kAccuracy = Accuracy::tolerance(1e-05);"),
+            std::string::npos) << tol.at("trix/kernels/gemv_tq2_0_q8_k.h");
+}
+
+// The GPU emitters take the kernel's name from the spec and the launcher and
+// body from its implementation's device body, not from one hard-coded kernel.
+TEST(CodegenOutput, GpuVariantsNameTheSpecKernel) {
+  Files files = valid_set();
+  files[2].second = replace(files[2].second, "name: gemv_tq2_0_q8_k", "name: gemv_tuned");
+  files[2].second += "  - backend: metal\n    params: {threads_per_threadgroup: 32}\n";
+  const FileMap out = generate(load_spec_texts(files), repo_root());
+  const std::string& cuh = out.at("trix/cuda/gemv_tuned.cuh");
+  EXPECT_NE(cuh.find("inline cudaError_t launch_gemv_tuned(const GemvArgs& args"), std::string::npos) << cuh;
+  EXPECT_NE(cuh.find("return launch_gemv_tq2_0_q8_k<gemv_tuned_config>(args, stream);"), std::string::npos) << cuh;
+  const std::string& metal = out.at("trix/metal/gemv_tuned.metal");
+  EXPECT_NE(metal.find("kernel void gemv_tuned("), std::string::npos);
+  EXPECT_NE(metal.find("// ---- begin include/trix/kernels/gemv_tq2_0_q8_k.body.h"), std::string::npos);
+  EXPECT_NE(out.at("trix/kernels/gemv_tuned.h").find("kThreadsPerThreadgroup = 32;"), std::string::npos);
 }
 
 TEST(CodegenOutput, CheckedInGeneratedMatchesSpecs) {
