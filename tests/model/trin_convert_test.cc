@@ -384,15 +384,15 @@ TEST_F(TrinConvert, OutputThatIsAnInputIsRefusedAndLeftIntact) {
   opt.scales_file = (dir_ / "scales.txt").string();
   EXPECT_EQ(error_of([&] { trix::convert_trin_to_gguf(desc_, trin, dir_ / "scales.txt", opt); }),
             opt.scales_file + ": is the same file as input '" + opt.scales_file + "'");
-  EXPECT_EQ(bytes(base), base_bytes);
-  EXPECT_EQ(bytes(trin), trin_bytes);
+  EXPECT_TRUE(bytes(base) == base_bytes) << "base changed";  // (no megabyte dumps)
+  EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
   EXPECT_EQ(bytes(dir_ / "scales.txt"), "blk.0.attn_q.weight 0.5\n");
   // write_trin: the same rule.
   std::vector<trix::TrinTensorView> views;
   views.push_back({desc_.ternary[0].name, desc_.ternary[0].rows, desc_.ternary[0].cols, values_[0]});
   EXPECT_EQ(error_of([&] { trix::write_trin(trin, views, {dir_ / "trin_link"}); }),
             trin.string() + ": is the same file as input '" + (dir_ / "trin_link").string() + "'");
-  EXPECT_EQ(bytes(trin), trin_bytes);
+  EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
 }
 
 }  // namespace
