@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "bench.h"
+#include "trix/io/output_file.h"
 #include "trix/model/ops.h"
 
 namespace trix::bench {
@@ -107,9 +108,9 @@ void write_json(const Context& ctx, const std::string& path) {
       << "}";
   }
   o << "\n  ]\n}\n";
-  std::ofstream out(path);
-  out << o.str();
-  if (!out) throw Error("trix-bench: cannot write " + path);
+  OutputFile out(path);
+  out.write(o.str().data(), o.str().size());
+  out.commit();
 }
 
 void print_header() {

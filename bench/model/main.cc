@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <span>
 #include <sstream>
@@ -27,6 +26,7 @@
 #include "bench.h"
 #include "trix/core/error.h"
 #include "trix/cpu/thread_pool.h"
+#include "trix/io/output_file.h"
 #include "trix/model/forward.h"
 #include "trix/model/llama2c_checkpoint.h"
 #include "trix/model/loader.h"
@@ -280,9 +280,7 @@ int main(int argc, char** argv) {
       if (!fs::exists(path)) {
         std::printf("writing %s ...\n", path.c_str());
         fs::create_directories(a.model_dir);
-        const fs::path tmp = path.string() + ".tmp";
-        trix::write_synthetic_bitnet(o, tmp, pool);
-        fs::rename(tmp, path);
+        trix::write_synthetic_bitnet(o, path, pool);  // temporary + rename (trix::OutputFile)
       }
       const trix::LoadedModel m = trix::load_model(path);
       for (size_t t : a.threads) {
@@ -335,7 +333,8 @@ int main(int argc, char** argv) {
       std::printf("\nstories260K not found at %s: skipped\n", ck_path.c_str());
     }
 
-    std::ofstream js(a.json);
+    trix::OutputFile js_file(a.json);
+    std::ostream& js = js_file.stream();
     js << "{\n  \"dram_gbps\": {\"1\": " << ctx.dram_gbps[1] << ", \"2\": " << ctx.dram_gbps[2]
        << "},\n  \"dram_gbps_start\": {\"1\": " << ctx.dram_start[1] << ", \"2\": " << ctx.dram_start[2]
        << "},\n  \"dram_gbps_end\": {\"1\": " << ctx.dram_end[1] << ", \"2\": " << ctx.dram_end[2]
@@ -363,7 +362,7 @@ int main(int argc, char** argv) {
          << "}" << (i + 1 < stories.size() ? "," : "") << "\n";
     }
     js << "  ]\n}\n";
-    if (!js) throw trix::Error(a.json.string() + ": write failed");
+    js_file.commit();
     std::printf("\nJSON: %s\n", a.json.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,6 +30,7 @@
 #include "trix/core/error.h"
 #include "trix/core/fp16.h"
 #include "trix/cpu/thread_pool.h"
+#include "trix/io/output_file.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/model/quantize.h"
 
@@ -104,7 +105,8 @@ std::vector<size_t> parse_list(const std::string& s) {
 }
 
 void write_json(const std::vector<Record>& recs, const Options& o, const std::string& path) {
-  std::ofstream f(path);
+  trix::OutputFile file(path);
+  std::ostream& f = file.stream();
   f << "{\n  \"benchmark\": \"quantize\", \"format\": \"tq2_0\", \"target_values\": " << kTargetValues
     << ", \"target_seconds_2_threads\": " << kTargetSeconds << ", \"source_mib\": " << o.source_mib
     << ", \"cols\": " << kCols << ",\n  \"cases\": [";
@@ -117,7 +119,7 @@ void write_json(const std::vector<Record>& recs, const Options& o, const std::st
       << ", \"reps\": " << r.reps << "}";
   }
   f << "\n  ]\n}\n";
-  if (!f) throw trix::Error(path + ": write failed");
+  file.commit();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "spec_reader.h"
 #include "specs.h"
+#include "trix/io/output_file.h"
 
 namespace fs = std::filesystem;
 
@@ -78,9 +79,10 @@ int main(int argc, char** argv) {
         ++unchanged;
         continue;
       }
-      std::ofstream o(p, std::ios::binary | std::ios::trunc);
-      o << text;
-      if (!o) throw trixgen::SpecError(p.string() + ": error: cannot write");
+      // Temporary + rename: a killed or failed run never leaves a torn header.
+      trix::OutputFile o(p);
+      o.write(text.data(), text.size());
+      o.commit();
       ++written;
     }
     // Remove files a previous spec set generated and this one does not.

@@ -4,9 +4,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "trix/io/output_file.h"
 #include "trix/model/gguf.h"
 #include "trix/model/trin_convert.h"
 
@@ -81,6 +84,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (opt.scale_from_base && !opt.base) throw trix::Error("--scale-from-base needs --base");
+    // Before reading anything: the output must not be an input.
+    std::vector<std::filesystem::path> inputs{trin};
+    if (opt.base) inputs.emplace_back(*opt.base);
+    if (!scales_path.empty()) inputs.emplace_back(scales_path);
+    trix::check_output_path(out, inputs);
     if (!scales_path.empty()) {
       opt.scales = trix::read_trin_scales(scales_path);
       opt.scales_file = scales_path;

@@ -132,11 +132,10 @@ std::optional<fs::path> default_model() {
   if (fs::exists(gguf)) return gguf;
   if (!fs::exists(bin) || !fs::exists(tok)) return std::nullopt;
   std::fprintf(stderr, "converting %s + %s -> %s\n", bin.c_str(), tok.c_str(), gguf.c_str());
-  // Write under a temporary name, then rename: a run killed midway leaves
-  // no half-written GGUF behind for the next run to trip over.
-  const fs::path tmp = gguf.string() + ".tmp";
-  trix::convert_llama2c_to_gguf(bin, tok, tmp);
-  fs::rename(tmp, gguf);
+  // Through trix::OutputFile: a unique temporary renamed into place, so a
+  // run killed midway leaves nothing behind and concurrent first runs each
+  // write their own complete copy.
+  trix::convert_llama2c_to_gguf(bin, tok, gguf);
   return gguf;
 }
 

@@ -17,6 +17,7 @@
 
 #include "trix/core/error.h"
 #include "trix/cpu/thread_pool.h"
+#include "trix/io/output_file.h"
 #include "trix/model/synthetic_bitnet.h"
 
 namespace {
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
       }
     }
     if (out.empty()) throw trix::Error("no output file given (usage: --type tq2_0 --layers 30 out.gguf)");
+    trix::check_output_path(out);  // a directory, device or FIFO: refused before the work
     const trix::FormatInfo* f = trix::find_format(type);
     if (!f) throw trix::Error("--type '" + type + "': expected tq2_0, tq1_0, i2_s or f32");
     const trix::FormatId format = f->id;

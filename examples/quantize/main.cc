@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +17,7 @@
 
 #include "trix/core/error.h"
 #include "trix/cpu/thread_pool.h"
+#include "trix/io/output_file.h"
 #include "trix/model/gguf.h"
 #include "trix/model/quantize.h"
 
@@ -135,47 +135,11 @@ Args parse_args(int argc, char** argv) {
   } else if (a.dequantize || a.rows || a.cols) {
     throw trix::Error("--dequantize, --rows and --cols need --raw");
   }
-  if (std::filesystem::exists(a.positional[1]) &&
-      std::filesystem::equivalent(a.positional[0], a.positional[1])) {
-    throw trix::Error(a.positional[1] + ": output would overwrite the input");
-  }
+  // Before any work: the output must not be the input (or a link to it),
+  // nor a directory, device or FIFO.
+  trix::check_output_path(a.positional[1], {a.positional[0]});
   return a;
 }
-
-// Streams the sink's bytes into `path` (via path.tmp, renamed on success).
-class FileSink {
- public:
-  explicit FileSink(std::filesystem::path path) : path_(std::move(path)), tmp_(path_) {
-    tmp_ += ".tmp";
-    out_.open(tmp_, std::ios::binary | std::ios::trunc);
-    if (!out_) throw trix::Error(tmp_.string() + ": cannot open for writing");
-  }
-  ~FileSink() {
-    if (!done_) {
-      out_.close();
-      std::error_code ec;
-      std::filesystem::remove(tmp_, ec);
-    }
-  }
-  void write(std::span<const uint8_t> b) {
-    out_.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-    if (!out_) throw trix::Error(tmp_.string() + ": write failed");
-    bytes_ += b.size();
-  }
-  void commit() {
-    out_.close();
-    if (!out_) throw trix::Error(tmp_.string() + ": write failed");
-    std::filesystem::rename(tmp_, path_);
-    done_ = true;
-  }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  std::filesystem::path path_, tmp_;
-  std::ofstream out_;
-  uint64_t bytes_ = 0;
-  bool done_ = false;
-};
 
 int run_raw(const Args& a, trix::ThreadPool& pool) {
   const std::string& in_path = a.positional[0];
@@ -183,8 +147,8 @@ int run_raw(const Args& a, trix::ThreadPool& pool) {
   const trix::FormatInfo& fi = trix::format_info(f);
   if (!trix::has_quantizer(f)) throw trix::Error(std::string("--type ") + fi.name + ": no float conversion");
   trix::require_row_fits(f, *a.cols, "--cols");
+  trix::OutputFile out(a.positional[1], {in_path});
   const trix::MappedFile in(in_path);
-  FileSink out(a.positional[1]);
   const trix::ByteSink sink = [&out](std::span<const uint8_t> b) { out.write(b); };
   const std::string what = in_path;
   if (a.dequantize) {
@@ -194,7 +158,7 @@ int run_raw(const Args& a, trix::ThreadPool& pool) {
   }
   out.commit();
   std::fprintf(stderr, "%s: %llu bytes\n", a.positional[1].c_str(),
-               static_cast<unsigned long long>(out.bytes()));
+               static_cast<unsigned long long>(out.bytes_written()));
   return 0;
 }
 
@@ -239,7 +203,7 @@ int run_gguf(const Args& a, trix::ThreadPool& pool) {
   }
   ProgressBar bar(a.progress.value_or(::isatty(STDERR_FILENO) == 1));
   const auto t0 = std::chrono::steady_clock::now();
-  trix::quantize_gguf_file(in, plan, opt, a.positional[1], pool,
+  trix::quantize_gguf_file(in, plan, opt, a.positional[1], {a.positional[0]}, pool,
                            [&bar](const trix::QuantizeProgress& p) { bar.update(p); });
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   size_t converted = 0;

@@ -11,10 +11,14 @@
 #include <vector>
 
 #include "common/shared_data.h"
+#include "model/tools/tiny_llama2c.h"
 #include "trix/model/gguf.h"
 
 namespace trix {
 namespace {
+
+using test::tiny_checkpoint;
+using test::tiny_tokenizer;
 
 std::filesystem::path temp_path(const std::string& name) {
   return std::filesystem::path(::testing::TempDir()) / name;
@@ -89,36 +93,6 @@ TEST(Llama2c, Stories260kMatchesLlamaCppConversion) {
   EXPECT_EQ(down.ne[0], 172u);
   EXPECT_EQ(down.ne[1], 64u);
   std::filesystem::remove(out);
-}
-
-// A tiny checkpoint with a separate classifier (negative vocab_size).
-std::vector<uint8_t> tiny_checkpoint(int32_t vocab_field, bool with_wcls) {
-  const int32_t h[7] = {4, 6, 1, 2, 1, vocab_field, 3};  // dim 4, head 2, kv_dim 2
-  std::vector<uint8_t> b(sizeof h);
-  std::memcpy(b.data(), h, sizeof h);
-  const int32_t V = vocab_field < 0 ? -vocab_field : vocab_field;
-  const size_t n = static_cast<size_t>(V * 4 + 4 + 16 + 8 + 8 + 16 + 4 + 24 + 24 + 24 + 4 + 2 * 3 * 1 +
-                                       (with_wcls ? V * 4 : 0));
-  for (size_t i = 0; i < n; ++i) {
-    const float f = static_cast<float>(i);
-    const auto* p = reinterpret_cast<const uint8_t*>(&f);
-    b.insert(b.end(), p, p + 4);
-  }
-  return b;
-}
-
-std::vector<uint8_t> tiny_tokenizer(int32_t n) {
-  std::vector<uint8_t> b(4, 0);
-  b[0] = 8;
-  for (int32_t i = 0; i < n; ++i) {
-    const float score = -static_cast<float>(i);
-    const std::string text = i == 3 ? "a b" : "t" + std::to_string(i);
-    const auto len = static_cast<int32_t>(text.size());
-    b.insert(b.end(), reinterpret_cast<const uint8_t*>(&score), reinterpret_cast<const uint8_t*>(&score) + 4);
-    b.insert(b.end(), reinterpret_cast<const uint8_t*>(&len), reinterpret_cast<const uint8_t*>(&len) + 4);
-    b.insert(b.end(), text.begin(), text.end());
-  }
-  return b;
 }
 
 TEST(Llama2c, SeparateClassifierIsWritten) {

@@ -3,10 +3,12 @@
 #include "trix/model/trin_convert.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -338,6 +340,59 @@ TEST_F(TrinConvert, ScaleAndBaseErrors) {
   }
   m = error_of([&] { trix::convert_trin_to_gguf(desc_, trin, out, opt); });
   EXPECT_NE(m.find("missing tensor 'token_embd.weight'"), std::string::npos) << m;
+}
+
+// The output may not be any input: refused before anything is read or
+// written, the input intact. (Before trix::OutputFile, an output equal to
+// the base truncated the mmapped base mid-conversion: exit 0, both corrupt.)
+TEST_F(TrinConvert, OutputThatIsAnInputIsRefusedAndLeftIntact) {
+  const fs::path base = dir_ / "base.gguf";
+  {
+    trix::GgufWriter w(base);
+    w.set_string("general.architecture", "llama");
+    w.set("tokenizer.ggml.tokens", trix::GgufValue::array(std::vector<std::string>(64, "x")));
+    std::vector<std::vector<float>> data;
+    for (const auto& n : desc_.other_tensors) {
+      const uint64_t rows = n == "token_embd.weight" ? 64 : 1;
+      w.add_tensor(n, trix::FormatId::F32, {256, rows});
+      data.emplace_back(256 * rows, 0.5f);
+    }
+    for (const auto& v : data) w.write_tensor_data(std::span<const float>(v));
+    w.finish();
+  }
+  const fs::path trin = write_trin("w.trin");
+  { std::ofstream(dir_ / "scales.txt") << "blk.0.attn_q.weight 0.5\n"; }
+  fs::create_symlink(base, dir_ / "base_link.gguf");
+  ASSERT_EQ(::link(trin.c_str(), (dir_ / "trin_link").c_str()), 0);
+  const auto bytes = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  const std::string base_bytes = bytes(base), trin_bytes = bytes(trin);
+  trix::TrinConvertOptions opt;
+  opt.base = base;
+  opt.scale = 1.0f;
+  // Sanity: the conversion itself works with these inputs.
+  trix::convert_trin_to_gguf(desc_, trin, dir_ / "out.gguf", opt);
+  EXPECT_EQ(error_of([&] { trix::convert_trin_to_gguf(desc_, trin, base, opt); }),
+            base.string() + ": is the same file as input '" + base.string() + "'");
+  EXPECT_EQ(error_of([&] { trix::convert_trin_to_gguf(desc_, trin, dir_ / "base_link.gguf", opt); }),
+            (dir_ / "base_link.gguf").string() + ": is the same file as input '" + base.string() + "'");
+  EXPECT_EQ(error_of([&] { trix::convert_trin_to_gguf(desc_, trin, dir_ / "trin_link", opt); }),
+            (dir_ / "trin_link").string() + ": is the same file as input '" + trin.string() + "'");
+  opt.scales = trix::read_trin_scales(dir_ / "scales.txt");
+  opt.scales_file = (dir_ / "scales.txt").string();
+  EXPECT_EQ(error_of([&] { trix::convert_trin_to_gguf(desc_, trin, dir_ / "scales.txt", opt); }),
+            opt.scales_file + ": is the same file as input '" + opt.scales_file + "'");
+  EXPECT_TRUE(bytes(base) == base_bytes) << "base changed";  // (no megabyte dumps)
+  EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
+  EXPECT_EQ(bytes(dir_ / "scales.txt"), "blk.0.attn_q.weight 0.5\n");
+  // write_trin: the same rule.
+  std::vector<trix::TrinTensorView> views;
+  views.push_back({desc_.ternary[0].name, desc_.ternary[0].rows, desc_.ternary[0].cols, values_[0]});
+  EXPECT_EQ(error_of([&] { trix::write_trin(trin, views, {dir_ / "trin_link"}); }),
+            trin.string() + ": is the same file as input '" + (dir_ / "trin_link").string() + "'");
+  EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
 }
 
 }  // namespace

@@ -35,6 +35,7 @@
 #include "trix/core/error.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
+#include "trix/io/output_file.h"
 
 namespace trix {
 
@@ -209,15 +210,17 @@ inline std::vector<uint8_t> encode_trin(std::span<const TrinTensorView> tensors)
   return out;
 }
 
-// Writes tensors to a TRIN file (see encode_trin). Throws trix::Error naming
-// the file if it cannot be written.
-inline void write_trin(const std::filesystem::path& path, std::span<const TrinTensorView> tensors) {
+// Writes tensors to a TRIN file (see encode_trin) through trix::OutputFile:
+// `path` must not be one of `inputs` nor a non-regular file, and is replaced
+// only once the whole file is written. Throws trix::Error naming the file if
+// it cannot be written.
+inline void write_trin(const std::filesystem::path& path, std::span<const TrinTensorView> tensors,
+                       const std::vector<std::filesystem::path>& inputs = {}) {
+  check_output_path(path, inputs);
   const std::vector<uint8_t> bytes = encode_trin(tensors);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path.string() + ": cannot create TRIN file");
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) throw Error(path.string() + ": write error");
+  OutputFile out(path, inputs);
+  out.write(bytes);
+  out.commit();
 }
 
 }  // namespace trix

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "trix/core/error.h"
+#include "trix/io/output_file.h"
 #include "trix/formats/blocks.h"
 
 namespace trix {
@@ -761,15 +762,19 @@ class GgufReader {
 // write_tensor_data() calls, then finish(). The header goes out on the first
 // data write (or in finish() when there are no tensors), so metadata and
 // tensor infos cannot change after that. Errors (wrong order, too many bytes,
-// I/O failure) throw trix::Error naming the output and the tensor. A writer
-// dropped before finish() leaves a truncated file, which readers reject.
+// I/O failure) throw trix::Error naming the output and the tensor.
 class GgufWriter {
  public:
-  // Writes to `path` (truncating it).
+  // Writes to `path` through trix::OutputFile: refused up front if `path` is
+  // one of `inputs` (or a link to one) or an existing non-regular file; the
+  // bytes go to a temporary that finish() renames over `path`, so a writer
+  // dropped before finish() (or an error) leaves `path` untouched.
   explicit GgufWriter(const std::filesystem::path& path, uint32_t alignment = kGgufDefaultAlignment)
-      : name_(path.string()), owned_(std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc)),
-        out_(owned_.get()), alignment_(alignment) {
-    if (!*owned_) throw Error(name_ + ": cannot open for writing: " + std::strerror(errno));
+      : GgufWriter(path, std::vector<std::filesystem::path>{}, alignment) {}
+  GgufWriter(const std::filesystem::path& path, const std::vector<std::filesystem::path>& inputs,
+             uint32_t alignment = kGgufDefaultAlignment)
+      : name_(path.string()), owned_(std::make_unique<OutputFile>(path, inputs)), out_(&owned_->stream()),
+        alignment_(alignment) {
     init_alignment();
   }
   // Writes to a caller-owned stream (e.g. std::ostringstream in tests).
@@ -884,9 +889,12 @@ class GgufWriter {
                   std::to_string(written_in_current_) + " of " +
                   std::to_string(tensors_[current_].nbytes) + " bytes written");
     }
+    if (owned_) {
+      owned_->commit();
+      return;
+    }
     out_->flush();
     if (!*out_) throw Error(name_ + ": write failed");
-    if (owned_) owned_->close();
   }
 
  private:
@@ -902,7 +910,10 @@ class GgufWriter {
 
   void put(const void* p, size_t n) {
     out_->write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
-    if (!*out_) throw Error(name_ + ": write failed at byte " + std::to_string(pos_));
+    if (!*out_) {
+      const std::string why = owned_ ? owned_->write_error_text() : std::string();
+      throw Error(name_ + ": write failed at byte " + std::to_string(pos_) + (why.empty() ? "" : ": " + why));
+    }
     pos_ += n;
   }
   template <class T>
@@ -979,7 +990,7 @@ class GgufWriter {
   }
 
   std::string name_;
-  std::unique_ptr<std::ofstream> owned_;
+  std::unique_ptr<OutputFile> owned_;  // null when writing to a caller's stream
   std::ostream* out_;
   uint32_t alignment_;
   std::vector<std::pair<std::string, GgufValue>> kv_;

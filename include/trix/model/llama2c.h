@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "trix/core/error.h"
+#include "trix/io/output_file.h"
 #include "trix/model/gguf.h"
 #include "trix/model/tokenizer.h"
 
@@ -280,16 +281,18 @@ inline GgufSpmVocab llama2c_vocab_to_gguf(const Llama2cVocab& in) {
 }
 
 // Writes a llama-architecture GGUF (all tensors F32) from a parsed checkpoint
-// and vocabulary. Throws trix::Error when the vocabulary size differs from
-// the checkpoint's, or on I/O failure.
+// and vocabulary, through trix::OutputFile (`inputs`: the files they were
+// read from, which `out_path` must not be). Throws trix::Error when the
+// vocabulary size differs from the checkpoint's, or on I/O failure.
 inline void write_llama2c_gguf(const Llama2cWeights& w, const Llama2cVocab& vocab,
-                               const std::filesystem::path& out_path) {
+                               const std::filesystem::path& out_path,
+                               const std::vector<std::filesystem::path>& inputs = {}) {
   const Llama2cConfig& c = w.config;
   if (vocab.pieces.size() != static_cast<size_t>(c.vocab_size)) {
     throw Error(out_path.string() + ": tokenizer has " + std::to_string(vocab.pieces.size()) +
                 " tokens, the checkpoint expects " + std::to_string(c.vocab_size));
   }
-  GgufWriter g(out_path);
+  GgufWriter g(out_path, inputs);
   g.set_string("general.architecture", "llama");
   g.set_string("general.name", "llama");
   g.set_u32("llama.context_length", static_cast<uint32_t>(c.seq_len));
@@ -348,11 +351,13 @@ inline void write_llama2c_gguf(const Llama2cWeights& w, const Llama2cVocab& voca
 inline void convert_llama2c_to_gguf(const std::filesystem::path& model_path,
                                     const std::filesystem::path& tokenizer_path,
                                     const std::filesystem::path& out_path) {
+  const std::vector<std::filesystem::path> inputs{model_path, tokenizer_path};
+  check_output_path(out_path, inputs);  // before reading: the output may be an input
   const MappedFile model(model_path);
   const MappedFile tok(tokenizer_path);
   const Llama2cWeights w = parse_llama2c_checkpoint(model.bytes(), model_path.string());
   const Llama2cVocab v = parse_llama2c_tokenizer(tok.bytes(), tokenizer_path.string(), w.config.vocab_size);
-  write_llama2c_gguf(w, v, out_path);
+  write_llama2c_gguf(w, v, out_path, inputs);
 }
 
 }  // namespace trix

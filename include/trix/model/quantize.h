@@ -524,24 +524,17 @@ inline void quantize_gguf(const GgufReader& in, const QuantizePlan& plan, const 
   if (progress && !plan.tensors.empty()) report(plan.tensors.size() - 1, total);
 }
 
-// quantize_gguf into a file: written as `out_path`.tmp and renamed when
-// complete, so a failure never leaves a truncated file under the real name.
+// quantize_gguf into a file, through trix::OutputFile: refused before any
+// work if `out_path` is one of `inputs` (pass the path `in` was read from)
+// or not a regular file; written to a unique temporary renamed over
+// `out_path` when complete, so a failure, a kill by SIGINT/SIGTERM or a
+// concurrent run never leaves a truncated or mixed file under the real name.
 inline void quantize_gguf_file(const GgufReader& in, const QuantizePlan& plan,
                                const QuantizeOptions& opt, const std::filesystem::path& out_path,
-                               ThreadPool& pool, const ProgressFn& progress = {}) {
-  std::filesystem::path tmp = out_path;
-  tmp += ".tmp";
-  try {
-    GgufWriter w(tmp);
-    quantize_gguf(in, plan, opt, w, pool, progress);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, out_path, ec);
-  if (ec) throw Error(out_path.string() + ": cannot rename from " + tmp.string() + ": " + ec.message());
+                               const std::vector<std::filesystem::path>& inputs, ThreadPool& pool,
+                               const ProgressFn& progress = {}) {
+  GgufWriter w(out_path, inputs);
+  quantize_gguf(in, plan, opt, w, pool, progress);  // finish() commits
 }
 
 }  // namespace trix

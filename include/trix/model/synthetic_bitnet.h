@@ -288,7 +288,9 @@ inline void encode_rows(const SyntheticBitnetOptions& o, const SyntheticTensor& 
 
 }  // namespace synthetic_detail
 
-// Writes the model to `path`. Throws trix::Error on bad options or I/O.
+// Writes the model to `path` (through trix::OutputFile: nothing appears
+// under `path` until the whole file is written). Throws trix::Error on bad
+// options, a `path` that is not a regular file, or I/O.
 inline void write_synthetic_bitnet(const SyntheticBitnetOptions& o, const std::filesystem::path& path,
                                    ThreadPool& pool) {
   o.validate();

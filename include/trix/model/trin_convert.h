@@ -64,6 +64,7 @@
 #include "trix/core/fp16.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/formats/trin.h"
+#include "trix/io/output_file.h"
 #include "trix/model/gguf.h"
 #include "trix/models/bitnet_b1_58_2b_4t.h"
 #include "trix/models/stories260k.h"
@@ -323,12 +324,19 @@ inline uint64_t source_row(uint64_t r, uint64_t rows, uint32_t heads) {
 
 }  // namespace trin_detail
 
-// Converts `trin` to `out` (a GGUF file). Throws trix::Error naming the file,
-// tensor and what was expected on any problem.
+// Converts `trin` to `out` (a GGUF file, written through trix::OutputFile;
+// refused before any work if it is `trin`, the base or the scales file).
+// Throws trix::Error naming the file, tensor and what was expected on any
+// problem.
 inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const std::filesystem::path& trin,
                                               const std::filesystem::path& out, const TrinConvertOptions& opt) {
   using trin_detail::shape_str;
   TrinConvertReport rep;
+  // Before reading anything: the output must not be one of the inputs.
+  std::vector<std::filesystem::path> inputs{trin};
+  if (opt.base) inputs.emplace_back(*opt.base);
+  if (!opt.scales.empty()) inputs.emplace_back(opt.scales_file);
+  check_output_path(out, inputs);
   // Shapes: every row a whole number of TQ2_0 blocks; permuted heads even.
   for (const TrinLayer& l : desc.ternary) {
     if (l.cols % BlockTQ2_0::kElements != 0) {
@@ -425,7 +433,7 @@ inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const s
 
   // Tensor table: the spec's order, ternary tensors in place; then any base
   // tensor the spec does not name.
-  GgufWriter w(out);
+  GgufWriter w(out, inputs);
   if (base) {
     for (const auto& [k, v] : base->metadata()) w.set(k, v);
   } else {
