@@ -1,7 +1,8 @@
 // generate: text generation from a GGUF model (llama or bitnet-b1.58).
 //
-//   generate [-m model.gguf] [-p "prompt"] [-n 64] [--temp T] [--seed S]
-//            [--threads N] [--top-k K] [--top-p P]
+//   generate [-m model.gguf] [-p "prompt"] [-n 64] [--ctx N] [--temp T] [--seed S]
+//            [--threads N] [--top-k K] [--top-p P] [--min-p P] ...
+// (generate_args.h parses and range-checks the flags).
 //
 // Prints the prompt and then each token as it is produced, and ends with
 //   prompt: N tokens, X tok/s | decode: M tokens, Y tok/s
@@ -27,6 +28,7 @@
 #include "trix/model/llama2c.h"
 #include "trix/model/loader.h"
 #include "trix/model/sampler.h"
+#include "generate_args.h"
 
 #ifndef TRIX_DEFAULT_SHARED_DIR
 #define TRIX_DEFAULT_SHARED_DIR "../shared"
@@ -39,81 +41,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Args {
-  std::string model;
-  std::string prompt;
-  int64_t n_predict = 64;
-  trix::SamplerConfig sampling;
-  size_t threads = 0;  // 0: all hardware threads
-};
+using trix::generate_cli::Args;
+using trix::generate_cli::UsageError;
 
-// A usage problem: message plus usage text, exit code 2.
-struct UsageError {
-  std::string what;
-};
-
-void print_usage(std::FILE* to, const char* argv0) {
-  std::fprintf(to,
-               "usage: %s [-m model.gguf] [-p \"prompt\"] [-n 64] [--temp T] [--seed S]\n"
-               "          [--threads N] [--top-k K] [--top-p P]\n"
-               "Without -m, tells the stories260K story from $TRIX_SHARED_DIR/models/stories260K.\n",
-               argv0);
-}
-
-template <class T>
-T parse_number(std::string_view flag, const std::string& text) {
-  errno = 0;
-  char* end = nullptr;
-  T v{};
-  if constexpr (std::is_floating_point_v<T>) {
-    v = static_cast<T>(std::strtod(text.c_str(), &end));
-  } else if constexpr (std::is_signed_v<T>) {
-    v = static_cast<T>(std::strtoll(text.c_str(), &end, 10));
-  } else {
-    if (!text.empty() && text[0] == '-') end = nullptr;
-    else v = static_cast<T>(std::strtoull(text.c_str(), &end, 10));
-  }
-  if (text.empty() || end == nullptr || *end != '\0' || errno != 0) {
-    throw UsageError{std::string(flag) + " expects a number, got '" + text + "'"};
-  }
-  return v;
-}
-
-Args parse_args(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError{flag + " needs a value"};
-      return argv[++i];
-    };
-    if (flag == "-m" || flag == "--model") {
-      a.model = value();
-    } else if (flag == "-p" || flag == "--prompt") {
-      a.prompt = value();
-    } else if (flag == "-n" || flag == "--n-predict") {
-      a.n_predict = parse_number<int64_t>(flag, value());
-      if (a.n_predict < 0) throw UsageError{"-n must be >= 0"};
-    } else if (flag == "--temp") {
-      a.sampling.temperature = parse_number<float>(flag, value());
-    } else if (flag == "--seed") {
-      a.sampling.seed = parse_number<uint64_t>(flag, value());
-    } else if (flag == "--threads" || flag == "-t") {
-      a.threads = parse_number<size_t>(flag, value());
-      if (a.threads == 0 || a.threads > 1024) throw UsageError{"--threads must be in [1, 1024]"};
-    } else if (flag == "--top-k") {
-      a.sampling.top_k = parse_number<int32_t>(flag, value());
-    } else if (flag == "--top-p") {
-      a.sampling.top_p = parse_number<float>(flag, value());
-    } else if (flag == "-h" || flag == "--help") {
-      print_usage(stdout, argv[0]);
-      std::exit(0);
-    } else {
-      throw UsageError{"unknown argument '" + flag + "'"};
-    }
-  }
-  a.sampling.validate();  // throws trix::Error naming the bad field
-  return a;
+// -m must name a regular file: a FIFO would block the open, and a
+// directory or device is never a model. Missing files are left to the
+// loader, whose "cannot open" names the path.
+void check_model_path(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st) || fs::is_regular_file(st)) return;
+  const char* what = fs::is_directory(st)        ? "a directory"
+                     : fs::is_fifo(st)           ? "a FIFO"
+                     : fs::is_character_file(st) ? "a character device"
+                     : fs::is_block_file(st)     ? "a block device"
+                     : fs::is_socket(st)         ? "a socket"
+                                                 : "not a plain file";
+  throw trix::Error(path.string() + ": not a regular file (it is " + what +
+                    "); -m expects a GGUF model file");
 }
 
 fs::path shared_dir() {
@@ -141,6 +86,7 @@ std::optional<fs::path> default_model() {
 
 int run(const Args& a) {
   fs::path path = a.model;
+  if (!path.empty()) check_model_path(path);
   if (path.empty()) {
     const auto found = default_model();
     if (!found) {
@@ -160,13 +106,20 @@ int run(const Args& a) {
     if (tok.bos() < 0) throw trix::Error(path.string() + ": the model has no BOS token to start from");
     prompt.insert(prompt.begin(), tok.bos());
   }
-  // The KV cache only needs the positions this run can use.
-  const int64_t wanted = static_cast<int64_t>(prompt.size()) + a.n_predict;
-  const int64_t context = std::min(m.config.context_length, std::max<int64_t>(wanted, 1));
-  if (static_cast<int64_t>(prompt.size()) > m.config.context_length) {
-    throw trix::Error("the prompt has " + std::to_string(prompt.size()) +
-                      " tokens, more than the model's context length " +
-                      std::to_string(m.config.context_length));
+  // The run context: --ctx, or what this run can use (prompt + n), never
+  // more than the model's. Sizes the KV cache and scratch. The parser caps
+  // -n and --ctx at kMaxTokens, so the sum cannot overflow.
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  if (a.ctx > m.config.context_length) {
+    throw trix::Error("--ctx " + std::to_string(a.ctx) + " exceeds the model's context length " +
+                      std::to_string(m.config.context_length) + " (" + path.string() + ")");
+  }
+  const int64_t wanted = a.ctx > 0 ? a.ctx : std::max<int64_t>(n_prompt + a.n_predict, 1);
+  const int64_t context = std::min(m.config.context_length, wanted);
+  if (n_prompt > context) {
+    const std::string limit = a.ctx > 0 ? "--ctx " : "the model's context length ";
+    throw trix::Error("the prompt has " + std::to_string(n_prompt) + " tokens, more than " + limit +
+                      std::to_string(context));
   }
 
   trix::ThreadPool pool(a.threads);
@@ -194,6 +147,10 @@ int run(const Args& a) {
       return true;
     });
   }
+  if (r.stop == trix::StopReason::ContextFull) {
+    std::fprintf(stderr, "note: stopped after %zu tokens: the context (%lld tokens) is full\n",
+                 r.tokens.size(), static_cast<long long>(context));
+  }
   const auto rate = [](int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
   std::printf("\nprompt: %lld tokens, %.1f tok/s | decode: %lld tokens, %.1f tok/s\n",
               static_cast<long long>(r.n_prompt), rate(r.n_prompt, r.prompt_seconds),
@@ -205,10 +162,15 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse_args(argc, argv));
+    const Args a = trix::generate_cli::parse_generate_args(argc, argv);
+    if (a.help) {
+      std::fputs(trix::generate_cli::usage_text(), stdout);
+      return 0;
+    }
+    return run(a);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "error: %s\n", e.what.c_str());
-    print_usage(stderr, argv[0]);
+    std::fputs(trix::generate_cli::usage_text(), stderr);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -13,6 +13,7 @@
 #include "common/shared_data.h"
 #include "model/tools/tiny_llama2c.h"
 #include "trix/model/gguf.h"
+#include "trix/model/llama2c_checkpoint.h"
 
 namespace trix {
 namespace {
@@ -171,6 +172,26 @@ TEST(Llama2cBad, Tokenizers) {
                                  temp_path("never.gguf"));
             }),
             temp_path("never.gguf").string() + ": tokenizer has 4 tokens, the checkpoint expects 5");
+}
+
+
+// The in-memory entry point (used by the fuzz target): views point into the
+// caller's buffer, which must be 4-byte aligned for the f32 arrays.
+TEST(Llama2cCheckpoint, FromMemory) {
+  const auto ck = tiny_checkpoint(-5, true);
+  const Llama2cCheckpoint m = Llama2cCheckpoint::from_memory(ck, "m.bin");
+  EXPECT_EQ(m.config().dim, 4);
+  EXPECT_EQ(m.config().vocab_size, 5);
+  EXPECT_FALSE(m.config().tied_output);
+  EXPECT_EQ(m.weights().token_embd.data, ck.data() + 28);
+  EXPECT_EQ(static_cast<const float*>(m.weights().token_embd.data)[1], 1.0f);
+  std::vector<uint8_t> shifted(ck.size() + 1);
+  std::memcpy(shifted.data() + 1, ck.data(), ck.size());
+  EXPECT_EQ(error_of([&] { (void)Llama2cCheckpoint::from_memory(std::span(shifted).subspan(1), "m.bin"); }),
+            "m.bin: checkpoint buffer is not 4-byte aligned");
+  EXPECT_NE(error_of([&] { (void)Llama2cCheckpoint::from_memory(std::span(ck).first(100), "m.bin"); })
+                .find("m.bin: at byte offset 0: llama2.c checkpoint size 100 bytes"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <bit>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "trix/core/error.h"
@@ -41,13 +43,24 @@ class Llama2cCheckpoint {
   // Maps and checks the file. Throws trix::Error naming the file and the
   // field or byte offset on any inconsistency.
   static Llama2cCheckpoint load(const std::string& path) {
+    auto file = std::make_shared<MappedFile>(std::filesystem::path(path));
+    Llama2cCheckpoint ck = from_memory(file->bytes(), path);
+    ck.file_ = std::move(file);  // the views point into the mapping, which does not move
+    return ck;
+  }
+
+  // Checks a checkpoint held in `bytes` (4-byte aligned, as a mapping or
+  // malloc gives; it must outlive the result), named `name` in errors.
+  static Llama2cCheckpoint from_memory(std::span<const uint8_t> bytes, const std::string& name) {
     // The arrays are used in place: little-endian f32 at 4-byte offsets of a
-    // page-aligned mapping.
+    // 4-byte aligned buffer.
     static_assert(std::endian::native == std::endian::little,
                   "llama2.c checkpoints are little-endian; add a byte-swapping copy for this host");
+    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) != 0) {
+      throw Error(name + ": checkpoint buffer is not 4-byte aligned");
+    }
     Llama2cCheckpoint ck;
-    ck.file_ = std::make_shared<MappedFile>(std::filesystem::path(path));
-    const Llama2cWeights l = parse_llama2c_checkpoint(ck.file_->bytes(), path);
+    const Llama2cWeights l = parse_llama2c_checkpoint(bytes, name);
     ck.config_ = llama2c_model_config(l.config);
     const ModelConfig& c = ck.config_;
     c.validate();

@@ -1,14 +1,25 @@
 # Runs a command-line tool and checks how it ends.
-#   cmake -DTOOL=<exe> -DARGS=<;-list> [-DEXPECT_RC=nonzero|0]
+#   cmake -DTOOL=<exe> -DARGS=<;-list> [-DEXPECT_RC=nonzero|usage|0]
 #         [-DEXPECT_ERR=<substring of the one stderr line>]
 #         [-DEXPECT_OUT=<substring of stdout>] [-DENV=<;-list of K=V>]
 #         [-DMAKER=<make_bad_gguf> -DKIND=<kind> -DFILE=<path>]
-#         [-DFRESH_DIR=<folder emptied first>] -P expect_tool.cmake
+#         [-DFRESH_DIR=<folder emptied first>] [-DMKFIFO=<path made a FIFO first>]
+#         [-DEMPTY_LAST_ARG=ON] [-DTIMEOUT=<seconds>] -P expect_tool.cmake
+# EXPECT_RC=usage: exit code 2, one 'error: ...' line, then the usage text.
+# EMPTY_LAST_ARG passes '' after ARGS (a CMake list cannot carry an empty
+# argument). TIMEOUT kills a tool that hangs, which then fails the test.
 # With MAKER, the bad file is written first and its expected error text
 # (printed by the maker) becomes EXPECT_ERR.
 if(FRESH_DIR)
   file(REMOVE_RECURSE ${FRESH_DIR})
   file(MAKE_DIRECTORY ${FRESH_DIR})
+endif()
+if(MKFIFO)
+  file(REMOVE ${MKFIFO})
+  execute_process(COMMAND mkfifo ${MKFIFO} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "mkfifo ${MKFIFO} failed")
+  endif()
 endif()
 if(MAKER)
   execute_process(COMMAND ${MAKER} ${KIND} ${FILE} RESULT_VARIABLE rc OUTPUT_VARIABLE expect
@@ -24,7 +35,16 @@ if(ENV)
 else()
   set(run ${TOOL} ${ARGS})
 endif()
-execute_process(COMMAND ${run} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT TIMEOUT)
+  set(TIMEOUT 1800)
+endif()
+if(EMPTY_LAST_ARG)
+  execute_process(COMMAND ${run} "" TIMEOUT ${TIMEOUT}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+else()
+  execute_process(COMMAND ${run} TIMEOUT ${TIMEOUT}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+endif()
 if(EXPECT_RC STREQUAL "nonzero")
   if(rc EQUAL 0 OR NOT rc MATCHES "^[0-9]+$")
     message(FATAL_ERROR "expected a non-zero exit code, got '${rc}'\nstdout: ${out}\nstderr: ${err}")
@@ -34,6 +54,11 @@ if(EXPECT_RC STREQUAL "nonzero")
   list(LENGTH newlines n_lines)
   if(NOT n_lines EQUAL 1 OR NOT err MATCHES "^error: ")
     message(FATAL_ERROR "expected one 'error: ...' line on stderr, got ${n_lines} lines:\n${err}")
+  endif()
+elseif(EXPECT_RC STREQUAL "usage")
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "^error: [^\n]*\nusage: ")
+    message(FATAL_ERROR "expected exit code 2, one 'error: ...' line and the usage, got '${rc}'\n"
+                        "stdout: ${out}\nstderr: ${err}")
   endif()
 else()
   if(NOT rc EQUAL 0)
