@@ -3,12 +3,20 @@
 #         [-DEXPECT_ERR=<substring of the one stderr line>]
 #         [-DEXPECT_OUT=<substring of stdout>] [-DENV=<;-list of K=V>]
 #         [-DMAKER=<make_bad_gguf> -DKIND=<kind> -DFILE=<path>]
-#         [-DFRESH_DIR=<folder emptied first>] -P expect_tool.cmake
+#         [-DFRESH_DIR=<folder emptied first>] [-DFIFO=<path made a FIFO first>]
+#         -P expect_tool.cmake
 # With MAKER, the bad file is written first and its expected error text
 # (printed by the maker) becomes EXPECT_ERR.
 if(FRESH_DIR)
   file(REMOVE_RECURSE ${FRESH_DIR})
   file(MAKE_DIRECTORY ${FRESH_DIR})
+endif()
+if(FIFO)
+  file(REMOVE ${FIFO})
+  execute_process(COMMAND mkfifo ${FIFO} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "mkfifo ${FIFO} failed")
+  endif()
 endif()
 if(MAKER)
   execute_process(COMMAND ${MAKER} ${KIND} ${FILE} RESULT_VARIABLE rc OUTPUT_VARIABLE expect
