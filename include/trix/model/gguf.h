@@ -705,11 +705,18 @@ class GgufReader {
   // protects the stack against crafted input.
   static constexpr int kMaxArrayDepth = 8;
 
-  // "array 'key'" or "array 'key[3][0]'" for the item path `path`.
+  // "array 'key'" or "array 'key[3][0]'" for the item path `path`. Built by
+  // appending: operator+ chains here trip GCC 12's -Wrestrict at -O3.
   static std::string array_label(const std::string& key, std::span<const uint64_t> path) {
-    std::string s = "array '" + key;
-    for (uint64_t i : path) s += "[" + std::to_string(i) + "]";
-    return s + "'";
+    std::string s = "array '";
+    s += key;
+    for (uint64_t i : path) {
+      s += '[';
+      s += std::to_string(i);
+      s += ']';
+    }
+    s += '\'';
+    return s;
   }
 
   // Validates one array's element type, length and items at pos_ and moves
