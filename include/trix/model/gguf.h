@@ -204,16 +204,15 @@ class GgufEncodedItems {
     const uint8_t* p_ = nullptr;
   };
 
+  // The item count lives in the owning GgufValue (array_size()): one copy
+  // per value keeps a metadata entry as small as before.
   GgufEncodedItems() = default;
-  GgufEncodedItems(std::vector<uint8_t> bytes, uint64_t count) : bytes_(std::move(bytes)), count_(count) {}
+  explicit GgufEncodedItems(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
 
-  uint64_t size() const { return count_; }
-  bool empty() const { return count_ == 0; }
   iterator begin() const { return iterator(bytes_.data()); }
   iterator end() const { return iterator(bytes_.data() + bytes_.size()); }
   std::vector<T> to_vector() const {
     std::vector<T> out;
-    out.reserve(static_cast<size_t>(count_));
     for (auto it = begin(); it != end(); ++it) out.push_back(*it);
     return out;
   }
@@ -222,7 +221,6 @@ class GgufEncodedItems {
 
  private:
   std::vector<uint8_t> bytes_;
-  uint64_t count_ = 0;
 };
 
 // One metadata value: a scalar, a string, or an array (of scalars, strings or
@@ -276,7 +274,7 @@ class GgufValue {
     out.count_ = items.size();
     std::vector<uint8_t> bytes;
     for (const std::string& s : items) append_string(bytes, s);
-    out.strings_ = GgufEncodedItems<std::string>(std::move(bytes), items.size());
+    out.strings_ = GgufEncodedItems<std::string>(std::move(bytes));
     return out;
   }
   // Array of arrays; every item must itself be an array (else trix::Error).
@@ -290,7 +288,7 @@ class GgufValue {
       if (!a.is_array()) throw Error("GgufValue::array_of_arrays: an item is not an array");
       a.append_encoded_array(bytes);
     }
-    out.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes), items.size());
+    out.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes));
     return out;
   }
 
@@ -421,9 +419,9 @@ class GgufValue {
     const uint64_t n = gguf_detail::encoded_items_bytes(v.elem_type_, v.count_, items);
     std::vector<uint8_t> bytes(items, items + n);
     if (v.elem_type_ == GgufType::STRING) {
-      v.strings_ = GgufEncodedItems<std::string>(std::move(bytes), v.count_);
+      v.strings_ = GgufEncodedItems<std::string>(std::move(bytes));
     } else if (v.elem_type_ == GgufType::ARRAY) {
-      v.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes), v.count_);
+      v.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes));
     } else {
       v.raw_ = std::move(bytes);
     }
@@ -659,6 +657,13 @@ class GgufReader {
     return Error(msg);
   }
 
+  // How many of `count` elements to reserve up front: all of them while that
+  // stays under 64 MiB (untouched capacity costs address space, not memory).
+  template <class T>
+  static size_t reserve_count(uint64_t count) {
+    return static_cast<size_t>(std::min<uint64_t>(count, (uint64_t{64} << 20) / sizeof(T)));
+  }
+
   // ---- bounded cursor
   Error fail(uint64_t at, std::string_view what) const { return error_at(name_, at, what); }
 
@@ -801,9 +806,9 @@ class GgufReader {
       const uint8_t* items = bytes_.data() + start + 12;
       std::vector<uint8_t> copy(items, bytes_.data() + pos_);
       if (v.elem_type_ == GgufType::STRING) {
-        v.strings_ = GgufEncodedItems<std::string>(std::move(copy), v.count_);
+        v.strings_ = GgufEncodedItems<std::string>(std::move(copy));
       } else if (v.elem_type_ == GgufType::ARRAY) {
-        v.arrays_ = GgufEncodedItems<GgufValue>(std::move(copy), v.count_);
+        v.arrays_ = GgufEncodedItems<GgufValue>(std::move(copy));
       } else {
         v.raw_ = std::move(copy);
       }
@@ -868,8 +873,10 @@ class GgufReader {
                                    " bytes left");
     }
 
-    // No reserve(n_kv): the counts are only bounded by the file's size, and
-    // growing by doubling keeps memory proportional to what was parsed.
+    // Reserved up to a fixed budget only: a count is bounded by the file's
+    // size alone, which a sparse file makes huge (reserving it all was a
+    // std::bad_alloc); past the budget the vector grows with what is parsed.
+    kv_.reserve(reserve_count<std::pair<std::string, GgufValue>>(n_kv));
     for (uint64_t i = 0; i < n_kv; ++i) {
       const uint64_t at = pos_;
       std::string key = read_string("metadata key " + std::to_string(i));
@@ -895,6 +902,8 @@ class GgufReader {
       uint64_t info_at;
     };
     std::vector<Pending> pending;
+    tensors_.reserve(reserve_count<GgufTensor>(n_tensors));
+    pending.reserve(reserve_count<Pending>(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
       GgufTensor t;
       const uint64_t at = pos_;
