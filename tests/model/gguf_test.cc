@@ -7,9 +7,14 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace trix {
 namespace {
@@ -353,6 +358,209 @@ TEST(GgufBad, DuplicateKeyAndBadAlignment) {
   a.header(0, 1).str("general.alignment").pod<uint32_t>(4).pod<uint32_t>(3);
   EXPECT_EQ(parse_error(a.b),
             "bad.gguf: metadata key 'general.alignment': expected a u32 power of two, found u32 3");
+}
+
+
+// ---- memory bounded by the file (issue 9)
+
+// A file holding `head` and then zeros up to `size` bytes, written sparse
+// (ftruncate), so a multi-GB file costs no disk.
+class SparseFile {
+ public:
+  SparseFile(const std::string& tag, const std::vector<uint8_t>& head, uint64_t size)
+      : path_(std::filesystem::temp_directory_path() /
+              ("trix_gguf_" + tag + "_" + std::to_string(::getpid()) + ".gguf")) {
+    {
+      std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+      out.write(reinterpret_cast<const char*>(head.data()), static_cast<std::streamsize>(head.size()));
+    }
+    std::filesystem::resize_file(path_, size);
+  }
+  ~SparseFile() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string open_error(const std::filesystem::path& p) {
+  try {
+    (void)GgufReader::open(p);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// kB of a /proc/self/status line ("VmHWM", "VmRSS"); -1 if absent.
+long status_kb(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+// Resets the peak RSS to the current RSS (Linux clear_refs "5"); false
+// where that is not allowed.
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
+// The issue's reproducer: one key holding 10 million empty arrays (12 bytes
+// each, 120 MB of zeros). It used to cost 1.37 GB (a GgufValue per item);
+// now the items stay as their encoded bytes: one copy (120 MB) besides the
+// mapped file pages the parse reads (120 MB). The bound, 3x the file, leaves
+// room for ASan's shadow (1/8) and allocator slack, and is well below the
+// old 11x.
+TEST(GgufMemory, TenMillionEmptyArraysCostAboutTheirFileSize) {
+  constexpr uint64_t kItems = 10'000'000;
+  Builder g;
+  g.header(0, 1).str("a").pod<uint32_t>(9).pod<uint32_t>(9).pod<uint64_t>(kItems);
+  const uint64_t size = g.b.size() + kItems * 12;  // each item: u32 type U8 (0), u64 length 0
+  SparseFile f("empty_arrays", g.b, size);
+  if (!reset_peak_rss()) GTEST_SKIP() << "cannot reset the peak RSS (/proc/self/clear_refs)";
+  const long before_kb = status_kb("VmRSS");
+  {
+    const GgufReader r = GgufReader::open(f.path());
+    const GgufValue& v = r.get("a");
+    EXPECT_EQ(v.array_size(), kItems);
+    EXPECT_EQ(v.elem_type(), GgufType::ARRAY);
+    size_t n = 0;
+    for (const GgufValue& item : v.array_items()) {
+      if (n++ >= 3) break;
+      EXPECT_EQ(item.array_size(), 0u);
+      EXPECT_EQ(item.elem_type(), GgufType::U8);
+    }
+  }
+  const long growth_kb = status_kb("VmHWM") - before_kb;
+  const long file_kb = static_cast<long>(size / 1024);
+  RecordProperty("peak_rss_growth_kb", std::to_string(growth_kb));
+  RecordProperty("file_kb", std::to_string(file_kb));
+  EXPECT_LT(growth_kb, 3 * file_kb) << "peak RSS grew " << growth_kb << " kB for a " << file_kb << " kB file";
+}
+
+// Counts that a large (sparse) file could hold on paper used to be reserved
+// up front: n_kv = size / 13 asked for ~12x the file (std::bad_alloc, or an
+// ASan abort). Now nothing is reserved by count, and the parse stops at the
+// first bad entry with the usual error.
+TEST(GgufMemory, CountsAsLargeAsTheFileAllowsAreNotReserved) {
+  constexpr uint64_t kSize = uint64_t{64} << 30;  // 64 GiB, sparse
+  {
+    Builder g;
+    g.header(0, (kSize - 24) / 13);  // every all-zero entry: key "", u8 0
+    SparseFile f("many_kv", g.b, kSize);
+    const std::string e = open_error(f.path());
+    EXPECT_NE(e.find(f.path().string() + ": at byte offset 37: duplicate metadata key ''"), std::string::npos) << e;
+  }
+  {
+    Builder g;
+    g.header((kSize - 24) / 24, 0);
+    SparseFile f("many_tensors", g.b, kSize);
+    const std::string e = open_error(f.path());
+    EXPECT_NE(e.find(f.path().string() + ": at byte offset 32: tensor '': n_dims 0"), std::string::npos) << e;
+  }
+  {
+    Builder g;  // as many strings as fit: all empty, then a duplicate key
+    g.header(0, 2).str("s").pod<uint32_t>(9).pod<uint32_t>(8).pod<uint64_t>(1'000'000);
+    SparseFile f("many_strings", g.b, g.b.size() + 8'000'000);
+    const std::string e = open_error(f.path());
+    EXPECT_NE(e.find(": at byte offset " + std::to_string(g.b.size() + 8'000'000) +
+                     ": truncated: need 8 bytes for metadata key 1"),
+              std::string::npos)
+        << e;
+  }
+}
+
+// Counts and lengths beyond the file: one error naming the file and offset.
+TEST(GgufMemory, HugeCountsAndLengthsNameFileAndOffset) {
+  EXPECT_EQ(parse_error(Builder().header(0, ~0ull).b),
+            "bad.gguf: at byte offset 16: metadata count 18446744073709551615 cannot fit in the 0 "
+            "bytes left");
+  EXPECT_EQ(parse_error(Builder().header(~0ull, 0).b),
+            "bad.gguf: at byte offset 8: tensor count 18446744073709551615 cannot fit in the 0 "
+            "bytes left");
+  Builder s;  // a string item whose length runs past the end
+  s.header(0, 1).str("t").pod<uint32_t>(9).pod<uint32_t>(8).pod<uint64_t>(2).pod<uint64_t>(0).pod<uint64_t>(~0ull);
+  EXPECT_EQ(parse_error(s.b),
+            "bad.gguf: at byte offset 57: array 't' item 1: string length 18446744073709551615 "
+            "runs past the end of the file (0 bytes left)");
+  Builder n;  // a nested array whose inner length is absurd
+  n.header(0, 1).str("t").pod<uint32_t>(9).pod<uint32_t>(9).pod<uint64_t>(1).pod<uint32_t>(6).pod<uint64_t>(~0ull >> 2);
+  EXPECT_NE(parse_error(n.b).find("bad.gguf: at byte offset 53: array 't[0]': length 4611686018427387903 of f32"),
+            std::string::npos)
+      << parse_error(n.b);
+}
+
+TEST(GgufMemory, NestedArraysRoundTripThroughTheEncodedItems) {
+  const GgufValue inner = GgufValue::array(std::vector<int16_t>{-3, 4});
+  const GgufValue deep = GgufValue::array_of_arrays({inner, GgufValue::array(std::vector<std::string>{"q"})});
+  std::ostringstream os;
+  GgufWriter w(os, "nested");
+  w.set("n", GgufValue::array_of_arrays({deep, GgufValue::array(std::vector<float>{})}));
+  w.finish();
+  const auto bytes = to_bytes(os.str());
+  const GgufReader r = GgufReader::from_memory(bytes, "nested");
+  const std::vector<GgufValue> outer = r.get("n").arrays();
+  ASSERT_EQ(outer.size(), 2u);
+  const std::vector<GgufValue> d = outer[0].arrays();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].array_as<int16_t>(), (std::vector<int16_t>{-3, 4}));
+  EXPECT_EQ(d[1].strings(), (std::vector<std::string>{"q"}));
+  EXPECT_EQ(outer[1].elem_type(), GgufType::F32);
+  EXPECT_EQ(outer[1].array_size(), 0u);
+  EXPECT_EQ(r.get("n").to_string(), "[array x 2] {[array x 2] {[i16 x 2] {-3, 4}, [string x 1] {\"q\"}}, [f32 x 0]}");
+  EXPECT_THROW(GgufValue::array_of_arrays({GgufValue::scalar<uint8_t>(1)}), Error);
+}
+
+// ---- garbage rejected (issue 9)
+
+TEST(GgufBad, OverlappingTensorsNameBoth) {
+  std::ostringstream os;
+  GgufWriter w(os, "overlap");
+  w.add_tensor("first", FormatId::F32, {16});
+  w.add_tensor("second", FormatId::F32, {8});
+  w.add_tensor("third", FormatId::F32, {8});
+  std::vector<float> z(16, 0.0f);
+  w.write_tensor_data(std::span<const float>(z));
+  w.write_tensor_data(std::span<const float>(z.data(), 8));
+  w.write_tensor_data(std::span<const float>(z.data(), 8));
+  w.finish();
+  std::string file = os.str();
+  ASSERT_EQ(parse_error(to_bytes(file)), "(no error)");
+  // Point 'third' into the middle of 'first' (offset 32 < 64 = first's end).
+  const std::string third = std::string("\x05\0\0\0\0\0\0\0", 8) + "third";
+  const size_t at = file.find(third) + third.size() + 4 + 8 + 4;  // n_dims, ne[0], type
+  const uint64_t off = 32;
+  std::memcpy(file.data() + at, &off, 8);
+  EXPECT_EQ(parse_error(to_bytes(file)),
+            "bad.gguf: at byte offset " + std::to_string(at) +
+                ": tensor 'third': data [32, 64) overlaps tensor 'first': data [0, 64) (offsets "
+                "from the data section)");
+}
+
+TEST(GgufBad, NonRegularFilesAreRefused) {
+  const auto tmp = std::filesystem::temp_directory_path();
+  const auto dir = tmp / ("trix_gguf_dir_" + std::to_string(::getpid()));
+  std::filesystem::create_directory(dir);
+  EXPECT_EQ(open_error(dir), dir.string() + ": not a regular file (a directory); expected a file whose size is known");
+  std::filesystem::remove(dir);
+  EXPECT_EQ(open_error("/dev/zero"), "/dev/zero: not a regular file (a character device); expected a file whose size is known");
+  // A FIFO with no writer: open must not wait for one. (Held open for
+  // writing here too, so that the old blocking open failed instead of hanging.)
+  const auto fifo = tmp / ("trix_gguf_fifo_" + std::to_string(::getpid()));
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int keep = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK);
+  EXPECT_EQ(open_error(fifo), fifo.string() + ": not a regular file (a FIFO); expected a file whose size is known");
+  if (keep >= 0) ::close(keep);
+  std::filesystem::remove(fifo);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -246,6 +247,88 @@ TEST(ModelLoaderTiny, MissingTensorWrongShapeAndArchitecture) {
   EXPECT_NE(load_error(other).find("'general.architecture' = \"gpt-j\": unsupported"),
             std::string::npos)
       << load_error(other);
+}
+
+
+// ------------------------------------------- garbage weights, run-sized memory
+
+std::string generate_error(const std::string& bytes) {
+  const auto span = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  const LoadedModel m = trix::load_model(GgufReader::from_memory(span, "bad.gguf"));
+  trix::ThreadPool pool(2);
+  Decoder<RuntimeShape> dec(RuntimeShape::from(m.config), m.prepared, pool);
+  trix::Sampler sampler(trix::SamplerConfig{});
+  const int32_t bos = m.tokenizer.bos();
+  trix::GenerateOptions opt;
+  opt.max_new_tokens = 4;
+  try {
+    (void)trix::generate(dec, sampler, std::span<const int32_t>(&bos, 1), opt);
+  } catch (const trix::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// NaN or 3e38 weights used to sample <unk> (id 0) forever with exit 0.
+class GarbageWeights : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GarbageWeights, GenerateStopsNamingTheStep) {
+  const trix::test::BadGguf bad = trix::test::bad_gguf(GetParam());
+  const std::string msg = generate_error(bad.bytes);
+  EXPECT_NE(msg.find(bad.expect), std::string::npos) << msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, GarbageWeights, ::testing::ValuesIn(trix::test::kGarbageWeightKinds),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) c = c == '-' ? '_' : c;
+                           return n;
+                         });
+
+TEST(GarbageWeights, LaterStepIsNamed) {
+  std::vector<float> logits(10, 0.5f);
+  EXPECT_NO_THROW(trix::check_logits_finite(logits, 3));
+  logits[7] = -std::numeric_limits<float>::infinity();
+  try {
+    trix::check_logits_finite(logits, 3);
+    FAIL() << "no error";
+  } catch (const trix::Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("generate: step 3: logits are not finite (-inf at token id 7)", 0), 0u)
+        << e.what();
+  }
+}
+
+// llama.context_length = 2^24 used to size the attention scratch per thread
+// by it (64 MiB each); the KV cache and every per-run buffer now follow the
+// run's context.
+TEST(ModelLoaderTiny, HugeFileContextCostsOnlyTheRunContext) {
+  const std::string bytes = trix::test::tiny_llama_gguf_with([](trix::test::TinyGgufOptions& o) {
+    o.context_length = 1u << 24;
+  });
+  const auto span = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  const LoadedModel m = trix::load_model(GgufReader::from_memory(span, "tiny.gguf"));
+  ASSERT_EQ(m.config.context_length, 1 << 24);
+  constexpr int64_t kRun = 6;
+  for (size_t threads : {1u, 4u}) {
+    trix::ThreadPool pool(threads);
+    Decoder<RuntimeShape> dec(RuntimeShape::from(m.config), m.prepared, pool, trix::KvType::F32,
+                              /*max_batch=*/64, kRun);
+    EXPECT_EQ(dec.context_length(), kRun);
+    // K and V: layers x run context x kv_dim floats each.
+    EXPECT_EQ(dec.kv_bytes(), size_t{2} * 1 * kRun * 16 * sizeof(float));
+    // Per token (batch clamped to the run context): x, xb, q, att, proj (32
+    // each), k, v (16 each), gate, up (64 each), rope cos/sin (4 each); plus
+    // scores (threads x run context) and logits (vocab 8).
+    const size_t per_token = 5 * 32 + 2 * 16 + 2 * 64 + 2 * 4;
+    EXPECT_EQ(dec.scratch_bytes(), (kRun * per_token + threads * kRun + 8) * sizeof(float));
+    // And it still runs up to the end of that context.
+    trix::Sampler sampler(trix::SamplerConfig{});
+    const int32_t bos = m.tokenizer.bos();
+    trix::GenerateOptions opt;
+    opt.max_new_tokens = 100;
+    const auto r = trix::generate(dec, sampler, std::span<const int32_t>(&bos, 1), opt);
+    EXPECT_EQ(r.stop, trix::StopReason::ContextFull);
+  }
 }
 
 }  // namespace

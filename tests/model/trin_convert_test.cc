@@ -9,9 +9,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <istream>
+#include <streambuf>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include "trix/core/fp16.h"
 #include "trix/formats/tq2_0.h"
@@ -393,6 +397,90 @@ TEST_F(TrinConvert, OutputThatIsAnInputIsRefusedAndLeftIntact) {
   EXPECT_EQ(error_of([&] { trix::write_trin(trin, views, {dir_ / "trin_link"}); }),
             trin.string() + ": is the same file as input '" + (dir_ / "trin_link").string() + "'");
   EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
+
+// ---- TRIN input: bounded by the file (issue 9)
+
+// /dev/zero used to be read until memory ran out (3 GB in 10 s) and a FIFO
+// blocked forever: only regular files are read, refused at once otherwise.
+TEST_F(TrinConvert, NonRegularTrinInputsAreRefusedAtOnce) {
+  trix::TrinConvertOptions opt;
+  opt.scale = 1.0f;
+  const fs::path out = dir_ / "out.gguf";
+  std::string m = error_of([&] { trix::convert_trin_to_gguf(desc_, "/dev/zero", out, opt); });
+  EXPECT_EQ(m, "/dev/zero: not a regular file (a character device); a TRIN file must be one, so its size can be checked");
+  const fs::path fifo = dir_ / "weights.trin";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  m = error_of([&] { trix::convert_trin_to_gguf(desc_, fifo, out, opt); });
+  EXPECT_EQ(m, fifo.string() + ": not a regular file (a FIFO); a TRIN file must be one, so its size can be checked");
+  m = error_of([&] { trix::convert_trin_to_gguf(desc_, dir_, out, opt); });
+  EXPECT_NE(m.find("not a regular file (a directory)"), std::string::npos) << m;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+// Counts what the reader takes from its stream.
+class CountingBuf : public std::streambuf {
+ public:
+  explicit CountingBuf(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {
+    char* p = reinterpret_cast<char*>(bytes_.data());
+    setg(p, p, p + bytes_.size());
+  }
+  uint64_t bytes_read = 0;
+
+ protected:
+  std::streamsize xsgetn(char* s, std::streamsize n) override {
+    const std::streamsize got = std::streambuf::xsgetn(s, n);
+    bytes_read += static_cast<uint64_t>(got);
+    return got;
+  }
+  int_type underflow() override { return traits_type::eof(); }
+  pos_type seekoff(off_type off, std::ios_base::seekdir dir, std::ios_base::openmode) override {
+    const off_type base = dir == std::ios_base::beg ? 0 : dir == std::ios_base::cur ? gptr() - eback() : egptr() - eback();
+    return seekpos(pos_type(base + off), std::ios_base::in);
+  }
+  pos_type seekpos(pos_type pos, std::ios_base::openmode) override {
+    setg(eback(), eback() + off_type(pos), egptr());
+    return pos;
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// The file used to be read whole (a 258 MB TRIN cost 497 MB). Opening now
+// reads the magic and the length prefixes only; read(i) reads tensor i alone.
+TEST_F(TrinConvert, ReaderReadsOneTensorAtATime) {
+  std::vector<trix::TrinTensorView> views;
+  std::vector<trix::TrinTensorSpec> specs;
+  for (size_t i = 0; i < desc_.ternary.size(); ++i) {
+    const auto& l = desc_.ternary[i];
+    views.push_back({l.name, l.rows, l.cols, values_[i]});
+    specs.push_back({l.name, l.rows, l.cols, 1.0f});
+  }
+  const std::vector<uint8_t> bytes = trix::encode_trin(views);
+  CountingBuf buf(bytes);
+  std::istream in(&buf);
+  trix::TrinReader r(in, "counted.trin", specs);
+  ASSERT_EQ(r.size(), specs.size());
+  EXPECT_EQ(r.file_size(), bytes.size());
+  EXPECT_EQ(buf.bytes_read, 4 + 4 * specs.size());  // magic + length prefixes
+  for (size_t i : {size_t{5}, size_t{0}, specs.size() - 1}) {
+    const uint64_t before = buf.bytes_read;
+    const trix::TrinTensor t = r.read(i);
+    const uint64_t payload = (specs[i].rows * specs[i].cols + 3) / 4;
+    EXPECT_EQ(buf.bytes_read - before, payload) << specs[i].name;
+    EXPECT_EQ(t.packed.size(), payload);
+    EXPECT_EQ(t.values(), values_[i]) << specs[i].name;
+  }
+  // A code 3 is found when its tensor is read, and named with its offset.
+  std::vector<uint8_t> bad = bytes;
+  const uint64_t off = r.payload_offset(2);
+  bad[off + 1] |= 0xc0;
+  trix::TrinReader rb = trix::TrinReader::from_memory(bad, "bad.trin", specs);
+  EXPECT_NO_THROW((void)rb.read(1));
+  const std::string m = error_of([&] { (void)rb.read(2); });
+  EXPECT_NE(m.find("bad.trin: at byte offset " + std::to_string(off + 1) + ": tensor '" + specs[2].name), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("code 3"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -17,7 +17,8 @@
 // index), the byte offset and what was expected, for a wrong magic, a
 // truncated length prefix or payload, a length that disagrees with the
 // expected shape, a weight code 3, and trailing bytes after the last tensor.
-// It never reads outside the buffer.
+// It never reads outside the file, reads one tensor at a time (TrinReader),
+// and refuses inputs that are not regular files (FIFOs, /dev/zero).
 #pragma once
 
 #include <cstddef>
@@ -25,8 +26,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
+#include <algorithm>
+#include <istream>
 #include <limits>
+#include <memory>
+#include <streambuf>
+#include <system_error>
 #include <span>
 #include <string>
 #include <string_view>
@@ -96,86 +101,211 @@ inline std::string trin_tensor_label(const std::string& name, size_t index, size
 
 }  // namespace formats_detail
 
+namespace formats_detail {
+
+// A read-only, seekable stream buffer over caller-owned bytes (no copy).
+class TrinSpanBuf : public std::streambuf {
+ public:
+  explicit TrinSpanBuf(std::span<const uint8_t> bytes) {
+    char* p = const_cast<char*>(reinterpret_cast<const char*>(bytes.data()));
+    setg(p, p, p + bytes.size());
+  }
+
+ protected:
+  pos_type seekoff(off_type off, std::ios_base::seekdir dir, std::ios_base::openmode) override {
+    const off_type base = dir == std::ios_base::beg ? 0 : dir == std::ios_base::cur ? gptr() - eback()
+                                                                                    : egptr() - eback();
+    return seekpos(pos_type(base + off), std::ios_base::in);
+  }
+  pos_type seekpos(pos_type pos, std::ios_base::openmode) override {
+    const off_type at = off_type(pos);
+    if (at < 0 || at > egptr() - eback()) return pos_type(off_type(-1));
+    setg(eback(), eback() + at, egptr());
+    return pos;
+  }
+};
+
+}  // namespace formats_detail
+
+// Reads a TRIN file one tensor at a time. Construction checks the magic,
+// every length prefix against the expected shapes, and the total size
+// against the file's (reading 4 bytes per tensor, seeking past payloads), so
+// a wrong or truncated file fails before any payload is read; read(i) then
+// reads tensor i alone and checks its codes. Memory is one tensor's bytes,
+// never the file's. Errors are trix::Error naming the file, the tensor and
+// the byte offset (see the file comment).
+class TrinReader {
+ public:
+  // Opens `path`, which must be a regular file: a FIFO, a device such as
+  // /dev/zero or a directory has no size to check lengths against.
+  static TrinReader open(const std::filesystem::path& path, std::span<const TrinTensorSpec> expected) {
+    const std::string name = path.string();
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status)) throw Error(name + ": cannot open TRIN file");
+    if (!std::filesystem::is_regular_file(status)) {
+      const char* kind = std::filesystem::is_directory(status)  ? "a directory"
+                         : std::filesystem::is_fifo(status)     ? "a FIFO"
+                         : std::filesystem::is_character_file(status) ? "a character device"
+                         : std::filesystem::is_block_file(status)     ? "a block device"
+                         : std::filesystem::is_socket(status)         ? "a socket"
+                                                                      : "not a regular file";
+      throw Error(name + ": not a regular file (" + kind + "); a TRIN file must be one, so its size can be checked");
+    }
+    auto file = std::make_unique<std::ifstream>(path, std::ios::binary);
+    if (!*file) throw Error(name + ": cannot open TRIN file");
+    std::istream& in = *file;
+    return TrinReader(std::move(file), nullptr, in, name, expected);
+  }
+  // Reads caller-owned bytes (no copy); they must outlive the reader.
+  static TrinReader from_memory(std::span<const uint8_t> bytes, std::string_view name,
+                                std::span<const TrinTensorSpec> expected) {
+    auto buf = std::make_unique<formats_detail::TrinSpanBuf>(bytes);
+    auto in = std::make_unique<std::istream>(buf.get());
+    std::istream& ref = *in;
+    return TrinReader(std::move(in), std::move(buf), ref, std::string(name), expected);
+  }
+  // Reads a caller-owned seekable stream, which must outlive the reader.
+  TrinReader(std::istream& in, std::string name, std::span<const TrinTensorSpec> expected)
+      : TrinReader(nullptr, nullptr, in, std::move(name), expected) {}
+
+  const std::string& name() const { return name_; }
+  size_t size() const { return specs_.size(); }
+  const TrinTensorSpec& spec(size_t i) const { return specs_.at(i); }
+  // Offset of tensor i's first payload byte.
+  uint64_t payload_offset(size_t i) const { return offsets_.at(i); }
+  uint64_t file_size() const { return file_size_; }
+
+  // Reads tensor i (any order, any number of times) and checks its codes.
+  TrinTensor read(size_t i) {
+    const TrinTensorSpec& spec = specs_.at(i);
+    const std::string label = formats_detail::trin_tensor_label(spec.name, i, specs_.size());
+    TrinTensor tensor;
+    tensor.spec = spec;
+    tensor.file_offset = offsets_[i];
+    tensor.packed.resize(static_cast<size_t>(lengths_[i]));
+    read_at(offsets_[i], tensor.packed.data(), tensor.packed.size(), label + ": payload");
+    const uint64_t n = tensor.size();
+    for (uint64_t k = 0; k < n; ++k) {
+      if (tensor.code(k) == 3) {
+        throw error_at(name_, offsets_[i] + formats_detail::code_byte<BlockTRIN>(k),
+                       label + ": weight " + std::to_string(k) + " has code 3; expected 0, 1 or 2 (-1, 0, +1)");
+      }
+    }
+    return tensor;
+  }
+  // Every tensor, in file order (holds them all: for small files and tests).
+  std::vector<TrinTensor> read_all() {
+    std::vector<TrinTensor> out;
+    out.reserve(specs_.size());
+    for (size_t i = 0; i < specs_.size(); ++i) out.push_back(read(i));
+    return out;
+  }
+
+ private:
+  TrinReader(std::unique_ptr<std::istream> owned, std::unique_ptr<std::streambuf> owned_buf, std::istream& in,
+             std::string name, std::span<const TrinTensorSpec> expected)
+      : owned_buf_(std::move(owned_buf)), owned_(std::move(owned)), in_(&in), name_(std::move(name)),
+        specs_(expected.begin(), expected.end()) {
+    index();
+  }
+
+  void read_at(uint64_t pos, uint8_t* out, size_t n, std::string_view what) {
+    in_->clear();
+    in_->seekg(static_cast<std::streamoff>(pos));
+    in_->read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(n));
+    if (!*in_ || static_cast<size_t>(in_->gcount()) != n) {
+      throw error_at(name_, pos, std::string(what) + ": read error (" + std::to_string(n) +
+                                     " bytes expected; did the file change?)");
+    }
+  }
+
+  void index() {
+    in_->seekg(0, std::ios::end);
+    const std::streamoff end = in_->tellg();
+    if (!*in_ || end < 0) throw Error(name_ + ": cannot seek in the TRIN stream");
+    file_size_ = static_cast<uint64_t>(end);
+    uint8_t magic[sizeof kTrinMagic] = {};
+    const size_t have = static_cast<size_t>(std::min<uint64_t>(file_size_, sizeof magic));
+    read_at(0, magic, have, "magic");
+    if (have < sizeof magic || std::memcmp(magic, kTrinMagic, sizeof magic) != 0) {
+      std::string found;
+      for (size_t i = 0; i < have; ++i) {
+        const uint8_t c = magic[i];
+        if (c >= 0x20 && c < 0x7f) {
+          found += static_cast<char>(c);
+        } else {
+          constexpr char kHex[] = "0123456789abcdef";
+          found += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+        }
+      }
+      throw error_at(name_, 0, "expected magic \"TRIN\", found \"" + found + "\" (" +
+                                   std::to_string(file_size_) + "-byte file)");
+    }
+    offsets_.reserve(specs_.size());
+    lengths_.reserve(specs_.size());
+    uint64_t pos = sizeof kTrinMagic;
+    for (size_t t = 0; t < specs_.size(); ++t) {
+      const TrinTensorSpec& spec = specs_[t];
+      const std::string label = formats_detail::trin_tensor_label(spec.name, t, specs_.size());
+      uint64_t want = 0;
+      if (!formats_detail::trin_payload_bytes(spec.rows, spec.cols, &want)) {
+        throw error_at(name_, pos, label + ": shape " + std::to_string(spec.rows) + " x " +
+                                       std::to_string(spec.cols) + " is too large for a TRIN tensor");
+      }
+      const uint64_t left = file_size_ - pos;
+      if (left < 4) {
+        throw error_at(name_, pos, label + ": truncated length prefix: need 4 bytes, " +
+                                       std::to_string(left) + " left");
+      }
+      uint8_t p[4];
+      read_at(pos, p, 4, label + ": length prefix");
+      const uint64_t length = uint64_t{p[0]} | uint64_t{p[1]} << 8 | uint64_t{p[2]} << 16 | uint64_t{p[3]} << 24;
+      if (length != want) {
+        throw error_at(name_, pos, label + ": length prefix says " + std::to_string(length) +
+                                       " bytes, expected " + std::to_string(want) + " for " +
+                                       std::to_string(spec.rows) + " x " + std::to_string(spec.cols) +
+                                       " weights");
+      }
+      pos += 4;
+      if (file_size_ - pos < length) {
+        throw error_at(name_, pos, label + ": truncated payload: need " + std::to_string(length) +
+                                       " bytes, " + std::to_string(file_size_ - pos) + " left");
+      }
+      offsets_.push_back(pos);
+      lengths_.push_back(length);
+      pos += length;
+    }
+    if (pos != file_size_) {
+      const std::string after = specs_.empty() ? std::string("the magic (no tensors expected)")
+                                               : "the last tensor '" + specs_.back().name + "'";
+      throw error_at(name_, pos, std::to_string(file_size_ - pos) + " trailing bytes after " + after +
+                                     "; expected end of file");
+    }
+  }
+
+  std::unique_ptr<std::streambuf> owned_buf_;
+  std::unique_ptr<std::istream> owned_;
+  std::istream* in_;
+  std::string name_;
+  std::vector<TrinTensorSpec> specs_;
+  std::vector<uint64_t> offsets_;
+  std::vector<uint64_t> lengths_;
+  uint64_t file_size_ = 0;
+};
+
 // Parses a whole TRIN file held in memory. `file` names it in error messages.
 inline std::vector<TrinTensor> parse_trin(std::span<const uint8_t> bytes, std::string_view file,
                                           std::span<const TrinTensorSpec> expected) {
-  if (bytes.size() < sizeof kTrinMagic || std::memcmp(bytes.data(), kTrinMagic, sizeof kTrinMagic) != 0) {
-    std::string found;
-    for (size_t i = 0; i < bytes.size() && i < sizeof kTrinMagic; ++i) {
-      const uint8_t c = bytes[i];
-      if (c >= 0x20 && c < 0x7f) {
-        found += static_cast<char>(c);
-      } else {
-        constexpr char kHex[] = "0123456789abcdef";
-        found += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
-      }
-    }
-    throw error_at(file, 0, "expected magic \"TRIN\", found \"" + found + "\" (" +
-                                std::to_string(bytes.size()) + "-byte file)");
-  }
-  std::vector<TrinTensor> tensors;
-  tensors.reserve(expected.size());
-  uint64_t pos = sizeof kTrinMagic;
-  for (size_t t = 0; t < expected.size(); ++t) {
-    const TrinTensorSpec& spec = expected[t];
-    const std::string label = formats_detail::trin_tensor_label(spec.name, t, expected.size());
-    uint64_t want = 0;
-    if (!formats_detail::trin_payload_bytes(spec.rows, spec.cols, &want)) {
-      throw error_at(file, pos, label + ": shape " + std::to_string(spec.rows) + " x " +
-                                    std::to_string(spec.cols) + " is too large for a TRIN tensor");
-    }
-    const uint64_t left = bytes.size() - pos;
-    if (left < 4) {
-      throw error_at(file, pos, label + ": truncated length prefix: need 4 bytes, " +
-                                    std::to_string(left) + " left");
-    }
-    const uint8_t* p = bytes.data() + pos;
-    const uint64_t length = uint64_t{p[0]} | uint64_t{p[1]} << 8 | uint64_t{p[2]} << 16 | uint64_t{p[3]} << 24;
-    if (length != want) {
-      throw error_at(file, pos, label + ": length prefix says " + std::to_string(length) +
-                                    " bytes, expected " + std::to_string(want) + " for " +
-                                    std::to_string(spec.rows) + " x " + std::to_string(spec.cols) +
-                                    " weights");
-    }
-    pos += 4;
-    if (bytes.size() - pos < length) {
-      throw error_at(file, pos, label + ": truncated payload: need " + std::to_string(length) +
-                                    " bytes, " + std::to_string(bytes.size() - pos) + " left");
-    }
-    TrinTensor tensor;
-    tensor.spec = spec;
-    tensor.file_offset = pos;
-    tensor.packed.assign(bytes.begin() + static_cast<ptrdiff_t>(pos),
-                         bytes.begin() + static_cast<ptrdiff_t>(pos + length));
-    const uint64_t n = tensor.size();
-    for (uint64_t i = 0; i < n; ++i) {
-      if (tensor.code(i) == 3) {
-        throw error_at(file, pos + formats_detail::code_byte<BlockTRIN>(i), label + ": weight " + std::to_string(i) +
-                                              " has code 3; expected 0, 1 or 2 (-1, 0, +1)");
-      }
-    }
-    pos += length;
-    tensors.push_back(std::move(tensor));
-  }
-  if (pos != bytes.size()) {
-    const std::string after = expected.empty()
-                                  ? std::string("the magic (no tensors expected)")
-                                  : "the last tensor '" + expected.back().name + "'";
-    throw error_at(file, pos, std::to_string(bytes.size() - pos) + " trailing bytes after " + after +
-                                  "; expected end of file");
-  }
-  return tensors;
+  return TrinReader::from_memory(bytes, file, expected).read_all();
 }
 
-// Reads a TRIN file. Throws trix::Error (naming the file) if it cannot be
-// read or is malformed; see parse_trin.
+// Reads a whole TRIN file (all tensors in memory; TrinReader::open reads one
+// at a time). Throws trix::Error naming the file if it is not a regular
+// file, cannot be read or is malformed; see TrinReader.
 inline std::vector<TrinTensor> read_trin(const std::filesystem::path& path,
                                          std::span<const TrinTensorSpec> expected) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open TRIN file");
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path.string() + ": read error");
-  return parse_trin(bytes, path.string(), expected);
+  return TrinReader::open(path, expected).read_all();
 }
 
 // Encodes tensors into TRIN bytes. Throws trix::Error if a tensor's values

@@ -165,8 +165,10 @@ ModelConfig config_of(const Shape& s, bool tied_output = true) {
   return c;
 }
 
-// Activation buffers for up to max_batch tokens at a time. Allocated once;
-// the forward pass never allocates afterwards.
+// Activation buffers for up to max_batch tokens at a time, attending over at
+// most `context` positions (the run's context, i.e. the KV cache's length:
+// never the file's maximum, which a model may set to millions). Allocated
+// once; the forward pass never allocates afterwards.
 struct ForwardBuffers {
   int64_t max_batch = 0;
   std::vector<float> x;        // [batch][dim] residual stream
@@ -180,13 +182,18 @@ struct ForwardBuffers {
   std::vector<float> up;       // [batch][ffn_hidden]
   std::vector<float> rope_cos; // [batch][head_dim / 2] of each token's position
   std::vector<float> rope_sin;
-  std::vector<float> scores;   // [threads][context] attention weights
+  std::vector<float> scores;   // [threads][run context] attention weights
   std::vector<float> logits;   // [vocab] of the last token
   PreparedScratch matvec_scratch;
 
+  // A batch larger than the context could never be filled, so it is
+  // clamped to the context.
   template <class Shape>
-  ForwardBuffers(const Shape& s, int64_t batch, size_t n_threads) : max_batch(batch) {
+  ForwardBuffers(const Shape& s, int64_t batch, size_t n_threads, int64_t context)
+      : max_batch(std::min(batch, context)) {
     if (batch <= 0) throw Error("forward buffers: max_batch must be > 0");
+    if (context <= 0) throw Error("forward buffers: context must be > 0");
+    batch = max_batch;
     const auto n = [&](int64_t per_token) { return static_cast<size_t>(batch * per_token); };
     x.resize(n(s.dim));
     xb.resize(n(s.dim));
@@ -199,8 +206,19 @@ struct ForwardBuffers {
     up.resize(n(s.ffn_hidden));
     rope_cos.resize(n(s.head_dim / 2));
     rope_sin.resize(n(s.head_dim / 2));
-    scores.resize(n_threads * static_cast<size_t>(s.context_length));
+    scores.resize(n_threads * static_cast<size_t>(context));
     logits.resize(static_cast<size_t>(s.vocab_size));
+  }
+
+  // Bytes held by the float buffers (not counting the matvec scratch, which
+  // grows with the largest projection's input, a property of the weights).
+  size_t bytes() const {
+    size_t n = 0;
+    for (const std::vector<float>* buf : {&x, &xb, &q, &k, &v, &att, &proj, &gate, &up, &rope_cos,
+                                          &rope_sin, &scores, &logits}) {
+      n += buf->size() * sizeof(float);
+    }
+    return n;
   }
 };
 

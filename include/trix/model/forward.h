@@ -11,7 +11,9 @@
 // Logits = output(norm(x)) of the last token.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -134,7 +136,9 @@ template <class Shape = RuntimeShape>
 class Decoder {
  public:
   // Validates `prepared` against `shape` (throws trix::Error). context_length
-  // 0 means the shape's; a smaller value saves KV memory. Any number of
+  // is the run's context (e.g. prompt + tokens to generate): the KV cache and
+  // the attention scratch are sized by it, capped at the shape's. 0 means the
+  // shape's, which a file may set to millions: pass the run's. Any number of
   // decoders may share one prepared model.
   Decoder(const Shape& shape, std::shared_ptr<const PreparedModel> prepared, ThreadPool& pool,
           KvType kv_type = KvType::F32, int64_t max_batch = 64, int64_t context_length = 0)
@@ -145,7 +149,7 @@ class Decoder {
             context_length > 0 ? std::min<int64_t>(context_length, shape.context_length)
                                : shape.context_length,
             kv_type),
-        buffers_(shape, max_batch, pool.num_threads()) {
+        buffers_(shape, max_batch, pool.num_threads(), kv_.context_length()) {
     if (!model_) throw Error("decoder: no prepared model given");
     validate_model(shape_, model_->views);
   }
@@ -165,6 +169,10 @@ class Decoder {
   int64_t pos() const { return pos_; }
   int64_t context_length() const { return kv_.context_length(); }
   const KvCache& kv_cache() const { return kv_; }
+  // Memory this run holds: the KV cache, and the activation and attention
+  // buffers (both proportional to the run's context, not the file's).
+  size_t kv_bytes() const { return kv_.bytes(); }
+  size_t scratch_bytes() const { return buffers_.bytes(); }
   void reset() { pos_ = 0; }
 
   // Appends tokens at pos() and returns the last one's logits (valid until
@@ -211,11 +219,26 @@ struct GenerateResult {
   double decode_seconds = 0.0;
 };
 
+// Throws trix::Error if `logits` hold a NaN or an infinity: a broken model
+// (NaN or huge weights) would otherwise sample garbage forever. `step` is the
+// number of tokens generated before these logits (0: the prompt's).
+inline void check_logits_finite(std::span<const float> logits, int64_t step) {
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const float v = logits[i];
+    if (!std::isfinite(v)) {
+      const char* what = std::isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf";
+      throw Error("generate: step " + std::to_string(step) + ": logits are not finite (" + what +
+                  " at token id " + std::to_string(i) + "); the model's weights are broken");
+    }
+  }
+}
+
 // Feeds `prompt` (at least one id, e.g. BOS) through `dec`, then samples and
 // feeds one token at a time. Each new id is passed to on_token, which returns
 // false to stop (its time is not counted). The repetition penalty sees
 // prompt + generated ids. Throws trix::Error on an empty prompt or one that
-// does not fit the context.
+// does not fit the context, and on logits that are not finite (naming the
+// step, see check_logits_finite).
 template <class Shape>
 GenerateResult generate(Decoder<Shape>& dec, Sampler& sampler, std::span<const int32_t> prompt,
                         const GenerateOptions& opt,
@@ -238,6 +261,7 @@ GenerateResult generate(Decoder<Shape>& dec, Sampler& sampler, std::span<const i
     first = false;
   };
   while (static_cast<int64_t>(out.tokens.size()) < opt.max_new_tokens) {
+    check_logits_finite(logits, static_cast<int64_t>(out.tokens.size()));
     std::copy(logits.begin(), logits.end(), work.begin());
     const int32_t next = sampler.sample(work, history);
     account();

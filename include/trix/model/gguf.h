@@ -25,9 +25,11 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <ostream>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -132,11 +134,100 @@ inline uint64_t load_bits(const uint8_t* p, GgufType t) {
   return v;
 }
 
+template <class T>
+T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Sizes of encoded GGUF array items. The bytes are trusted: the reader has
+// validated them, or GgufValue encoded them itself.
+inline uint64_t encoded_array_bytes(const uint8_t* p);
+inline uint64_t encoded_items_bytes(GgufType elem, uint64_t count, const uint8_t* p) {
+  if (elem == GgufType::STRING) {
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < count; ++i) n += 8 + load_le<uint64_t>(p + n);
+    return n;
+  }
+  if (elem == GgufType::ARRAY) {
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < count; ++i) n += encoded_array_bytes(p + n);
+    return n;
+  }
+  return count * gguf_scalar_size(elem);
+}
+// One encoded array: u32 element type, u64 count, the items.
+inline uint64_t encoded_array_bytes(const uint8_t* p) {
+  const auto elem = static_cast<GgufType>(load_le<uint32_t>(p));
+  return 12 + encoded_items_bytes(elem, load_le<uint64_t>(p + 4), p + 12);
+}
+
 }  // namespace gguf_detail
 
+// The items of an array of strings (T = std::string) or of arrays
+// (T = GgufValue), kept as their encoded GGUF bytes and decoded one at a time
+// on iteration. A file's 10 million tiny arrays cost their 12 bytes each, not
+// one GgufValue (and its vectors) each.
+template <class T>
+class GgufEncodedItems {
+ public:
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(const uint8_t* p) : p_(p) {}
+    T operator*() const {
+      if constexpr (std::is_same_v<T, std::string>) {
+        const auto n = gguf_detail::load_le<uint64_t>(p_);
+        return std::string(reinterpret_cast<const char*>(p_ + 8), static_cast<size_t>(n));
+      } else {
+        return T::decode_array(p_);
+      }
+    }
+    iterator& operator++() {
+      if constexpr (std::is_same_v<T, std::string>) {
+        p_ += 8 + gguf_detail::load_le<uint64_t>(p_);
+      } else {
+        p_ += gguf_detail::encoded_array_bytes(p_);
+      }
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator old = *this;
+      ++*this;
+      return old;
+    }
+    bool operator==(const iterator&) const = default;
+
+   private:
+    const uint8_t* p_ = nullptr;
+  };
+
+  // The item count lives in the owning GgufValue (array_size()): one copy
+  // per value keeps a metadata entry as small as before.
+  GgufEncodedItems() = default;
+  explicit GgufEncodedItems(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+
+  iterator begin() const { return iterator(bytes_.data()); }
+  iterator end() const { return iterator(bytes_.data() + bytes_.size()); }
+  std::vector<T> to_vector() const {
+    std::vector<T> out;
+    for (auto it = begin(); it != end(); ++it) out.push_back(*it);
+    return out;
+  }
+  // The items' encoded bytes, back to back, as in the file.
+  std::span<const uint8_t> encoded() const { return bytes_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
 // One metadata value: a scalar, a string, or an array (of scalars, strings or
-// further arrays). Arrays of scalars keep the elements' raw little-endian
-// bytes, so a 128k-entry score table costs 512 KiB, not 128k objects.
+// further arrays). Arrays keep their elements' encoded little-endian bytes
+// (strings length-prefixed, nested arrays whole), so a value costs about what
+// it takes in the file: a 128k-entry score table 512 KiB, not 128k objects.
 class GgufValue {
  public:
   GgufValue() = default;
@@ -177,21 +268,28 @@ class GgufValue {
   static GgufValue array(const std::vector<T>& items) {
     return array(std::span<const T>(items.data(), items.size()));
   }
-  static GgufValue array(std::vector<std::string> items) {
+  static GgufValue array(const std::vector<std::string>& items) {
     GgufValue out;
     out.type_ = GgufType::ARRAY;
     out.elem_type_ = GgufType::STRING;
     out.count_ = items.size();
-    out.strings_ = std::move(items);
+    std::vector<uint8_t> bytes;
+    for (const std::string& s : items) append_string(bytes, s);
+    out.strings_ = GgufEncodedItems<std::string>(std::move(bytes));
     return out;
   }
-  // Array of arrays; every item must itself be an array.
-  static GgufValue array_of_arrays(std::vector<GgufValue> items) {
+  // Array of arrays; every item must itself be an array (else trix::Error).
+  static GgufValue array_of_arrays(const std::vector<GgufValue>& items) {
     GgufValue out;
     out.type_ = GgufType::ARRAY;
     out.elem_type_ = GgufType::ARRAY;
     out.count_ = items.size();
-    out.arrays_ = std::move(items);
+    std::vector<uint8_t> bytes;
+    for (const GgufValue& a : items) {
+      if (!a.is_array()) throw Error("GgufValue::array_of_arrays: an item is not an array");
+      a.append_encoded_array(bytes);
+    }
+    out.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes));
     return out;
   }
 
@@ -253,8 +351,12 @@ class GgufValue {
     }
     return out;
   }
-  const std::vector<std::string>& strings() const { return strings_; }
-  const std::vector<GgufValue>& arrays() const { return arrays_; }
+  // The items of an array of strings / of arrays, decoded (a copy); empty
+  // for other values. string_items() / array_items() iterate without one.
+  std::vector<std::string> strings() const { return strings_.to_vector(); }
+  std::vector<GgufValue> arrays() const { return arrays_.to_vector(); }
+  const GgufEncodedItems<std::string>& string_items() const { return strings_; }
+  const GgufEncodedItems<GgufValue>& array_items() const { return arrays_; }
   // Raw little-endian bytes of a scalar array.
   std::span<const uint8_t> raw() const { return raw_; }
 
@@ -276,12 +378,14 @@ class GgufValue {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(count_, max_items));
         if (n == 0) break;
         s += " {";
+        auto str_it = strings_.begin();
+        auto arr_it = arrays_.begin();
         for (size_t i = 0; i < n; ++i) {
           if (i) s += ", ";
           if (elem_type_ == GgufType::STRING) {
-            s += "\"" + strings_[i] + "\"";
+            s += "\"" + *str_it++ + "\"";
           } else if (elem_type_ == GgufType::ARRAY) {
-            s += arrays_[i].to_string(max_items);
+            s += (*arr_it++).to_string(max_items);
           } else {
             s += element(i).to_string();
           }
@@ -305,18 +409,56 @@ class GgufValue {
     return v;
   }
 
+  // The array encoded at p (u32 element type, u64 count, items), whose
+  // bytes are trusted (validated by the reader or written by this class).
+  static GgufValue decode_array(const uint8_t* p) {
+    GgufValue v;
+    v.type_ = GgufType::ARRAY;
+    v.elem_type_ = static_cast<GgufType>(gguf_detail::load_le<uint32_t>(p));
+    v.count_ = gguf_detail::load_le<uint64_t>(p + 4);
+    const uint8_t* items = p + 12;
+    const uint64_t n = gguf_detail::encoded_items_bytes(v.elem_type_, v.count_, items);
+    std::vector<uint8_t> bytes(items, items + n);
+    if (v.elem_type_ == GgufType::STRING) {
+      v.strings_ = GgufEncodedItems<std::string>(std::move(bytes));
+    } else if (v.elem_type_ == GgufType::ARRAY) {
+      v.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes));
+    } else {
+      v.raw_ = std::move(bytes);
+    }
+    return v;
+  }
+
  private:
   friend class GgufReader;
   friend class GgufWriter;
+
+  static void append_string(std::vector<uint8_t>& out, std::string_view s) {
+    const uint64_t n = s.size();
+    const auto* len = reinterpret_cast<const uint8_t*>(&n);
+    out.insert(out.end(), len, len + 8);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  void append_encoded_array(std::vector<uint8_t>& out) const {
+    const auto elem = static_cast<uint32_t>(elem_type_);
+    const auto* e = reinterpret_cast<const uint8_t*>(&elem);
+    const auto* c = reinterpret_cast<const uint8_t*>(&count_);
+    out.insert(out.end(), e, e + 4);
+    out.insert(out.end(), c, c + 8);
+    const std::span<const uint8_t> items = elem_type_ == GgufType::STRING  ? strings_.encoded()
+                                           : elem_type_ == GgufType::ARRAY ? arrays_.encoded()
+                                                                           : std::span<const uint8_t>(raw_);
+    out.insert(out.end(), items.begin(), items.end());
+  }
 
   GgufType type_ = GgufType::U8;
   GgufType elem_type_ = GgufType::U8;
   uint64_t bits_ = 0;  // scalars, sign/zero-extended to 64 bits
   uint64_t count_ = 0;
   std::string str_;
-  std::vector<uint8_t> raw_;
-  std::vector<std::string> strings_;
-  std::vector<GgufValue> arrays_;
+  std::vector<uint8_t> raw_;               // items of a scalar array
+  GgufEncodedItems<std::string> strings_;  // items of an array of strings
+  GgufEncodedItems<GgufValue> arrays_;     // items of an array of arrays
 };
 
 // A tensor as stored: a view into the file's data section.
@@ -341,13 +483,20 @@ class MappedFile {
   // Maps `path` read-only. Throws trix::Error naming the file on failure.
   explicit MappedFile(const std::filesystem::path& path) {
     const std::string name = path.string();
-    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the check
+    // below then refuses it (only a regular file has a size to trust).
+    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw Error(name + ": cannot open: " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
       const int e = errno;
       ::close(fd);
       throw Error(name + ": cannot stat: " + std::strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(name + ": not a regular file (" + file_kind(st.st_mode) +
+                  "); expected a file whose size is known");
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {
@@ -368,6 +517,16 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
+
+  // "directory", "FIFO", ... for messages about a path that is not a file.
+  static std::string file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+  }
 
  private:
   const uint8_t* data_ = nullptr;
@@ -499,6 +658,13 @@ class GgufReader {
     return Error(msg);
   }
 
+  // How many of `count` elements to reserve up front: all of them while that
+  // stays under 64 MiB (untouched capacity costs address space, not memory).
+  template <class T>
+  static size_t reserve_count(uint64_t count) {
+    return static_cast<size_t>(std::min<uint64_t>(count, (uint64_t{64} << 20) / sizeof(T)));
+  }
+
   // ---- bounded cursor
   Error fail(uint64_t at, std::string_view what) const { return error_at(name_, at, what); }
 
@@ -545,48 +711,107 @@ class GgufReader {
   // protects the stack against crafted input.
   static constexpr int kMaxArrayDepth = 8;
 
-  GgufValue read_value(GgufType type, const std::string& key, int depth) {
+  // "array 'key'" or "array 'key[3][0]'" for the item path `path`. Built by
+  // appending: operator+ chains here trip GCC 12's -Wrestrict at -O3.
+  static std::string array_label(const std::string& key, std::span<const uint64_t> path) {
+    std::string s = "array '";
+    s += key;
+    for (uint64_t i : path) {
+      s += '[';
+      s += std::to_string(i);
+      s += ']';
+    }
+    s += '\'';
+    return s;
+  }
+
+  // Validates one array's element type, length and items at pos_ and moves
+  // past them, allocating nothing (the caller copies the bytes once).
+  // `path` holds the item indices from the key down to this array.
+  void skip_array(const std::string& key, std::vector<uint64_t>& path, GgufType* elem_out,
+                  uint64_t* count_out) {
+    if (path.size() >= static_cast<size_t>(kMaxArrayDepth)) {
+      throw fail(pos_, "value of '" + key + "': arrays nested deeper than " +
+                           std::to_string(kMaxArrayDepth));
+    }
+    // Labels are built only on failure: this runs once per nested item.
+    if (remaining() < 12) {
+      throw fail(pos_, "truncated: need 12 bytes for the element type and length of " +
+                           array_label(key, path) + ", " + std::to_string(remaining()) +
+                           " left in the file");
+    }
+    const uint32_t raw_elem = gguf_detail::load_le<uint32_t>(bytes_.data() + pos_);
+    if (raw_elem > static_cast<uint32_t>(GgufType::F64)) {
+      throw fail(pos_, array_label(key, path) + " element type: unknown value type " +
+                           std::to_string(raw_elem) + " (expected 0..12)");
+    }
+    const auto elem = static_cast<GgufType>(raw_elem);
+    const uint64_t at = pos_ + 4;
+    const uint64_t count = gguf_detail::load_le<uint64_t>(bytes_.data() + at);
+    pos_ += 12;
+    // Every element takes at least this many bytes, so a length that cannot
+    // fit in the rest of the file is rejected before any allocation.
+    uint64_t min_elem = gguf_scalar_size(elem);
+    if (elem == GgufType::STRING) min_elem = 8;
+    if (elem == GgufType::ARRAY) min_elem = 12;
+    if (count > remaining() / min_elem) {
+      throw fail(at, array_label(key, path) + ": length " + std::to_string(count) + " of " +
+                         gguf_type_name(elem) + " needs at least " +
+                         (count > std::numeric_limits<uint64_t>::max() / min_elem
+                              ? std::string("more than 2^64")
+                              : std::to_string(count * min_elem)) +
+                         " bytes, only " + std::to_string(remaining()) + " left");
+    }
+    if (elem == GgufType::STRING) {
+      for (uint64_t i = 0; i < count; ++i) {
+        const uint64_t item_at = pos_;
+        if (remaining() < 8) {
+          throw fail(item_at, "truncated: need 8 bytes for " + array_label(key, path) + " item " +
+                                  std::to_string(i) + " length, " + std::to_string(remaining()) +
+                                  " left in the file");
+        }
+        const uint64_t len = gguf_detail::load_le<uint64_t>(bytes_.data() + pos_);
+        pos_ += 8;
+        if (len > remaining()) {
+          throw fail(item_at, array_label(key, path) + " item " + std::to_string(i) +
+                                  ": string length " + std::to_string(len) +
+                                  " runs past the end of the file (" + std::to_string(remaining()) +
+                                  " bytes left)");
+        }
+        pos_ += len;
+      }
+    } else if (elem == GgufType::ARRAY) {
+      for (uint64_t i = 0; i < count; ++i) {
+        path.push_back(i);
+        GgufType e;
+        uint64_t c;
+        skip_array(key, path, &e, &c);
+        path.pop_back();
+      }
+    } else {
+      pos_ += count * min_elem;
+    }
+    *elem_out = elem;
+    *count_out = count;
+  }
+
+  GgufValue read_value(GgufType type, const std::string& key) {
     GgufValue v;
     v.type_ = type;
     if (type == GgufType::STRING) {
       v.str_ = read_string("value of '" + key + "'");
     } else if (type == GgufType::ARRAY) {
-      if (depth >= kMaxArrayDepth) {
-        throw fail(pos_, "value of '" + key + "': arrays nested deeper than " +
-                             std::to_string(kMaxArrayDepth));
-      }
-      const std::string what = "array '" + key + "'";
-      v.elem_type_ = read_type(what + " element type");
-      const uint64_t at = pos_;
-      v.count_ = read<uint64_t>(what + " length");
-      // Every element takes at least this many bytes, so a length that cannot
-      // fit in the rest of the file is rejected before any allocation.
-      uint64_t min_elem = gguf_scalar_size(v.elem_type_);
-      if (v.elem_type_ == GgufType::STRING) min_elem = 8;
-      if (v.elem_type_ == GgufType::ARRAY) min_elem = 12;
-      if (v.count_ > remaining() / min_elem) {
-        throw fail(at, what + ": length " + std::to_string(v.count_) + " of " +
-                           gguf_type_name(v.elem_type_) + " needs at least " +
-                           (v.count_ > std::numeric_limits<uint64_t>::max() / min_elem
-                                ? std::string("more than 2^64")
-                                : std::to_string(v.count_ * min_elem)) +
-                           " bytes, only " + std::to_string(remaining()) + " left");
-      }
+      const uint64_t start = pos_;
+      std::vector<uint64_t> path;
+      skip_array(key, path, &v.elem_type_, &v.count_);
+      const uint8_t* items = bytes_.data() + start + 12;
+      std::vector<uint8_t> copy(items, bytes_.data() + pos_);
       if (v.elem_type_ == GgufType::STRING) {
-        v.strings_.reserve(static_cast<size_t>(v.count_));
-        for (uint64_t i = 0; i < v.count_; ++i) {
-          v.strings_.push_back(read_string(what + " item " + std::to_string(i)));
-        }
+        v.strings_ = GgufEncodedItems<std::string>(std::move(copy));
       } else if (v.elem_type_ == GgufType::ARRAY) {
-        v.arrays_.reserve(static_cast<size_t>(v.count_));
-        for (uint64_t i = 0; i < v.count_; ++i) {
-          v.arrays_.push_back(read_value(GgufType::ARRAY, key + "[" + std::to_string(i) + "]",
-                                         depth + 1));
-        }
+        v.arrays_ = GgufEncodedItems<GgufValue>(std::move(copy));
       } else {
-        const uint64_t n = v.count_ * min_elem;
-        v.raw_.assign(bytes_.data() + pos_, bytes_.data() + pos_ + n);
-        pos_ += n;
+        v.raw_ = std::move(copy);
       }
     } else {
       const uint64_t n = gguf_scalar_size(type);
@@ -597,7 +822,19 @@ class GgufReader {
     return v;
   }
 
+  // Parses, turning an allocation failure (a count the file could only
+  // justify on paper) into the usual error at the offset reached.
   void parse() {
+    try {
+      parse_unchecked();
+    } catch (const std::bad_alloc&) {
+      throw fail(pos_, "out of memory while parsing (the file's counts and lengths ask for more than is available)");
+    } catch (const std::length_error&) {
+      throw fail(pos_, "a count or length too large to hold in memory");
+    }
+  }
+
+  void parse_unchecked() {
     pos_ = 0;
     const uint32_t magic = read<uint32_t>("the magic");
     if (magic != kGgufMagic) {
@@ -637,12 +874,15 @@ class GgufReader {
                                    " bytes left");
     }
 
-    kv_.reserve(static_cast<size_t>(n_kv));
+    // Reserved up to a fixed budget only: a count is bounded by the file's
+    // size alone, which a sparse file makes huge (reserving it all was a
+    // std::bad_alloc); past the budget the vector grows with what is parsed.
+    kv_.reserve(reserve_count<std::pair<std::string, GgufValue>>(n_kv));
     for (uint64_t i = 0; i < n_kv; ++i) {
       const uint64_t at = pos_;
       std::string key = read_string("metadata key " + std::to_string(i));
       const GgufType type = read_type("type of metadata key '" + key + "'");
-      GgufValue v = read_value(type, key, 0);
+      GgufValue v = read_value(type, key);
       if (!kv_index_.emplace(key, kv_.size()).second) {
         throw fail(at, "duplicate metadata key '" + key + "'");
       }
@@ -663,8 +903,8 @@ class GgufReader {
       uint64_t info_at;
     };
     std::vector<Pending> pending;
-    tensors_.reserve(static_cast<size_t>(n_tensors));
-    pending.reserve(static_cast<size_t>(n_tensors));
+    tensors_.reserve(reserve_count<GgufTensor>(n_tensors));
+    pending.reserve(reserve_count<Pending>(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
       GgufTensor t;
       const uint64_t at = pos_;
@@ -739,6 +979,40 @@ class GgufReader {
                        std::to_string(data_offset_) + ")");
       }
       t.data = bytes_.data() + data_offset_ + t.offset;
+    }
+    check_no_overlap(pending);
+  }
+
+  // Two tensors whose data ranges share a byte would alias (llama.cpp
+  // rejects such files too). Empty tensors occupy nothing.
+  template <class PendingList>
+  void check_no_overlap(const PendingList& pending) const {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      if (tensors_[i].nbytes != 0) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return tensors_[a].offset != tensors_[b].offset ? tensors_[a].offset < tensors_[b].offset : a < b;
+    });
+    const auto range = [](const GgufTensor& t) {
+      return "[" + std::to_string(t.offset) + ", " + std::to_string(t.offset + t.nbytes) + ")";
+    };
+    size_t reach = 0;  // the tensor reaching furthest so far
+    for (size_t k = 0; k < order.size(); ++k) {
+      const GgufTensor& t = tensors_[order[k]];
+      if (k > 0) {
+        const GgufTensor& r = tensors_[order[reach]];
+        if (t.offset < r.offset + r.nbytes) {
+          const size_t later = std::max(order[k], order[reach]);
+          const size_t earlier = std::min(order[k], order[reach]);
+          throw fail(pending[later].info_at,
+                     "tensor '" + tensors_[later].name + "': data " + range(tensors_[later]) +
+                         " overlaps tensor '" + tensors_[earlier].name + "': data " +
+                         range(tensors_[earlier]) + " (offsets from the data section)");
+        }
+        if (t.offset + t.nbytes <= r.offset + r.nbytes) continue;
+      }
+      reach = k;
     }
   }
 

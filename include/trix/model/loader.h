@@ -150,7 +150,11 @@ inline ModelConfig gguf_model_config(const GgufReader& r) {
   c.rope_theta = positive_f32(r, a + "rope.freq_base", 10000.0f);
   c.rms_eps = positive_f32(r, a + "attention.layer_norm_rms_epsilon", std::nullopt);
 
-  const uint64_t n_vocab = r.get_array<std::string>("tokenizer.ggml.tokens").size();
+  // The count alone: no need to decode every token string here.
+  const GgufValue& tokens = r.get("tokenizer.ggml.tokens");
+  const uint64_t n_vocab = tokens.is_array() && tokens.elem_type() == GgufType::STRING
+                               ? tokens.array_size()
+                               : r.get_array<std::string>("tokenizer.ggml.tokens").size();  // throws: mistyped
   if (n_vocab == 0 || n_vocab > (1u << 24)) {
     throw Error(r.name() + ": metadata key 'tokenizer.ggml.tokens' holds " + std::to_string(n_vocab) +
                 " tokens, expected 1 .. 2^24");

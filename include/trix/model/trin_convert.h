@@ -393,15 +393,19 @@ inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const s
     }
   }
 
-  // Read the TRIN (scales are applied below, after rounding to f16).
+  // Open the TRIN: its size and every length prefix are checked against the
+  // spec here; tensors are then read one at a time, so memory holds one
+  // tensor, never the file (scales are applied below, after rounding to f16).
   std::vector<TrinTensorSpec> expected;
   expected.reserve(desc.ternary.size());
   for (const TrinLayer& l : desc.ternary) expected.push_back({l.name, l.rows, l.cols, 1.0f});
-  const std::vector<TrinTensor> tensors = read_trin(trin, expected);
+  TrinReader trin_reader = TrinReader::open(trin, expected);
 
-  // Scales.
-  std::vector<uint16_t> d16(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
+  // Scales; this pass also reads every tensor once to check its codes, so a
+  // bad TRIN fails before any output is written.
+  std::vector<uint16_t> d16(trin_reader.size());
+  for (size_t i = 0; i < trin_reader.size(); ++i) {
+    const TrinTensor tt = trin_reader.read(i);
     const TrinLayer& l = desc.ternary[i];
     float s = 0.0f;
     if (auto it = opt.scales.find(l.name); it != opt.scales.end()) {
@@ -416,7 +420,6 @@ inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const s
         throw Error(base->name() + ": tensor '" + l.name + "' is " + format_info(t->format).name +
                     "; Trinity's scale needs the original F32, F16 or BF16 weight");
       }
-      const TrinTensor& tt = tensors[i];
       const double vo = trin_detail::variance(orig->size(), [&](uint64_t k) { return (*orig)[k]; });
       const double vt = trin_detail::variance(tt.size(), [&](uint64_t k) { return double(tt.value(k)); });
       s = vt > 0.0 ? static_cast<float>(std::sqrt(vo / vt)) : 1.0f;  // seed: no scaling when std is 0
@@ -491,7 +494,7 @@ inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const s
     }
     const size_t i = static_cast<size_t>(e.ternary);
     const TrinLayer& l = desc.ternary[i];
-    const TrinTensor& t = tensors[i];
+    const TrinTensor t = trin_reader.read(i);
     const uint64_t nb = l.cols / BlockTQ2_0::kElements;
     const float d = fp16_to_fp32(d16[i]);
     std::vector<BlockTQ2_0> row(nb);

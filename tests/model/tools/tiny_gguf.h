@@ -1,11 +1,14 @@
 // A tiny llama GGUF written in memory (1 layer, dim 32, 8-token SPM vocab,
 // F32 weights from a fixed seed), and the broken variants of it that the
-// loader and the tools must reject with a one-line error. Shared by
+// loader and the tools must reject with a one-line error (kBadKinds), or
+// that load but whose generation must stop with one (kGarbageWeightKinds). Shared by
 // model_loader_test and the make_bad_gguf helper of the tool tests.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -22,6 +25,7 @@ struct TinyGgufOptions {
   int64_t vocab_size_key = 0;   // llama.vocab_size when > 0
   std::string skip_tensor;      // tensor to leave out
   uint32_t ffn_key = 64;        // llama.feed_forward_length (the tensors hold 64)
+  uint32_t context_length = 16; // llama.context_length
 };
 
 inline std::string tiny_llama_gguf(const TinyGgufOptions& opt = {}) {
@@ -35,7 +39,7 @@ inline std::string tiny_llama_gguf(const TinyGgufOptions& opt = {}) {
     if (k != opt.skip_key) g.set_f32(k, v);
   };
   g.set_string("general.architecture", "llama");
-  u32("llama.context_length", 16);
+  u32("llama.context_length", opt.context_length);
   u32("llama.embedding_length", kDim);
   u32("llama.feed_forward_length", opt.ffn_key);
   u32("llama.block_count", 1);
@@ -117,6 +121,22 @@ inline size_t tensor_info_offset_pos(const std::string& file, const std::string&
   return p + 4;         // past the type
 }
 
+// `file` (a GGUF) with every f32 of tensor `name` set to `value` (all of them
+// when `name` is empty). Models that load but whose weights are garbage.
+inline std::string with_f32_weights(std::string file, std::string_view name, float value) {
+  const auto* base = reinterpret_cast<const uint8_t*>(file.data());
+  const GgufReader r = GgufReader::from_memory(std::span<const uint8_t>(base, file.size()), "tiny.gguf");
+  for (const GgufTensor& t : r.tensors()) {
+    if (t.format != FormatId::F32 || (!name.empty() && t.name != name)) continue;
+    const size_t at = static_cast<size_t>(t.data - base);
+    for (uint64_t i = 0; i < t.n_elements(); ++i) std::memcpy(file.data() + at + 4 * i, &value, 4);
+  }
+  return file;
+}
+
+// Models that load but must not generate: generate stops with this error.
+inline constexpr const char* kGarbageWeightKinds[] = {"nan-weights", "huge-weights"};
+
 // The broken variants (see kBadKinds) and the text their error must contain.
 struct BadGguf {
   std::string bytes;
@@ -153,6 +173,21 @@ inline BadGguf bad_gguf(std::string_view kind) {
   } else if (kind == "vocab-key-mismatch") {
     b.bytes = tiny_llama_gguf_with([](TinyGgufOptions& o) { o.vocab_size_key = 9; });
     b.expect = "vocab size mismatch: metadata key 'llama.vocab_size' = 9";
+  } else if (kind == "nan-weights") {  // one NaN in token_embd (the tied output): logit 5 is NaN
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    b.bytes = good;
+    const auto* base = reinterpret_cast<const uint8_t*>(b.bytes.data());
+    const GgufReader r = GgufReader::from_memory(std::span<const uint8_t>(base, b.bytes.size()), "tiny.gguf");
+    const GgufTensor& e = r.tensor("token_embd.weight");
+    std::memcpy(b.bytes.data() + (e.data - base) + 4 * (5 * e.ne[0] + 3), &nan, 4);
+    b.expect = "generate: step 0: logits are not finite (NaN at token id 5)";
+  } else if (kind == "huge-weights") {  // every projection weight 3e38: the products overflow
+    // (Huge embeddings and norms alone would not do: RMS norm scales them
+    // back to finite, if meaningless, values.)
+    for (const char* t : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
+      b.bytes = with_f32_weights(b.bytes, std::string("blk.0.") + t + ".weight", 3e38f);
+    }
+    b.expect = "generate: step 0: logits are not finite";
   } else {
     throw std::runtime_error("unknown bad GGUF kind '" + std::string(kind) + "'");
   }
