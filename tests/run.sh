@@ -22,6 +22,22 @@ run_ctest() {  # run_ctest <preset>
   ctest --preset "$1" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   set -e
+  # A skipped or not-run test hides a check (ctest marks it "***Skipped" /
+  # "***Not Run" and lists it under "The following tests did not run"):
+  # listed always, fatal under CI=true.
+  local not_run
+  not_run=$(sed -n '/The following tests did not run:/,/^[[:space:]]*$/{/did not run/d;/^[[:space:]]*$/d;p}' "$log")
+  [[ -n "$not_run" ]] || not_run=$(grep -E '\*\*\*(Skipped|Not Run)' "$log" || true)
+  if [[ -n "$not_run" ]]; then
+    echo "ctest ($1): tests that did not run:" >&2
+    echo "$not_run" >&2
+    if [[ "${CI:-}" == true ]]; then
+      rm -f "$log"
+      echo "under CI=true a skipped test is a failure" >&2
+      echo "tests: $passed passed, $((failed + 1)) failed"
+      exit 1
+    fi
+  fi
   local total fails
   total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
   fails=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)

@@ -268,15 +268,26 @@ TEST(FormatsDots, GoldenManifest) {
   quantize_row_tq2_0(w, w2.data(), 1024);
   std::vector<BlockTQ1_0> w1(4);
   quantize_row_tq1_0(w, w1.data(), 1024);
-  const double tol = 1e-5;  // 4 blocks, |terms| ~ 10: a few float ulps
-  EXPECT_NEAR(vec_dot_tq2_0_q8_k(w2.data(), a.data(), 1024), kTernaryRef, tol);
-  EXPECT_NEAR(vec_dot_tq1_0_q8_k(w1.data(), a.data(), 1024), kTernaryRef, tol);
-  EXPECT_NEAR(kTernaryGgml, kTernaryRef, tol);
+  // dequantized_dot_f64 is an fp64 dot of ggml's dequantized rows: ours,
+  // from our bytes, must give it to fp64 rounding (1e-12), which pins the
+  // bytes and decoders; the dots themselves are float contracts (4 blocks,
+  // |terms| ~ 10: a few float ulps) and must land on ggml's float results.
+  const double tol = 1e-5;
+  std::vector<float> wd(1024), ad(1024);
+  dequantize_row_q8_k(a.data(), ad.data(), 1024);
+  dequantize_row_tq2_0(w2.data(), wd.data(), 1024);
+  EXPECT_NEAR(dot64(wd, ad), kTernaryRef, 1e-12);
+  dequantize_row_tq1_0(w1.data(), wd.data(), 1024);
+  EXPECT_NEAR(dot64(wd, ad), kTernaryRef, 1e-12);
+  EXPECT_NEAR(vec_dot_tq2_0_q8_k(w2.data(), a.data(), 1024), kTernaryGgml, tol);
+  EXPECT_NEAR(vec_dot_tq1_0_q8_k(w1.data(), a.data(), 1024), kTernaryGgml, tol);
   std::vector<BlockQ8_0> wq(32), aq(32);
   quantize_row_q8_0(w, wq.data(), 1024);
   quantize_row_q8_0(x, aq.data(), 1024);
-  EXPECT_NEAR(vec_dot_q8_0_q8_0(wq.data(), aq.data(), 1024), kQ8_0Ref, 1e-5);
-  EXPECT_NEAR(kQ8_0Ggml, kQ8_0Ref, 1e-5);
+  dequantize_row_q8_0(wq.data(), wd.data(), 1024);
+  dequantize_row_q8_0(aq.data(), ad.data(), 1024);
+  EXPECT_NEAR(dot64(wd, ad), kQ8_0Ref, 1e-12);
+  EXPECT_NEAR(vec_dot_q8_0_q8_0(wq.data(), aq.data(), 1024), kQ8_0Ggml, tol);
 }
 
 }  // namespace

@@ -28,13 +28,16 @@ inline std::vector<float> read_floats(const std::filesystem::path& path) {
   return out;
 }
 
-// One golden input set: "main" is 4 rows x 1024, "special" 4 rows x 256.
+// One golden input set: "main" is 4 rows x 1024, "special" 4 rows x 256,
+// "wide" 64 rows x 4096 over eight distributions (see the README): ~1000
+// K-quant blocks, enough to show a tie-breaking change that alters ~1% of
+// blocks, which the ~20 blocks of the other two sets miss.
 struct GoldenPart {
   const char* name;
   size_t rows;
   size_t cols;
 };
-inline constexpr GoldenPart kGoldenParts[] = {{"main", 4, 1024}, {"special", 4, 256}};
+inline constexpr GoldenPart kGoldenParts[] = {{"main", 4, 1024}, {"special", 4, 256}, {"wide", 64, 4096}};
 
 // Bitwise float comparison: NaN == NaN and -0 != +0, which EXPECT_EQ on
 // floats would get wrong.

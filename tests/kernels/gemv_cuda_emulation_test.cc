@@ -1,16 +1,20 @@
 // The CUDA variant's per-thread body, run on the CPU over an emulation of its
-// launch grid (blocks x threads, then the warp butterfly), against the scalar
-// reference under the spec's accuracy contract (kAccuracy). Compiled by the
-// host compiler: the .cuh exposes the body as a plain function when
-// __CUDACC__ is not defined.
+// launch grid (blocks x threads, then the warp butterfly), checked against
+// code independent of the shared kernel body (gemv_independent_check.h: an
+// fp64 dot from the documented layout, and the Highway kernels bit for bit).
+// Compiled by the host compiler: the .cuh exposes the body as a plain
+// function when __CUDACC__ is not defined.
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "common/kernel_accuracy.h"
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "kernels/gemv_independent_check.h"
 #include "kernels/gemv_test_data.h"
 #include "trix/cuda/gemv_tq2_0_q8_k.cuh"
-#include "trix/kernels/gemv_tq2_0_q8_k_ref.h"
 
 namespace trix::cuda {
 namespace {
@@ -44,15 +48,15 @@ struct SmallBlocks {  // another geometry than the spec's, to catch index bugs
 
 template <class Config>
 void check_all_problems() {
+  double worst = 0.0;
   for (const auto& p : test::gemv_problems()) {
-    std::vector<float> want(p.rows);
-    kernels::gemv_tq2_0_q8_k_ref(p.args(want.data()));
     const std::vector<float> got = run_emulated_grid<Config>(p.args(nullptr));
-    for (size_t r = 0; r < p.rows; ++r) {
-      ASSERT_TRUE(test::meets_contract(kernels::gemv_tq2_0_q8_k::kAccuracy, want[r], got[r]))
-          << p.label << " row " << r;
-    }
+    worst = std::max(worst, test::expect_matches_independent(p, got));
   }
+  // Measured 0.054 (x86 AVX3, dev build); a swapped pair of code fields in
+  // the body gives > 1e3 (and every Highway comparison fails).
+  std::printf("worst |error| / fp64 tolerance: %.3g\n", worst);
+  ::testing::Test::RecordProperty("worst_fp64_error_over_tolerance", std::to_string(worst));
 }
 
 TEST(GemvCudaEmulation, SpecGeometryMatchesReference) {

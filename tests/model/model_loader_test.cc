@@ -10,7 +10,10 @@
 //  * malformed files: each gives a one-line trix::Error naming the problem.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -163,6 +166,73 @@ TEST_F(StoriesGguf, LlamaCppAndOwnConversionGiveIdenticalLogits) {
   const auto b = prefill_logits(theirs, prompt);
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
+// llama.cpp's own logits (../shared/models/stories260K/llamacpp_logits_bos.f32,
+// [48][512]: row i is what generated token i was picked from, greedy from
+// BOS), step by step through both GGUF files, with an f16 KV cache as
+// llama.cpp's default run had. Errors are |ours - llama.cpp| / the row's
+// largest |logit|. The greedy ids alone miss model-level bugs: the attention
+// RMSNorm eps x 100 keeps all 61 ids.
+//  * Row 0 (BOS alone: attention returns V, so only the f16 rounding of the
+//    cache enters): measured 1.7e-7; tolerance 1e-5, the README's figure for
+//    a correct F32 implementation. The attention RMSNorm eps x 100
+//    (include/trix/model/blocks.h) gives 1.1e-3 here.
+//  * Rows 1..47: measured 6.5e-4. llama.cpp's f16-cache attention also rounds
+//    Q and the softmax weights to f16 before its dots, which TriX does not
+//    (it computes in f32 over the f16 cache), and that grows with position;
+//    tolerance 2e-3, below the 4.8e-3 that eps x 100 gives. Tighten both
+//    once TriX can round as llama.cpp's f16 attention does.
+constexpr double kRow0Tolerance = 1e-5;
+constexpr double kLaterRowsTolerance = 2e-3;
+
+std::vector<std::vector<float>> decode_logits(const LoadedModel& m, size_t n_rows) {
+  trix::ThreadPool pool(1);
+  Decoder<RuntimeShape> dec(RuntimeShape::from(m.config), m.weights, pool, trix::KvType::F16);
+  std::vector<std::vector<float>> rows;
+  int32_t token = m.tokenizer.bos();
+  for (size_t i = 0; i < n_rows; ++i) {
+    const auto l = dec.decode(token);
+    rows.emplace_back(l.begin(), l.end());
+    token = kExpected[i];
+  }
+  return rows;
+}
+
+// |ours - llama.cpp| / max |llama.cpp| over row r.
+double logit_error(const std::vector<float>& ours, const float* ref, size_t vocab) {
+  double scale = 0.0, err = 0.0;
+  for (size_t v = 0; v < vocab; ++v) scale = std::max(scale, std::fabs(double{ref[v]}));
+  for (size_t v = 0; v < vocab; ++v) err = std::max(err, std::fabs(double{ours[v]} - ref[v]));
+  return err / scale;
+}
+
+TEST_F(StoriesGguf, LogitsMatchLlamaCpp) {
+  TRIX_REQUIRE_SHARED_FILE(ref_path, "models/stories260K/llamacpp_logits_bos.f32");
+  TRIX_REQUIRE_SHARED_FILE(theirs_path, "models/stories260K/stories260K-llamacpp.gguf");
+  constexpr size_t kRows = 48, kVocab = 512;
+  std::vector<float> ref(kRows * kVocab);
+  {
+    std::ifstream in(ref_path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(ref.data()), static_cast<std::streamsize>(ref.size() * sizeof(float)));
+    ASSERT_TRUE(in && in.peek() == EOF) << ref_path << ": expected exactly 48 x 512 float32";
+  }
+  for (size_t r = 0; r < kRows; ++r) {  // the README's argmax property: rows line up with the ids
+    const auto row = ref.begin() + static_cast<std::ptrdiff_t>(r * kVocab);
+    ASSERT_EQ(std::max_element(row, row + kVocab) - row, kExpected[r]) << "row " << r;
+  }
+  for (const fs::path& path : {fs::path(theirs_path), own_path()}) {
+    const LoadedModel m = trix::load_model(path);
+    ASSERT_EQ(m.config.vocab_size, static_cast<int64_t>(kVocab));
+    const auto rows = decode_logits(m, kRows);
+    const double row0 = logit_error(rows[0], ref.data(), kVocab);
+    double later = 0.0;
+    for (size_t r = 1; r < kRows; ++r) later = std::max(later, logit_error(rows[r], ref.data() + r * kVocab, kVocab));
+    std::printf("%s: |logit - llama.cpp| / row max: row 0 %.3g (tolerance %.0e), rows 1..47 %.3g (tolerance %.0e)\n",
+                path.filename().c_str(), row0, kRow0Tolerance, later, kLaterRowsTolerance);
+    EXPECT_LE(row0, kRow0Tolerance) << path;
+    EXPECT_LE(later, kLaterRowsTolerance) << path;
+  }
 }
 
 TEST_F(StoriesGguf, Q8_0WeightsKeepTheFirst20Tokens) {

@@ -10,6 +10,24 @@
 # argument). TIMEOUT kills a tool that hangs, which then fails the test.
 # With MAKER, the bad file is written first and its expected error text
 # (printed by the maker) becomes EXPECT_ERR.
+# With -DREQUIRE_SHARED=<path under the shared dir> [-DSHARED_DIR=<default>]
+# the test needs ../shared data ($ENV{TRIX_SHARED_DIR} overrides SHARED_DIR,
+# as in the tools): when it is missing the script prints
+# TRIX_SKIP_MISSING_SHARED_DATA (register the test with that as its
+# SKIP_REGULAR_EXPRESSION) and stops, except under CI=true, where it fails.
+if(REQUIRE_SHARED)
+  if(DEFINED ENV{TRIX_SHARED_DIR} AND NOT "$ENV{TRIX_SHARED_DIR}" STREQUAL "")
+    set(SHARED_DIR "$ENV{TRIX_SHARED_DIR}")
+  endif()
+  if(NOT EXISTS "${SHARED_DIR}/${REQUIRE_SHARED}")
+    if("$ENV{CI}" STREQUAL "true")
+      message(FATAL_ERROR "missing shared data ${SHARED_DIR}/${REQUIRE_SHARED} (CI must have ../shared)")
+    endif()
+    message("TRIX_SKIP_MISSING_SHARED_DATA: ${SHARED_DIR}/${REQUIRE_SHARED} not found "
+            "(set TRIX_SHARED_DIR to the folder holding models/ and testdata/)")
+    return()
+  endif()
+endif()
 if(FRESH_DIR)
   file(REMOVE_RECURSE ${FRESH_DIR})
   file(MAKE_DIRECTORY ${FRESH_DIR})
