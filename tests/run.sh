@@ -7,7 +7,10 @@
 #   4. compiles the generated CUDA headers with nvcc for each listed arch
 #   5. installs TriX and builds + runs tests/consumer against the package
 #   6. cross-builds the kernel tests for aarch64 and runs them under qemu
-# Options: TRIX_SKIP_RELEASE=1 / TRIX_SKIP_CROSS=1 skip steps 3 / 6 locally.
+#   7. builds the libFuzzer targets (clang, ASan+UBSan) and runs each for
+#      $TRIX_FUZZ_SECONDS (default 60) on its seed corpus (tests/fuzz/ci.sh)
+# Options: TRIX_SKIP_RELEASE=1 / TRIX_SKIP_CROSS=1 / TRIX_SKIP_FUZZ=1 skip
+# steps 3 / 6 / 7 locally (the fuzz step is never skipped under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -91,6 +94,16 @@ cmake --build "$gen_tmp/consumer"
 if [[ "${TRIX_SKIP_CROSS:-0}" != 1 && -f tests/aarch64/run.sh ]]; then
   echo "== 6. aarch64 (NEON, SVE) under qemu"
   bash tests/aarch64/run.sh
+fi
+
+if [[ "${TRIX_SKIP_FUZZ:-0}" != 1 || "${CI:-}" == true ]]; then
+  echo "== 7. fuzzers (libFuzzer, ASan+UBSan), ${TRIX_FUZZ_SECONDS:-60} s each"
+  fuzz_log="$gen_tmp/fuzz.log"
+  if ! bash tests/fuzz/ci.sh 2>&1 | tee "$fuzz_log"; then
+    echo "tests: $passed passed, $((failed + 1)) failed"
+    exit 1
+  fi
+  passed=$((passed + $(grep -c ' ok$' "$fuzz_log")))
 fi
 
 echo "tests: $passed passed, $failed failed"
