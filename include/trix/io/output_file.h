@@ -289,7 +289,10 @@ class OutputFile {
     const std::filesystem::path dir = target_.has_parent_path() ? target_.parent_path() : ".";
     std::filesystem::path tmp = std::filesystem::absolute(dir, ec);
     if (ec) throw Error(name_ + ": cannot resolve folder '" + dir.string() + "': " + ec.message());
-    tmp /= "." + target_.filename().string() + ".XXXXXX.tmp";
+    std::string leaf = ".";  // appended piecewise: GCC 12 -O3 -Wrestrict false positive on "." + string
+    leaf += target_.filename().string();
+    leaf += ".XXXXXX.tmp";
+    tmp /= leaf;
     std::string pattern = tmp.string();
     const mode_t mode = io_detail::created_file_mode();
     io_detail::install_cleanup_handlers();
@@ -368,9 +371,12 @@ class OutputFile {
     if (temp_.empty()) throw Error(name_ + ": output was discarded after an error");
   }
   Error write_error() const {
-    const int e = buf_.error();
-    return Error(name_ + ": write failed after " + std::to_string(buf_.bytes()) + " bytes" +
-                 (e ? ": " + io_detail::errno_text(e) : std::string()));
+    std::string m = name_ + ": write failed after " + std::to_string(buf_.bytes()) + " bytes";
+    if (buf_.error() != 0) {
+      m += ": ";
+      m += io_detail::errno_text(buf_.error());
+    }
+    return Error(m);
   }
   Error fail(Error e) {
     discard();

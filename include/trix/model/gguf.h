@@ -1185,8 +1185,12 @@ class GgufWriter {
   void put(const void* p, size_t n) {
     out_->write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
     if (!*out_) {
-      const std::string why = owned_ ? owned_->write_error_text() : std::string();
-      throw Error(name_ + ": write failed at byte " + std::to_string(pos_) + (why.empty() ? "" : ": " + why));
+      std::string m = name_ + ": write failed at byte " + std::to_string(pos_);
+      if (owned_ && !owned_->write_error_text().empty()) {
+        m += ": ";
+        m += owned_->write_error_text();
+      }
+      throw Error(m);
     }
     pos_ += n;
   }
