@@ -397,6 +397,7 @@ TEST_F(TrinConvert, OutputThatIsAnInputIsRefusedAndLeftIntact) {
   EXPECT_EQ(error_of([&] { trix::write_trin(trin, views, {dir_ / "trin_link"}); }),
             trin.string() + ": is the same file as input '" + (dir_ / "trin_link").string() + "'");
   EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
+}
 
 // ---- TRIN input: bounded by the file (issue 9)
 
