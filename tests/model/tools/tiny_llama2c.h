@@ -31,7 +31,12 @@ inline std::vector<uint8_t> tiny_tokenizer(int32_t n) {
   b[0] = 8;
   for (int32_t i = 0; i < n; ++i) {
     const float score = -static_cast<float>(i);
-    const std::string text = i == 3 ? "a b" : "t" + std::to_string(i);
+    // Appended, not "t" + to_string(i): GCC 12 -O3 flags that with a false -Wrestrict.
+    std::string text = "a b";
+    if (i != 3) {
+      text = "t";
+      text += std::to_string(i);
+    }
     const auto len = static_cast<int32_t>(text.size());
     b.insert(b.end(), reinterpret_cast<const uint8_t*>(&score), reinterpret_cast<const uint8_t*>(&score) + 4);
     b.insert(b.end(), reinterpret_cast<const uint8_t*>(&len), reinterpret_cast<const uint8_t*>(&len) + 4);
