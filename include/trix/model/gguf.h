@@ -165,10 +165,11 @@ inline uint64_t encoded_array_bytes(const uint8_t* p) {
 
 }  // namespace gguf_detail
 
-// The items of an array of strings (T = std::string) or of arrays
-// (T = GgufValue), kept as their encoded GGUF bytes and decoded one at a time
-// on iteration. A file's 10 million tiny arrays cost their 12 bytes each, not
-// one GgufValue (and its vectors) each.
+// A view of the items of an array of strings (T = std::string) or of arrays
+// (T = GgufValue): their encoded GGUF bytes, decoded one at a time on
+// iteration. A file's 10 million tiny arrays cost their 12 bytes each, not
+// one GgufValue (and its vectors) each. Valid while the GgufValue it came
+// from lives.
 template <class T>
 class GgufEncodedItems {
  public:
@@ -205,10 +206,9 @@ class GgufEncodedItems {
     const uint8_t* p_ = nullptr;
   };
 
-  // The item count lives in the owning GgufValue (array_size()): one copy
-  // per value keeps a metadata entry as small as before.
+  // The item count lives in the owning GgufValue (array_size()).
   GgufEncodedItems() = default;
-  explicit GgufEncodedItems(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+  explicit GgufEncodedItems(std::span<const uint8_t> bytes) : bytes_(bytes) {}
 
   iterator begin() const { return iterator(bytes_.data()); }
   iterator end() const { return iterator(bytes_.data() + bytes_.size()); }
@@ -217,11 +217,9 @@ class GgufEncodedItems {
     for (auto it = begin(); it != end(); ++it) out.push_back(*it);
     return out;
   }
-  // The items' encoded bytes, back to back, as in the file.
-  std::span<const uint8_t> encoded() const { return bytes_; }
 
  private:
-  std::vector<uint8_t> bytes_;
+  std::span<const uint8_t> bytes_;
 };
 
 // One metadata value: a scalar, a string, or an array (of scalars, strings or
@@ -275,7 +273,7 @@ class GgufValue {
     out.count_ = items.size();
     std::vector<uint8_t> bytes;
     for (const std::string& s : items) append_string(bytes, s);
-    out.strings_ = GgufEncodedItems<std::string>(std::move(bytes));
+    out.raw_ = std::move(bytes);
     return out;
   }
   // Array of arrays; every item must itself be an array (else trix::Error).
@@ -289,7 +287,7 @@ class GgufValue {
       if (!a.is_array()) throw Error("GgufValue::array_of_arrays: an item is not an array");
       a.append_encoded_array(bytes);
     }
-    out.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes));
+    out.raw_ = std::move(bytes);
     return out;
   }
 
@@ -353,12 +351,20 @@ class GgufValue {
   }
   // The items of an array of strings / of arrays, decoded (a copy); empty
   // for other values. string_items() / array_items() iterate without one.
-  std::vector<std::string> strings() const { return strings_.to_vector(); }
-  std::vector<GgufValue> arrays() const { return arrays_.to_vector(); }
-  const GgufEncodedItems<std::string>& string_items() const { return strings_; }
-  const GgufEncodedItems<GgufValue>& array_items() const { return arrays_; }
-  // Raw little-endian bytes of a scalar array.
-  std::span<const uint8_t> raw() const { return raw_; }
+  std::vector<std::string> strings() const { return string_items().to_vector(); }
+  std::vector<GgufValue> arrays() const { return array_items().to_vector(); }
+  GgufEncodedItems<std::string> string_items() const {
+    return GgufEncodedItems<std::string>(items_of(GgufType::STRING));
+  }
+  GgufEncodedItems<GgufValue> array_items() const {
+    return GgufEncodedItems<GgufValue>(items_of(GgufType::ARRAY));
+  }
+  // Raw little-endian bytes of a scalar array (empty for other values).
+  std::span<const uint8_t> raw() const {
+    return type_ == GgufType::ARRAY && elem_type_ != GgufType::STRING && elem_type_ != GgufType::ARRAY
+               ? std::span<const uint8_t>(raw_)
+               : std::span<const uint8_t>();
+  }
 
   // Human-readable one-line summary (for tools), arrays abbreviated.
   std::string to_string(size_t max_items = 8) const {
@@ -378,8 +384,8 @@ class GgufValue {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(count_, max_items));
         if (n == 0) break;
         s += " {";
-        auto str_it = strings_.begin();
-        auto arr_it = arrays_.begin();
+        auto str_it = string_items().begin();
+        auto arr_it = array_items().begin();
         for (size_t i = 0; i < n; ++i) {
           if (i) s += ", ";
           if (elem_type_ == GgufType::STRING) {
@@ -418,14 +424,7 @@ class GgufValue {
     v.count_ = gguf_detail::load_le<uint64_t>(p + 4);
     const uint8_t* items = p + 12;
     const uint64_t n = gguf_detail::encoded_items_bytes(v.elem_type_, v.count_, items);
-    std::vector<uint8_t> bytes(items, items + n);
-    if (v.elem_type_ == GgufType::STRING) {
-      v.strings_ = GgufEncodedItems<std::string>(std::move(bytes));
-    } else if (v.elem_type_ == GgufType::ARRAY) {
-      v.arrays_ = GgufEncodedItems<GgufValue>(std::move(bytes));
-    } else {
-      v.raw_ = std::move(bytes);
-    }
+    v.raw_.assign(items, items + n);
     return v;
   }
 
@@ -445,10 +444,12 @@ class GgufValue {
     const auto* c = reinterpret_cast<const uint8_t*>(&count_);
     out.insert(out.end(), e, e + 4);
     out.insert(out.end(), c, c + 8);
-    const std::span<const uint8_t> items = elem_type_ == GgufType::STRING  ? strings_.encoded()
-                                           : elem_type_ == GgufType::ARRAY ? arrays_.encoded()
-                                                                           : std::span<const uint8_t>(raw_);
-    out.insert(out.end(), items.begin(), items.end());
+    out.insert(out.end(), raw_.begin(), raw_.end());
+  }
+  // The encoded items if this is an array of `elem`, else none.
+  std::span<const uint8_t> items_of(GgufType elem) const {
+    return type_ == GgufType::ARRAY && elem_type_ == elem ? std::span<const uint8_t>(raw_)
+                                                          : std::span<const uint8_t>();
   }
 
   GgufType type_ = GgufType::U8;
@@ -456,9 +457,9 @@ class GgufValue {
   uint64_t bits_ = 0;  // scalars, sign/zero-extended to 64 bits
   uint64_t count_ = 0;
   std::string str_;
-  std::vector<uint8_t> raw_;               // items of a scalar array
-  GgufEncodedItems<std::string> strings_;  // items of an array of strings
-  GgufEncodedItems<GgufValue> arrays_;     // items of an array of arrays
+  // An array's items, encoded as in the file: scalars little-endian,
+  // strings length-prefixed, nested arrays whole (type, count, items).
+  std::vector<uint8_t> raw_;
 };
 
 // A tensor as stored: a view into the file's data section.
@@ -805,14 +806,7 @@ class GgufReader {
       std::vector<uint64_t> path;
       skip_array(key, path, &v.elem_type_, &v.count_);
       const uint8_t* items = bytes_.data() + start + 12;
-      std::vector<uint8_t> copy(items, bytes_.data() + pos_);
-      if (v.elem_type_ == GgufType::STRING) {
-        v.strings_ = GgufEncodedItems<std::string>(std::move(copy));
-      } else if (v.elem_type_ == GgufType::ARRAY) {
-        v.arrays_ = GgufEncodedItems<GgufValue>(std::move(copy));
-      } else {
-        v.raw_ = std::move(copy);
-      }
+      v.raw_.assign(items, bytes_.data() + pos_);
     } else {
       const uint64_t n = gguf_scalar_size(type);
       need(n, "value of '" + key + "'");
@@ -1217,16 +1211,9 @@ class GgufWriter {
       case GgufType::ARRAY:
         put_pod<uint32_t>(static_cast<uint32_t>(v.elem_type_));
         put_pod<uint64_t>(v.count_);
-        if (v.elem_type_ == GgufType::STRING) {
-          for (const auto& s : v.strings_) put_string(s);
-        } else if (v.elem_type_ == GgufType::ARRAY) {
-          for (const auto& a : v.arrays_) {
-            if (!a.is_array()) throw Error(name_ + ": array of arrays holds a non-array");
-            put_value(a);
-          }
-        } else {
-          put(v.raw_.data(), v.raw_.size());
-        }
+        // Every kind of item is kept encoded as in the file (strings
+        // length-prefixed, nested arrays whole), so the bytes go out as they are.
+        put(v.raw_.data(), v.raw_.size());
         break;
       default:
         put(&v.bits_, static_cast<size_t>(gguf_scalar_size(v.type())));
