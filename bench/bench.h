@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "trix/core/error.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 
 namespace trix::bench {
 

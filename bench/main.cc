@@ -17,12 +17,12 @@
 
 #include "bench.h"
 #include "trix/io/output_file.h"
-#include "trix/model/ops.h"
+#include "trix/runtime/matmul.h"
 
 namespace trix::bench {
 
 float naive_dot_f32(const float* a, const float* b, size_t n) {
-  return dot_f32(a, b, static_cast<int64_t>(n));
+  return ref::dot_f32(a, b, static_cast<int64_t>(n));
 }
 
 namespace {

@@ -1,6 +1,6 @@
 // Small decoder ops at BitNet-b1.58-2B-4T sizes (hidden 2560, ffn 6912, 20
 // heads of 128), one thread, in cache: the Highway versions (trix/cpu/ops.h)
-// with the runtime's scalar ones (trix/model/ops.h) as the naive baseline.
+// with the runtime's scalar ones (trix/runtime/matmul.h) as the naive baseline.
 #include "trix/cpu/ops.h"  // first: it runs the translation unit's per-target pass
 
 #include <functional>
@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "bench.h"
-#include "trix/model/ops.h"
+#include "trix/runtime/reference_ops.h"
+#include "trix/runtime/rope.h"
 
 namespace trix::bench {
 
@@ -35,16 +36,16 @@ void run_ops_cases(Context& ctx) {
     std::function<void(size_t)> scalar, simd;
   };
   const std::vector<OpCase> cases = {
-      {"rmsnorm", kDim, [&](size_t) { rmsnorm(x.data(), w.data(), out.data(), kDim, 1e-5f); },
+      {"rmsnorm", kDim, [&](size_t) { ref::rmsnorm(x.data(), w.data(), out.data(), kDim, 1e-5f); },
        [&](size_t) { cpu::ops::rmsnorm(x.data(), w.data(), out.data(), kDim, 1e-5f); }},
       {"rope_adjacent", kDim,
        [&](size_t) {
-         rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::Adjacent);
+         ref::rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::Adjacent);
        },
        [&](size_t) { cpu::ops::rope_adjacent(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data()); }},
       {"rope_neox", kDim,
        [&](size_t) {
-         rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::NeoxHalves);
+         ref::rope_apply(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data(), RopeStyle::NeoxHalves);
        },
        [&](size_t) { cpu::ops::rope_neox(out.data(), kHeads, kHeadDim, cos_t.data(), sin_t.data()); }},
       // The gate is restored from x before each call (a 27 KB copy, in both
@@ -52,7 +53,7 @@ void run_ops_cases(Context& ctx) {
       {"swiglu", kFfn,
        [&](size_t) {
          gate = x;
-         swiglu(gate.data(), up.data(), kFfn);
+         ref::swiglu(gate.data(), up.data(), kFfn);
        },
        [&](size_t) {
          gate = x;
@@ -61,7 +62,7 @@ void run_ops_cases(Context& ctx) {
       {"relu2_gate", kFfn,
        [&](size_t) {
          gate = x;
-         relu2_gate(gate.data(), up.data(), kFfn);
+         ref::relu2_gate(gate.data(), up.data(), kFfn);
        },
        [&](size_t) {
          gate = x;
@@ -70,7 +71,7 @@ void run_ops_cases(Context& ctx) {
       {"softmax", kDim,
        [&](size_t) {
          out.assign(x.begin(), x.begin() + kDim);
-         softmax(out.data(), kDim);
+         ref::softmax(out.data(), kDim);
        },
        [&](size_t) {
          out.assign(x.begin(), x.begin() + kDim);
@@ -80,7 +81,7 @@ void run_ops_cases(Context& ctx) {
        [&](size_t) { cpu::ops::quantize_row_q8_k(x.data(), q8k.data(), kDim); }},
       {"quantize_i8_s", kDim, [&](size_t) { quantize_row_i8_s(x.data(), q8.data(), kDim); },
        [&](size_t) { cpu::ops::quantize_row_i8_s(x.data(), q8.data(), kDim); }},
-      {"add", kDim, [&](size_t) { add_inplace(out.data(), x.data(), kDim); },
+      {"add", kDim, [&](size_t) { ref::add_inplace(out.data(), x.data(), kDim); },
        [&](size_t) { cpu::ops::add_inplace(out.data(), x.data(), kDim); }},
   };
   const double budget = ctx.opt.seconds_per_case * 0.2e6;
@@ -98,7 +99,7 @@ void run_ops_cases(Context& ctx) {
     rec.weight_format = "f32";
     rec.layout = "-";
     rec.act_format = "f32";
-    rec.impl = "trix/cpu/ops.h (naive: trix/model/ops.h)";
+    rec.impl = "trix/cpu/ops.h (naive: trix/runtime/matmul.h)";
     rec.k = c.n;
     rec.n = 1;
     rec.threads = 1;

@@ -1,7 +1,7 @@
 // trix-bench-model: whole-model speed.
 //
 //  1. BitNet-b1.58-2B-4T shape (the synthetic model of
-//     trix/model/synthetic_bitnet.h, written on first use into --model-dir):
+//     trix/convert/synthetic_bitnet.h, written on first use into --model-dir):
 //     prompt processing (--prompt tokens, default 128) and decode (--decode
 //     tokens, default 64) in tokens per second at 1 and 2 threads, per weight
 //     format (TQ2_0, TQ1_0, I2_S), with the bytes each decoded token streams
@@ -25,12 +25,13 @@
 
 #include "bench.h"
 #include "trix/core/error.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/io/output_file.h"
-#include "trix/model/forward.h"
-#include "trix/model/llama2c_checkpoint.h"
-#include "trix/model/loader.h"
-#include "trix/model/synthetic_bitnet.h"
+#include "trix/runtime/forward.h"
+#include "trix/runtime/decoder.h"
+#include "trix/runtime/llama2c_checkpoint.h"
+#include "trix/runtime/loader.h"
+#include "trix/convert/synthetic_bitnet.h"
 #include "trix/models/stories260k.h"
 
 #ifndef TRIX_DEFAULT_SHARED_DIR

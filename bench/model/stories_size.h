@@ -7,10 +7,11 @@
 #include <exception>
 #include <span>
 
-#include "trix/cpu/thread_pool.h"
-#include "trix/model/forward.h"
-#include "trix/model/llama2c_checkpoint.h"
-#include "trix/model/sampler.h"
+#include "trix/core/thread_pool.h"
+#include "trix/runtime/forward.h"
+#include "trix/runtime/decoder.h"
+#include "trix/runtime/llama2c_checkpoint.h"
+#include "trix/runtime/sampler.h"
 
 namespace trix::bench {
 

@@ -29,10 +29,10 @@
 
 #include "trix/core/error.h"
 #include "trix/core/fp16.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/io/output_file.h"
 #include "trix/formats/tq2_0.h"
-#include "trix/model/quantize.h"
+#include "trix/convert/quantize.h"
 
 namespace {
 

@@ -3,8 +3,9 @@
 #include <cstdio>
 #include <exception>
 
-#include "trix/model/gguf.h"
-#include "trix/model/llama2c.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/llama2c.h"
+#include "trix/convert/llama2c_to_gguf.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

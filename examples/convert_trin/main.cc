@@ -1,5 +1,5 @@
 // trix-convert-trin: Trinity-1.58bit TRIN file + model spec -> GGUF (TQ2_0).
-// See include/trix/model/trin_convert.h for the tensor order, the q/k row
+// See include/trix/convert/trin_to_gguf.h for the tensor order, the q/k row
 // permutation and where scales come from.
 #include <cstdio>
 #include <cstdlib>
@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "trix/io/output_file.h"
-#include "trix/model/gguf.h"
-#include "trix/model/trin_convert.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/convert/trin_to_gguf.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "trix/model/sampler.h"
+#include "trix/runtime/sampler.h"
 
 namespace trix::generate_cli {
 

@@ -23,11 +23,13 @@
 #include <vector>
 
 #include "trix/core/error.h"
-#include "trix/cpu/thread_pool.h"
-#include "trix/model/forward.h"
-#include "trix/model/llama2c.h"
-#include "trix/model/loader.h"
-#include "trix/model/sampler.h"
+#include "trix/core/thread_pool.h"
+#include "trix/runtime/forward.h"
+#include "trix/runtime/decoder.h"
+#include "trix/io/llama2c.h"
+#include "trix/convert/llama2c_to_gguf.h"
+#include "trix/runtime/loader.h"
+#include "trix/runtime/sampler.h"
 #include "generate_args.h"
 
 #ifndef TRIX_DEFAULT_SHARED_DIR

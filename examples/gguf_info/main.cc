@@ -6,7 +6,7 @@
 #include <limits>
 #include <string>
 
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3 || (argc == 3 && std::strcmp(argv[2], "--all") != 0)) {

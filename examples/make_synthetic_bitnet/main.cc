@@ -1,6 +1,6 @@
 // trix-make-synthetic-bitnet: writes a GGUF with BitNet-b1.58-2B-4T's tensor
 // names, shapes and metadata, filled with deterministic pseudo-random
-// ternary weights (see trix/model/synthetic_bitnet.h).
+// ternary weights (see trix/convert/synthetic_bitnet.h).
 //
 //   trix-make-synthetic-bitnet [--type tq2_0|tq1_0|i2_s|f32] [--layers N]
 //                              [--small] [--arch bitnet-b1.58|bitnet]
@@ -16,9 +16,9 @@
 #include <string>
 
 #include "trix/core/error.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/io/output_file.h"
-#include "trix/model/synthetic_bitnet.h"
+#include "trix/convert/synthetic_bitnet.h"
 
 namespace {
 

@@ -16,10 +16,11 @@
 #include <vector>
 
 #include "trix/core/error.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/io/output_file.h"
-#include "trix/model/gguf.h"
-#include "trix/model/quantize.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/mapped_file.h"
+#include "trix/convert/quantize.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "formats/test_util.h"
-#include "trix/formats/trin.h"
+#include "trix/io/trin.h"
 
 namespace trix::test {
 namespace {

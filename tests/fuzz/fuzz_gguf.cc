@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <span>
 
-#include "trix/model/gguf.h"
-#include "trix/model/loader.h"
-#include "trix/model/tokenizer.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/runtime/loader.h"
+#include "trix/text/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -9,9 +9,10 @@
 #include <string>
 #include <utility>
 
-#include "trix/model/llama2c.h"
-#include "trix/model/llama2c_checkpoint.h"
-#include "trix/model/tokenizer.h"
+#include "trix/io/llama2c.h"
+#include "trix/convert/llama2c_to_gguf.h"
+#include "trix/runtime/llama2c_checkpoint.h"
+#include "trix/text/tokenizer.h"
 
 namespace {
 

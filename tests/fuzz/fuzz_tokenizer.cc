@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "trix/model/tokenizer.h"
-#include "trix/model/unicode.h"
+#include "trix/text/tokenizer.h"
+#include "trix/text/unicode.h"
 
 namespace {
 
@@ -29,7 +29,7 @@ using trix::TokenType;
 std::string gpt2_map(std::string_view bytes) {
   std::string out;
   for (char c : bytes) {
-    trix::unicode::utf8_append(out, trix::tokenizer_detail::byte_to_codepoint()[static_cast<uint8_t>(c)]);
+    trix::unicode::utf8_append(out, trix::detail::byte_to_codepoint()[static_cast<uint8_t>(c)]);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-// libFuzzer target for the TRIN reader (trix/formats/trin.h): any byte
+// libFuzzer target for the TRIN reader (trix/io/trin.h): any byte
 // string must either read or throw trix::Error, never crash, read out of
 // bounds (run under ASan) or allocate more than the expected tensors' sizes.
 // The expected tensor list is fixed here (a TRIN file carries no shapes):
@@ -9,7 +9,7 @@
 #include <span>
 
 #include "trix/core/error.h"
-#include "trix/formats/trin.h"
+#include "trix/io/trin.h"
 
 namespace {
 

@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "model/tools/tiny_gguf.h"
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
 
 namespace {
 

@@ -25,7 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
 
 namespace trix {
 namespace {

@@ -21,7 +21,7 @@
 
 #include "model/tools/tiny_gguf.h"
 #include "model/tools/tiny_llama2c.h"
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // The Highway small ops (trix/cpu/ops-inl.h) on every compiled target against
-// the scalar versions in trix/model/ops.h and trix/formats.
+// the scalar versions in trix/runtime/matmul.h and trix/formats.
 //
 // Tolerances:
 //   quantize_row_q8_k, quantize_row_i8_s: same bytes, scale bits and sum;
@@ -186,7 +186,7 @@ void TestSoftmaxMatchesFp64() {
 
 // One head's attention, f32 and f16 caches, head sizes with and without a
 // partial vector tail, 1 .. 37 positions, a stride wider than the head:
-// within 2e-6 * max|v| of the scalar trix::attention_head (their softmaxes
+// within 2e-6 * max|v| of the scalar trix::ref::attention_head (their softmaxes
 // differ by a few ulp per probability; every other step is the same), and
 // the f16 cache gives the same bits as the f32 cache holding the widened
 // values (widening is exact).

@@ -36,7 +36,7 @@ struct PackedProblem {
   std::vector<uint8_t> raw;     // the weights as stored in the file
   size_t raw_row_bytes = 0;
   cpu::PackedTernary packed;
-  cpu::HugePageBuffer acts;     // n_tok prepared tokens
+  HugePageBuffer acts;     // n_tok prepared tokens
   size_t act_stride = 0;
   std::vector<float> want;      // n_tok x rows, the reference's bits
   std::string label;
@@ -84,7 +84,7 @@ inline PackedProblem make_packed_problem(PackedFormat f, size_t rows, size_t col
 
   const size_t nb = (cols + 255) / 256;
   p.act_stride = cpu::prepared_act_bytes(nb);
-  p.acts = cpu::HugePageBuffer(p.act_stride * n_tok);
+  p.acts = HugePageBuffer(p.act_stride * n_tok);
   p.want.resize(n_tok * rows);
   if (f == PackedFormat::kI2_S) {
     p.raw.resize(i2_s_nbytes(rows, cols));

@@ -14,7 +14,7 @@
 #include "trix/kernels/gemv_f16_f32_ref.h"
 #include "trix/kernels/gemv_tq1_0_q8_k_ref.h"
 #include "trix/kernels/gemv_tq2_0_q8_k_ref.h"
-#include "trix/model/ops.h"
+#include "trix/runtime/matmul.h"
 
 namespace {
 
@@ -96,9 +96,9 @@ TEST_P(PreparedMatmul, MatchesLanes16ReferenceForAnyThreadCount) {
   if (c.format == FormatId::I2_S || c.format == FormatId::Q8_0) {
     // These keep the unprepared path's bits too.
     trix::ThreadPool pool(2);
-    trix::MatvecScratch ms;
+    trix::ref::MatvecScratch ms;
     std::vector<float> ref(N * R);
-    trix::matmul(view, x.data(), c.n_tok, ref.data(), pool, ms);
+    trix::ref::matmul(view, x.data(), c.n_tok, ref.data(), pool, ms);
     ASSERT_EQ(std::memcmp(ref.data(), want.data(), ref.size() * 4), 0);
   }
   trix::PreparedScratch scratch;
@@ -132,9 +132,9 @@ TEST(PreparedMatmul, FormatsWithoutPackedFormKeepTheReferencePath) {
   EXPECT_FALSE(p.packed);
   trix::ThreadPool pool(2);
   trix::PreparedScratch ps;
-  trix::MatvecScratch ms;
+  trix::ref::MatvecScratch ms;
   trix::matvec(p, x.data(), a.data(), pool, ps);
-  trix::matvec(view, x.data(), b.data(), pool, ms);
+  trix::ref::matvec(view, x.data(), b.data(), pool, ms);
   EXPECT_EQ(a, b);
 }
 

@@ -186,8 +186,8 @@ TEST(PackedTernaryLayout, RoundTrip) {
           ASSERT_EQ(got.d, want.d);
         } else {
           for (size_t e = 0; e < 256; ++e) {
-            const size_t byte = formats_detail::code_byte<BlockTQ2_0>(e);
-            const uint32_t code = (got.qs[byte] >> formats_detail::code_shift<BlockTQ2_0>(e)) & 3u;
+            const size_t byte = trix::detail::code_byte<BlockTQ2_0>(e);
+            const uint32_t code = (got.qs[byte] >> trix::detail::code_shift<BlockTQ2_0>(e)) & 3u;
             ASSERT_EQ(code, i2_s_code(raw, b * 256 + e)) << r << " " << b << " " << e;
           }
         }

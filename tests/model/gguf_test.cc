@@ -1,6 +1,7 @@
 // GGUF reader/writer: round trips of every metadata type and of tensor
 // data, and malformed files that must fail with one precise error.
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
 
 #include <gtest/gtest.h>
 

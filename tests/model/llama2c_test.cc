@@ -1,6 +1,7 @@
 // llama2.c -> GGUF: our stories260K conversion against llama.cpp's, and
 // malformed checkpoints / tokenizers.
-#include "trix/model/llama2c.h"
+#include "trix/io/llama2c.h"
+#include "trix/convert/llama2c_to_gguf.h"
 
 #include <gtest/gtest.h>
 
@@ -12,8 +13,8 @@
 
 #include "common/shared_data.h"
 #include "model/tools/tiny_llama2c.h"
-#include "trix/model/gguf.h"
-#include "trix/model/llama2c_checkpoint.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/runtime/llama2c_checkpoint.h"
 
 namespace trix {
 namespace {

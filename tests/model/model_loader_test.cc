@@ -1,4 +1,4 @@
-// GGUF -> ModelConfig + ModelWeights + Tokenizer (trix/model/loader.h):
+// GGUF -> ModelConfig + ModelWeights + Tokenizer (trix/runtime/loader.h):
 //  * stories260K through the GGUF path, from our own conversion and from
 //    llama.cpp's (../shared/models/stories260K/stories260K-llamacpp.gguf):
 //    greedy from BOS gives the README's 61 ids on 1 and 2 threads, and both
@@ -27,12 +27,14 @@
 #include "common/shared_data.h"
 #include "common/stories260k_expected.h"
 #include "model/tools/tiny_gguf.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/formats/q8_0.h"
-#include "trix/model/forward.h"
-#include "trix/model/llama2c.h"
-#include "trix/model/loader.h"
-#include "trix/model/sampler.h"
+#include "trix/runtime/forward.h"
+#include "trix/runtime/decoder.h"
+#include "trix/io/llama2c.h"
+#include "trix/convert/llama2c_to_gguf.h"
+#include "trix/runtime/loader.h"
+#include "trix/runtime/sampler.h"
 
 namespace {
 
@@ -177,7 +179,7 @@ TEST_F(StoriesGguf, LlamaCppAndOwnConversionGiveIdenticalLogits) {
 //  * Row 0 (BOS alone: attention returns V, so only the f16 rounding of the
 //    cache enters): measured 1.7e-7; tolerance 1e-5, the README's figure for
 //    a correct F32 implementation. The attention RMSNorm eps x 100
-//    (include/trix/model/blocks.h) gives 1.1e-3 here.
+//    (include/trix/runtime/layers.h) gives 1.1e-3 here.
 //  * Rows 1..47: measured 6.5e-4. llama.cpp's f16-cache attention also rounds
 //    Q and the softmax weights to f16 before its dots, which TriX does not
 //    (it computes in f32 over the f16 cache), and that grows with position;

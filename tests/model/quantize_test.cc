@@ -23,8 +23,9 @@
 #include "common/shared_data.h"
 #include "trix/core/fp16.h"
 #include "trix/formats/tq2_0_fast.h"
-#include "trix/model/gguf.h"
-#include "trix/model/quantize.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
+#include "trix/convert/quantize.h"
 
 namespace trix {
 namespace {

@@ -2,7 +2,7 @@
 // llama.cpp's), checked against an independent llama2.c-style reference and
 // pinned ids; byte-level BPE on a hand-built vocabulary; pre-tokenizer
 // splits; special tokens; malformed tokenizer metadata.
-#include "trix/model/tokenizer.h"
+#include "trix/text/tokenizer.h"
 
 #include <gtest/gtest.h>
 
@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "common/shared_data.h"
-#include "trix/model/gguf.h"
-#include "trix/model/llama2c.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
+#include "trix/io/llama2c.h"
+#include "trix/convert/llama2c_to_gguf.h"
 
 namespace trix {
 namespace {
@@ -268,7 +270,7 @@ TEST(Bpe, Llama3KeepsWholeWordsThatAreTokens) {
 
 std::vector<std::string> split(std::string_view s, PreTokenizer pre) {
   std::vector<std::string> out;
-  for (auto c : tokenizer_detail::pre_split(s, pre)) out.emplace_back(c);
+  for (auto c : detail::pre_split(s, pre)) out.emplace_back(c);
   return out;
 }
 

@@ -1,6 +1,6 @@
 // TRIN + model spec -> GGUF: exact TQ2_0 round trip, q/k permutation,
 // base GGUF copy, scales, and one-line errors for malformed input.
-#include "trix/model/trin_convert.h"
+#include "trix/convert/trin_to_gguf.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,8 +19,9 @@
 
 #include "trix/core/fp16.h"
 #include "trix/formats/tq2_0.h"
-#include "trix/formats/trin.h"
-#include "trix/model/gguf.h"
+#include "trix/io/trin.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
 
 namespace {
 

@@ -16,10 +16,11 @@
 #include <vector>
 
 #include "runtime/bitnet_reference.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/tq2_0.h"
-#include "trix/model/forward.h"
+#include "trix/runtime/forward.h"
+#include "trix/runtime/decoder.h"
 
 namespace {
 

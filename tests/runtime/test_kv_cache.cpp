@@ -5,7 +5,7 @@
 
 #include "common/expect_error.h"
 #include "trix/core/fp16.h"
-#include "trix/model/kv_cache.h"
+#include "trix/runtime/kv_cache.h"
 
 namespace {
 

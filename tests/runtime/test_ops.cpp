@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "trix/core/fp16.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/formats/f16.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/q4_k.h"
@@ -29,7 +29,7 @@
 #include "trix/formats/tq2_0.h"
 #include "trix/kernels/gemv_q4_k_q8_k_ref.h"
 #include "trix/kernels/gemv_q6_k_q8_k_ref.h"
-#include "trix/model/ops.h"
+#include "trix/runtime/matmul.h"
 
 namespace {
 
@@ -52,7 +52,7 @@ TEST(Ops, DotF32MatchesFp64) {
       ref += double{a[static_cast<size_t>(i)]} * b[static_cast<size_t>(i)];
       mag += std::fabs(double{a[static_cast<size_t>(i)]} * b[static_cast<size_t>(i)]);
     }
-    EXPECT_NEAR(trix::dot_f32(a.data(), b.data(), n), ref, 1e-6 * mag) << n;
+    EXPECT_NEAR(trix::ref::dot_f32(a.data(), b.data(), n), ref, 1e-6 * mag) << n;
   }
 }
 
@@ -61,7 +61,7 @@ TEST(Ops, RmsNormMatchesFp64) {
     const auto x = random_vec(static_cast<size_t>(n), 3, -4, 4);
     const auto w = random_vec(static_cast<size_t>(n), 4, 0.5, 1.5);
     std::vector<float> out(static_cast<size_t>(n));
-    trix::rmsnorm(x.data(), w.data(), out.data(), n, 1e-5f);
+    trix::ref::rmsnorm(x.data(), w.data(), out.data(), n, 1e-5f);
     double ss = 0;
     for (float v : x) ss += double{v} * v;
     const double scale = 1.0 / std::sqrt(ss / static_cast<double>(n) + 1e-5);
@@ -72,7 +72,7 @@ TEST(Ops, RmsNormMatchesFp64) {
     }
     // In place gives the same bits.
     std::vector<float> inplace = x;
-    trix::rmsnorm(inplace.data(), w.data(), inplace.data(), n, 1e-5f);
+    trix::ref::rmsnorm(inplace.data(), w.data(), inplace.data(), n, 1e-5f);
     EXPECT_EQ(std::memcmp(inplace.data(), out.data(), out.size() * 4), 0);
   }
 }
@@ -84,7 +84,7 @@ TEST(Ops, RopeBothStylesMatchFp64) {
       for (float theta : {10000.0f, 500000.0f}) {
         const auto x = random_vec(static_cast<size_t>(heads * hd), 5);
         std::vector<float> y = x;
-        trix::rope(y.data(), heads, hd, pos, theta, style);
+        trix::ref::rope(y.data(), heads, hd, pos, theta, style);
         for (int64_t h = 0; h < heads; ++h) {
           for (int64_t i = 0; i < hd / 2; ++i) {
             const int64_t a = style == trix::RopeStyle::Adjacent ? 2 * i : i;
@@ -107,8 +107,8 @@ TEST(Ops, GatedActivationsMatchFp64) {
   const size_t n = 333;
   const auto g = random_vec(n, 6, -8, 8), u = random_vec(n, 7, -2, 2);
   std::vector<float> s = g, r = g;
-  trix::swiglu(s.data(), u.data(), static_cast<int64_t>(n));
-  trix::relu2_gate(r.data(), u.data(), static_cast<int64_t>(n));
+  trix::ref::swiglu(s.data(), u.data(), static_cast<int64_t>(n));
+  trix::ref::relu2_gate(r.data(), u.data(), static_cast<int64_t>(n));
   for (size_t i = 0; i < n; ++i) {
     const double gs = g[i] / (1.0 + std::exp(-double{g[i]})) * u[i];
     const double gr = (g[i] > 0 ? double{g[i]} * g[i] : 0.0) * u[i];
@@ -121,7 +121,7 @@ TEST(Ops, SoftmaxAndResidualAdd) {
   auto x = random_vec(100, 8, -30, 30);
   x[3] = 88.0f;  // exp(88) alone would nearly overflow float
   const auto orig = x;
-  trix::softmax(x.data(), 100);
+  trix::ref::softmax(x.data(), 100);
   double mx = -1e30, sum = 0;
   for (float v : orig) mx = std::max(mx, double{v});
   for (float v : orig) sum += std::exp(double{v} - mx);
@@ -129,7 +129,7 @@ TEST(Ops, SoftmaxAndResidualAdd) {
     EXPECT_NEAR(x[i], std::exp(double{orig[i]} - mx) / sum, 1e-6);
   }
   std::vector<float> a = {1, 2, 3}, b = {0.5f, -2, 4};
-  trix::add_inplace(a.data(), b.data(), 3);
+  trix::ref::add_inplace(a.data(), b.data(), 3);
   EXPECT_EQ(a, (std::vector<float>{1.5f, 0, 7}));
 }
 
@@ -161,12 +161,12 @@ TEST(Ops, AttentionHeadMatchesFp64ForF32AndF16Storage) {
     return out;
   };
   std::vector<float> scores(static_cast<size_t>(n_pos)), out(static_cast<size_t>(hd));
-  trix::attention_head(q.data(), kf.data() + hd, vf.data() + hd, n_pos, stride, hd, scores.data(),
+  trix::ref::attention_head(q.data(), kf.data() + hd, vf.data() + hd, n_pos, stride, hd, scores.data(),
                        out.data());
   auto ref = reference([&](int64_t i) { return double{kf[static_cast<size_t>(i)]}; },
                        [&](int64_t i) { return double{vf[static_cast<size_t>(i)]}; });
   for (int64_t i = 0; i < hd; ++i) EXPECT_NEAR(out[static_cast<size_t>(i)], ref[static_cast<size_t>(i)], 1e-5);
-  trix::attention_head(q.data(), kh.data() + hd, vh.data() + hd, n_pos, stride, hd, scores.data(),
+  trix::ref::attention_head(q.data(), kh.data() + hd, vh.data() + hd, n_pos, stride, hd, scores.data(),
                        out.data());
   ref = reference([&](int64_t i) { return double{trix::fp16_to_fp32(kh[static_cast<size_t>(i)])}; },
                   [&](int64_t i) { return double{trix::fp16_to_fp32(vh[static_cast<size_t>(i)])}; });
@@ -270,7 +270,7 @@ float reference_dot(const TestMatrix& m, int64_t r, const float* x) {
   std::vector<trix::BlockQ8_K> a8k(n / 256 + 1);
   std::vector<trix::BlockQ8_0> a80(n / 32 + 1);
   switch (m.view.format) {
-    case FormatId::F32: return trix::dot_f32(static_cast<const float*>(row), x, m.view.cols);
+    case FormatId::F32: return trix::ref::dot_f32(static_cast<const float*>(row), x, m.view.cols);
     case FormatId::Q8_0:
       trix::quantize_row_q8_0(x, a80.data(), n);
       return trix::vec_dot_q8_0_q8_0(static_cast<const trix::BlockQ8_0*>(row), a80.data(), n);
@@ -304,12 +304,12 @@ TEST_P(MatvecFormat, MatchesReferenceDotAndFp64AndIsThreadInvariant) {
   const TestMatrix m = make_matrix(f, rows, cols, 42);
   ASSERT_TRUE(trix::matvec_supported(f));
   const auto x = random_vec(static_cast<size_t>(n_tok * cols), 43, -3, 3);
-  trix::MatvecScratch scratch;
+  trix::ref::MatvecScratch scratch;
   std::vector<float> first;
   for (size_t threads : {1, 2, 3}) {
     trix::ThreadPool pool(threads);
     std::vector<float> y(static_cast<size_t>(n_tok * rows));
-    trix::matmul(m.view, x.data(), n_tok, y.data(), pool, scratch);
+    trix::ref::matmul(m.view, x.data(), n_tok, y.data(), pool, scratch);
     if (first.empty()) {
       first = y;
     } else {
@@ -317,7 +317,7 @@ TEST_P(MatvecFormat, MatchesReferenceDotAndFp64AndIsThreadInvariant) {
     }
     for (int64_t t = 0; t < n_tok; ++t) {
       std::vector<float> one(static_cast<size_t>(rows));
-      trix::matvec(m.view, x.data() + t * cols, one.data(), pool, scratch);
+      trix::ref::matvec(m.view, x.data() + t * cols, one.data(), pool, scratch);
       ASSERT_EQ(std::memcmp(one.data(), y.data() + t * rows, one.size() * 4), 0) << "token " << t;
     }
   }
@@ -418,11 +418,11 @@ TEST(Ops, WeightScaleMultipliesOutputs) {
   TestMatrix m = make_matrix(FormatId::F32, 4, 64, 3);
   const auto x = random_vec(64, 4);
   trix::ThreadPool pool(1);
-  trix::MatvecScratch scratch;
+  trix::ref::MatvecScratch scratch;
   std::vector<float> a(4), b(4);
-  trix::matvec(m.view, x.data(), a.data(), pool, scratch);
+  trix::ref::matvec(m.view, x.data(), a.data(), pool, scratch);
   m.view.scale = 0.5f;
-  trix::matvec(m.view, x.data(), b.data(), pool, scratch);
+  trix::ref::matvec(m.view, x.data(), b.data(), pool, scratch);
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(b[i], a[i] * 0.5f);
 }
 

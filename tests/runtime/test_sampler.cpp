@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "trix/model/sampler.h"
+#include "trix/runtime/sampler.h"
 
 namespace {
 

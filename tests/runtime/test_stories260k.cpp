@@ -13,10 +13,11 @@
 
 #include "common/shared_data.h"
 #include "common/stories260k_expected.h"
-#include "trix/cpu/thread_pool.h"
-#include "trix/model/forward.h"
-#include "trix/model/llama2c_checkpoint.h"
-#include "trix/model/sampler.h"
+#include "trix/core/thread_pool.h"
+#include "trix/runtime/forward.h"
+#include "trix/runtime/decoder.h"
+#include "trix/runtime/llama2c_checkpoint.h"
+#include "trix/runtime/sampler.h"
 #include "trix/models/stories260k.h"
 
 namespace {

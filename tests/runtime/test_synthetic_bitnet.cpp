@@ -1,4 +1,4 @@
-// The synthetic BitNet-b1.58 model (trix/model/synthetic_bitnet.h, the
+// The synthetic BitNet-b1.58 model (trix/convert/synthetic_bitnet.h, the
 // trix-make-synthetic-bitnet tool) written to GGUF and read back through the
 // loader:
 //  * full size: the exact 2B-4T tensor names, shapes and byte count (about
@@ -21,10 +21,11 @@
 #include <unistd.h>
 
 #include "runtime/bitnet_reference.h"
-#include "trix/cpu/thread_pool.h"
-#include "trix/model/forward.h"
-#include "trix/model/loader.h"
-#include "trix/model/synthetic_bitnet.h"
+#include "trix/core/thread_pool.h"
+#include "trix/runtime/forward.h"
+#include "trix/runtime/decoder.h"
+#include "trix/runtime/loader.h"
+#include "trix/convert/synthetic_bitnet.h"
 
 namespace {
 

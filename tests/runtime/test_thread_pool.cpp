@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 
 namespace {
 

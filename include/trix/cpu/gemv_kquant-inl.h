@@ -67,7 +67,7 @@ HWY_BEFORE_NAMESPACE();
 #endif
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
-namespace detail_kquant {
+namespace detail {
 
 // How far ahead of the block being decoded the row stream is prefetched
 // (about 10 blocks). 128256 x 2560 from huge pages, 1 thread, DRAM read
@@ -86,7 +86,7 @@ HWY_INLINE void PrefetchBlock(const Block* wb) {
 #endif
 
 // The 8 sub-block scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K
-// block, formats_detail::q4_k_scale_min's values, unpacked 4 at a time.
+// block, detail::q4_k_scale_min's values, unpacked 4 at a time.
 HWY_INLINE void Q4KScalesMins(const uint8_t* scales, uint8_t (&out)[16]) {
   uint32_t u[3];
   std::memcpy(u, scales, 12);
@@ -346,7 +346,7 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
 
 #endif
 
-}  // namespace detail_kquant
+}  // namespace detail
 
 // Rows [row_begin, row_end) of y = W x: W Q6_K rows (row r at args.w + r *
 // args.w_row_bytes), x args.k / 256 Q8_K blocks, k % 256 == 0.
@@ -356,7 +356,7 @@ inline void GemvQ6KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_en
   const size_t nb = args.k / BlockQ6_K::kElements;
   for (size_t r = row_begin; r < row_end; ++r) {
     const auto* row = reinterpret_cast<const BlockQ6_K*>(w_base + r * args.w_row_bytes);
-    args.y[r] = detail_kquant::Q6KRow(row, x, nb);
+    args.y[r] = detail::Q6KRow(row, x, nb);
   }
 }
 
@@ -367,7 +367,7 @@ inline void GemvQ4KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_en
   const size_t nb = args.k / BlockQ4_K::kElements;
   for (size_t r = row_begin; r < row_end; ++r) {
     const auto* row = reinterpret_cast<const BlockQ4_K*>(w_base + r * args.w_row_bytes);
-    args.y[r] = detail_kquant::Q4KRow(row, x, nb);
+    args.y[r] = detail::Q4KRow(row, x, nb);
   }
 }
 

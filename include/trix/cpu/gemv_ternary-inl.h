@@ -67,7 +67,7 @@ HWY_BEFORE_NAMESPACE();
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 
-namespace detail_tq2 {
+namespace detail {
 
 // Sum of the 16 activations each lane pairs with, per lane, for one block.
 inline void lane_activation_sums(const BlockQ8_K& x, int32_t out[16]) {
@@ -131,7 +131,7 @@ inline void GemvRowsNeon(const GemvArgs& args, size_t row_begin, size_t row_end)
 #endif
 #endif  // HWY_NEON && A64
 
-}  // namespace detail_tq2
+}  // namespace detail
 
 // y[r] for r in [row_begin, row_end). kRowsPerStep rows share each activation
 // load. Contract: GemvArgs with TQ2_0 rows and one Q8_K row of k elements.
@@ -187,7 +187,7 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
           sum = _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(c, act[n]), ones16));
 #endif
         }
-        const float scale = detail_tq2::block_scale(rows[i][b], x[b]);
+        const float scale = detail::block_scale(rows[i][b], x[b]);
         acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(scale), acc[i]);
       }
     }
@@ -236,7 +236,7 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
           sum_lo = _mm256_add_epi32(sum_lo, _mm256_madd_epi16(_mm256_maddubs_epi16(c_lo, act_lo[n]), ones16));
           sum_hi = _mm256_add_epi32(sum_hi, _mm256_madd_epi16(_mm256_maddubs_epi16(c_hi, act_hi[n]), ones16));
         }
-        const __m256 scale = _mm256_set1_ps(detail_tq2::block_scale(rows[i][b], x[b]));
+        const __m256 scale = _mm256_set1_ps(detail::block_scale(rows[i][b], x[b]));
         acc_lo[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_lo), scale, acc_lo[i]);
         acc_hi[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_hi), scale, acc_hi[i]);
       }
@@ -263,7 +263,7 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
     for (size_t b = 0; b < n_blocks; ++b) {
       const int8_t* q = x[b].qs;
       alignas(16) int32_t sums[16];
-      detail_tq2::lane_activation_sums(x[b], sums);
+      detail::lane_activation_sums(x[b], sums);
       for (int t = 0; t < 4; ++t) {
         const __m128i codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[b].qs + 16 * t));
         __m128i sum = _mm_load_si128(reinterpret_cast<const __m128i*>(sums + 4 * t));
@@ -276,7 +276,7 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
         }
         _mm_store_si128(reinterpret_cast<__m128i*>(sums + 4 * t), sum);
       }
-      const float scale = detail_tq2::block_scale(row[b], x[b]);
+      const float scale = detail::block_scale(row[b], x[b]);
       for (int l = 0; l < 16; ++l) acc[l] = std::fma(static_cast<float>(sums[l]), scale, acc[l]);
     }
     args.y[r] = lanes16_combine(acc);
@@ -286,9 +286,9 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
   // Four q registers per row, lanes 4t..4t+3 in quarter t, as on SSE4; the
   // dot step is arm_dot::Dot16 (sdot where the CPU has it, chosen once here).
   if (arm_has_dotprod()) {
-    detail_tq2::GemvRowsNeon<true>(args, row_begin, row_end);
+    detail::GemvRowsNeon<true>(args, row_begin, row_end);
   } else {
-    detail_tq2::GemvRowsNeon<false>(args, row_begin, row_end);
+    detail::GemvRowsNeon<false>(args, row_begin, row_end);
   }
   (void)n_blocks;
   (void)x;

@@ -8,7 +8,7 @@
 // ops_test.cc checks every one on every compiled target):
 //   quantizers          same bytes (and scale / sum) as quantize_row_q8_k and
 //                       quantize_row_i8_s, non-finite inputs included;
-//   rmsnorm, rope,      same bits as trix/model/ops.h: the sum of squares
+//   rmsnorm, rope,      same bits as trix/runtime/matmul.h: the sum of squares
 //   relu2, add          keeps dot_f32's fixed 8-lane order and every other
 //                       step is one IEEE operation in the same order (FP
 //                       contraction is turned off for this file's code
@@ -59,7 +59,7 @@ HWY_BEFORE_NAMESPACE();
 #endif
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
-namespace ops_detail {
+namespace detail {
 
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -122,17 +122,17 @@ inline float DotF32Lanes8(const float* a, const float* b, size_t n) {
   return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-}  // namespace ops_detail
+}  // namespace detail
 
 // out = x / sqrt(mean(x^2) + eps) * w; out may alias x. Same bits as
 // trix::rmsnorm.
 inline void RmsNorm(const float* x, const float* w, float* out, size_t n, float eps) {
   namespace hn = hwy::HWY_NAMESPACE;
-  const float ss = ops_detail::DotF32Lanes8(x, x, n) / static_cast<float>(n);
+  const float ss = detail::DotF32Lanes8(x, x, n) / static_cast<float>(n);
   const float scale = 1.0f / std::sqrt(ss + eps);
   const hn::ScalableTag<float> d;
   const auto vscale = hn::Set(d, scale);
-  ops_detail::Map2(d, x, w, out, n, [&](auto vx, auto vw) { return hn::Mul(hn::Mul(vx, vscale), vw); });
+  detail::Map2(d, x, w, out, n, [&](auto vx, auto vw) { return hn::Mul(hn::Mul(vx, vscale), vw); });
 }
 
 // Rotates n_heads consecutive head_dim-long vectors of x by the angles of a
@@ -166,8 +166,8 @@ inline void RopeAdjacent(float* x, size_t n_heads, size_t head_dim, const float*
     s2[2 * i + 1] = sin_t[i];
   }
   auto rotate = [&](auto v, size_t j, size_t count) {
-    const auto c = count == N ? hn::Load(d, c2 + j) : ops_detail::LoadTail(d, c2 + j, count);
-    const auto s = count == N ? hn::Load(d, s2 + j) : ops_detail::LoadTail(d, s2 + j, count);
+    const auto c = count == N ? hn::Load(d, c2 + j) : detail::LoadTail(d, c2 + j, count);
+    const auto s = count == N ? hn::Load(d, s2 + j) : detail::LoadTail(d, s2 + j, count);
     return hn::Add(hn::Mul(v, c), hn::Mul(hn::Reverse2(d, v), s));
   };
   for (size_t h = 0; h < n_heads; ++h) {
@@ -176,7 +176,7 @@ inline void RopeAdjacent(float* x, size_t n_heads, size_t head_dim, const float*
     for (; j + N <= head_dim; j += N) hn::StoreU(rotate(hn::LoadU(d, v + j), j, N), d, v + j);
     if (j < head_dim) {
       const size_t left = head_dim - j;
-      ops_detail::StoreTail(rotate(ops_detail::LoadTail(d, v + j, left), j, left), d, v + j, left);
+      detail::StoreTail(rotate(detail::LoadTail(d, v + j, left), j, left), d, v + j, left);
     }
   }
 }
@@ -193,7 +193,7 @@ inline void RopeNeox(float* x, size_t n_heads, size_t head_dim, const float* cos
     for (size_t i = 0; i < half; i += N) {
       const size_t count = half - i < N ? half - i : N;
       auto load = [&](const float* p) {
-        return count == N ? hn::LoadU(d, p) : ops_detail::LoadTail(d, p, count);
+        return count == N ? hn::LoadU(d, p) : detail::LoadTail(d, p, count);
       };
       const auto x0 = load(lo + i), x1 = load(hi + i), c = load(cos_t + i), s = load(sin_t + i);
       const auto out0 = hn::Sub(hn::Mul(x0, c), hn::Mul(x1, s));
@@ -202,8 +202,8 @@ inline void RopeNeox(float* x, size_t n_heads, size_t head_dim, const float* cos
         hn::StoreU(out0, d, lo + i);
         hn::StoreU(out1, d, hi + i);
       } else {
-        ops_detail::StoreTail(out0, d, lo + i, count);
-        ops_detail::StoreTail(out1, d, hi + i, count);
+        detail::StoreTail(out0, d, lo + i, count);
+        detail::StoreTail(out1, d, hi + i, count);
       }
     }
   }
@@ -217,7 +217,7 @@ inline void SwiGlu(float* gate, const float* up, size_t n) {
   // Highway's Exp is valid up to 104; beyond ~88.7 exp overflows to inf
   // anyway, so clamping keeps libm's result g / inf = -0.
   const auto exp_max = hn::Set(d, 100.0f);
-  ops_detail::Map2(d, gate, up, gate, n, [&](auto g, auto u) {
+  detail::Map2(d, gate, up, gate, n, [&](auto g, auto u) {
     const auto e = hn::Exp(d, hn::Min(hn::Neg(g), exp_max));
     return hn::Mul(hn::Div(g, hn::Add(one, e)), u);
   });
@@ -229,7 +229,7 @@ inline void Relu2Gate(float* gate, const float* up, size_t n) {
   namespace hn = hwy::HWY_NAMESPACE;
   const hn::ScalableTag<float> d;
   const auto zero = hn::Zero(d);
-  ops_detail::Map2(d, gate, up, gate, n, [&](auto g, auto u) {
+  detail::Map2(d, gate, up, gate, n, [&](auto g, auto u) {
     const auto r = hn::IfThenElseZero(hn::Gt(g, zero), g);
     return hn::Mul(hn::Mul(r, r), u);
   });
@@ -239,7 +239,7 @@ inline void Relu2Gate(float* gate, const float* up, size_t n) {
 inline void AddInplace(float* x, const float* y, size_t n) {
   namespace hn = hwy::HWY_NAMESPACE;
   const hn::ScalableTag<float> d;
-  ops_detail::Map2(d, x, y, x, n, [](auto a, auto b) { return hn::Add(a, b); });
+  detail::Map2(d, x, y, x, n, [](auto a, auto b) { return hn::Add(a, b); });
 }
 
 // In-place softmax over n >= 1 elements; the max is subtracted first so no
@@ -251,7 +251,7 @@ inline void Softmax(float* x, size_t n) {
   auto vmax = hn::Set(d, x[0]);
   size_t i = 0;
   for (; i + N <= n; i += N) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
-  if (i < n) vmax = hn::Max(vmax, ops_detail::LoadTail(d, x + i, n - i, x[0]));
+  if (i < n) vmax = hn::Max(vmax, detail::LoadTail(d, x + i, n - i, x[0]));
   const auto m = hn::MaxOfLanes(d, vmax);
   auto vsum = hn::Zero(d);
   for (i = 0; i + N <= n; i += N) {
@@ -261,13 +261,13 @@ inline void Softmax(float* x, size_t n) {
   }
   if (i < n) {
     // Padding lanes hold x[0] (a finite exp at most 1), masked out of the sum.
-    const auto e = hn::Exp(d, hn::Sub(ops_detail::LoadTail(d, x + i, n - i, x[0]), m));
+    const auto e = hn::Exp(d, hn::Sub(detail::LoadTail(d, x + i, n - i, x[0]), m));
     vsum = hn::Add(vsum, hn::IfThenElseZero(hn::FirstN(d, n - i), e));
-    ops_detail::StoreTail(e, d, x + i, n - i);
+    detail::StoreTail(e, d, x + i, n - i);
   }
   const auto inv = hn::Set(d, 1.0f / hn::GetLane(hn::SumOfLanes(d, vsum)));
   for (i = 0; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), inv), d, x + i);
-  if (i < n) ops_detail::StoreTail(hn::Mul(ops_detail::LoadTail(d, x + i, n - i), inv), d, x + i, n - i);
+  if (i < n) detail::StoreTail(hn::Mul(detail::LoadTail(d, x + i, n - i), inv), d, x + i, n - i);
 }
 
 // x: n floats (n % 256 == 0); y: n / 256 blocks. Same bytes as
@@ -347,7 +347,7 @@ inline I8Activation QuantizeRowI8S(const float* x, int8_t* q, size_t n) {
     vmax = hn::Max(vmax, hn::Abs(v));
   }
   if (i < n) {
-    const auto v = ops_detail::LoadTail(df, x + i, n - i);
+    const auto v = detail::LoadTail(df, x + i, n - i);
     nan = hn::Or(nan, hn::IsNaN(v));
     vmax = hn::Max(vmax, hn::Abs(v));
   }
@@ -381,12 +381,12 @@ inline I8Activation QuantizeRowI8S(const float* x, int8_t* q, size_t n) {
   for (i = 0; i + N <= n; i += N) hn::StoreU(codes(hn::LoadU(df, x + i)), d8, q + i);
   if (i < n) {
     // Padding lanes are 0 and give code 0: the sum is unaffected.
-    ops_detail::StoreTail(codes(ops_detail::LoadTail(df, x + i, n - i)), d8, q + i, n - i);
+    detail::StoreTail(codes(detail::LoadTail(df, x + i, n - i)), d8, q + i, n - i);
   }
   return {s, hn::GetLane(hn::SumOfLanes(di, vsum))};
 }
 
-namespace ops_detail {
+namespace detail {
 
 inline constexpr size_t kAttentionMaxHeadDim = 1024;
 
@@ -458,7 +458,7 @@ inline void AttentionHead(const float* q, const T* keys, const T* values, size_t
   }
 }
 
-}  // namespace ops_detail
+}  // namespace detail
 
 // Causal attention of one query head over positions [0, n_pos), n_pos >= 1:
 //   out = sum_p softmax_p(q . k_p / sqrt(head_dim)) * v_p
@@ -469,12 +469,12 @@ inline void AttentionHead(const float* q, const T* keys, const T* values, size_t
 // scale, and out sums in position order with one rounding per Mul and Add.
 inline void AttentionHeadF32(const float* q, const float* keys, const float* values, size_t n_pos,
                              size_t stride, size_t head_dim, float* scores, float* out) {
-  ops_detail::AttentionHead(q, keys, values, n_pos, stride, head_dim, scores, out);
+  detail::AttentionHead(q, keys, values, n_pos, stride, head_dim, scores, out);
 }
 // The same over an f16 cache (IEEE half bits), each element widened exactly.
 inline void AttentionHeadF16(const float* q, const uint16_t* keys, const uint16_t* values, size_t n_pos,
                              size_t stride, size_t head_dim, float* scores, float* out) {
-  ops_detail::AttentionHead(q, keys, values, n_pos, stride, head_dim, scores, out);
+  detail::AttentionHead(q, keys, values, n_pos, stride, head_dim, scores, out);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -25,7 +25,7 @@
 #include "trix/cpu/ops.h"
 #include "trix/cpu/dispatch.h"
 #include "trix/cpu/ternary_packed.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/q8_0.h"

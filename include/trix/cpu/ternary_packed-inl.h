@@ -74,7 +74,7 @@ HWY_BEFORE_NAMESPACE();
 #endif
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
-namespace detail_packed {
+namespace detail {
 
 // Writes the (up to) 4 results of group g for token t.
 template <bool kScaled>
@@ -738,12 +738,12 @@ inline void GemmGroups(const PackedMatmulArgs& a, size_t g0, size_t g1) {
 }
 #endif
 
-}  // namespace detail_packed
+}  // namespace detail
 
 // GEMV: token 0 of `a` against the rows of groups [g0, g1).
 template <bool kScaled>
 inline void PackedTernaryGemv(const PackedMatmulArgs& a, size_t g0, size_t g1) {
-  detail_packed::GemvGroups<kScaled>(a, 0, g0, g1);
+  detail::GemvGroups<kScaled>(a, 0, g0, g1);
 }
 
 // GEMM: all a.n_tok tokens against the rows of groups [g0, g1). Config is
@@ -751,7 +751,7 @@ inline void PackedTernaryGemv(const PackedMatmulArgs& a, size_t g0, size_t g1) {
 // kL1ActTileBytes and kL2CodeChunkBytes (AVX-512 tiling and cache budgets).
 template <bool kScaled, class Config>
 inline void PackedTernaryGemm(const PackedMatmulArgs& a, size_t g0, size_t g1) {
-  detail_packed::GemmGroups<kScaled, Config>(a, g0, g1);
+  detail::GemmGroups<kScaled, Config>(a, g0, g1);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -51,12 +51,10 @@
 #include <new>
 #include <utility>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "trix/core/error.h"
 #include "trix/core/fp16.h"
+#include "trix/core/huge_page_buffer.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 #include "trix/formats/tq1_0.h"
@@ -71,73 +69,6 @@ inline constexpr uint32_t kMagicBits = 0x4B400000u;
 inline constexpr float kMagicFloat = 12582912.0f;  // bits_float(kMagicBits)
 
 inline constexpr size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
-
-// Anonymous memory for repacked weights: 64-byte aligned, backed by
-// transparent huge pages where the kernel allows (madvise MADV_HUGEPAGE;
-// +20% streaming bandwidth over 4 KiB pages on one thread, DESIGN.md 4).
-// Zero-filled. Move-only.
-class HugePageBuffer {
- public:
-  HugePageBuffer() = default;
-  explicit HugePageBuffer(size_t bytes) : size_(bytes) {
-    if (bytes == 0) return;
-#if defined(__linux__)
-    constexpr size_t kHuge = size_t{2} << 20;
-    // Large buffers: map 2 MiB more and trim, so the data starts on a huge
-    // page boundary and every 2 MiB of it can be one TLB entry.
-    const bool huge = bytes >= kHuge;
-    const size_t want = huge ? (bytes + kHuge - 1) / kHuge * kHuge : (bytes + 4095) / 4096 * 4096;
-    const size_t map_len = huge ? want + kHuge : want;
-    void* p = mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    auto* base = static_cast<uint8_t*>(p);
-    uint8_t* start = base;
-    if (huge) {
-      const uintptr_t a = reinterpret_cast<uintptr_t>(base);
-      start = base + ((kHuge - a % kHuge) % kHuge);
-      if (start > base) munmap(base, static_cast<size_t>(start - base));
-      const size_t tail = static_cast<size_t>((base + map_len) - (start + want));
-      if (tail > 0) munmap(start + want, tail);
-      madvise(start, want, MADV_HUGEPAGE);  // a hint: failure only costs speed
-    }
-    data_ = start;
-    mapped_ = want;
-#else
-    data_ = static_cast<uint8_t*>(::operator new(bytes, std::align_val_t{64}));
-    std::memset(data_, 0, bytes);
-#endif
-  }
-  HugePageBuffer(HugePageBuffer&& o) noexcept { swap(o); }
-  HugePageBuffer& operator=(HugePageBuffer&& o) noexcept {
-    HugePageBuffer tmp(std::move(o));
-    swap(tmp);
-    return *this;
-  }
-  HugePageBuffer(const HugePageBuffer&) = delete;
-  HugePageBuffer& operator=(const HugePageBuffer&) = delete;
-  ~HugePageBuffer() {
-    if (!data_) return;
-#if defined(__linux__)
-    munmap(data_, mapped_);
-#else
-    ::operator delete(data_, std::align_val_t{64});
-#endif
-  }
-
-  uint8_t* data() { return data_; }
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  void swap(HugePageBuffer& o) noexcept {
-    std::swap(data_, o.data_);
-    std::swap(size_, o.size_);
-    std::swap(mapped_, o.mapped_);
-  }
-  uint8_t* data_ = nullptr;
-  size_t size_ = 0;
-  size_t mapped_ = 0;
-};
 
 // What the kernels read: a non-owning view of packed4 weights.
 struct PackedTernaryView {
@@ -179,7 +110,7 @@ class PackedTernary {
   PackedTernaryView view_;
 };
 
-namespace packed_detail {
+namespace detail {
 
 // Fills one packed4 tensor; row_block(r, b, codes64, &scale) writes row r's
 // block b as 64 TQ2_0-order code bytes (and its f32 scale).
@@ -209,17 +140,17 @@ PackedTernary pack(size_t rows, size_t cols, bool block_scales, float tensor_sca
 }
 
 inline void set_tq2_code(uint8_t* qs, size_t e, uint32_t code) {
-  qs[formats_detail::code_byte<BlockTQ2_0>(e)] |=
-      static_cast<uint8_t>(code << formats_detail::code_shift<BlockTQ2_0>(e));
+  qs[trix::detail::code_byte<BlockTQ2_0>(e)] |=
+      static_cast<uint8_t>(code << trix::detail::code_shift<BlockTQ2_0>(e));
 }
 
-}  // namespace packed_detail
+}  // namespace detail
 
 // TQ2_0 rows (row r at data + r * row_bytes, cols % 256 == 0).
 inline PackedTernary pack_tq2_0(const void* data, size_t rows, size_t cols, size_t row_bytes) {
-  formats_detail::require_multiple("pack_tq2_0 (cols)", cols, BlockTQ2_0::kElements);
+  trix::detail::require_multiple("pack_tq2_0 (cols)", cols, BlockTQ2_0::kElements);
   const auto* base = static_cast<const uint8_t*>(data);
-  return packed_detail::pack(rows, cols, true, 1.0f, [&](size_t r, size_t b, uint8_t* dst, float* s) {
+  return detail::pack(rows, cols, true, 1.0f, [&](size_t r, size_t b, uint8_t* dst, float* s) {
     const auto* blk = reinterpret_cast<const BlockTQ2_0*>(base + r * row_bytes) + b;
     std::memcpy(dst, blk->qs, kPackedCodeBytes);
     *s = fp16_to_fp32(blk->d);
@@ -228,13 +159,13 @@ inline PackedTernary pack_tq2_0(const void* data, size_t rows, size_t cols, size
 
 // TQ1_0 rows: trits decoded to TQ2_0 codes once (same values, same scale).
 inline PackedTernary pack_tq1_0(const void* data, size_t rows, size_t cols, size_t row_bytes) {
-  formats_detail::require_multiple("pack_tq1_0 (cols)", cols, BlockTQ1_0::kElements);
+  trix::detail::require_multiple("pack_tq1_0 (cols)", cols, BlockTQ1_0::kElements);
   const auto* base = static_cast<const uint8_t*>(data);
-  return packed_detail::pack(rows, cols, true, 1.0f, [&](size_t r, size_t b, uint8_t* dst, float* s) {
+  return detail::pack(rows, cols, true, 1.0f, [&](size_t r, size_t b, uint8_t* dst, float* s) {
     const auto* blk = reinterpret_cast<const BlockTQ1_0*>(base + r * row_bytes) + b;
     std::memset(dst, 0, kPackedCodeBytes);
-    formats_detail::tq1_for_each_trit(*blk, [&](uint32_t e, int32_t t) {
-      packed_detail::set_tq2_code(dst, e, static_cast<uint32_t>(t));
+    trix::detail::tq1_for_each_trit(*blk, [&](uint32_t e, int32_t t) {
+      detail::set_tq2_code(dst, e, static_cast<uint32_t>(t));
     });
     *s = fp16_to_fp32(blk->d);
   });
@@ -245,7 +176,7 @@ inline PackedTernary pack_tq1_0(const void* data, size_t rows, size_t cols, size
 // byte j of a TQ2_0 half block, only with the fields in the opposite bit
 // order, so the repack is a byte lookup.
 inline PackedTernary pack_i2_s(const uint8_t* data, size_t rows, size_t cols, float tensor_scale) {
-  formats_detail::require_multiple("pack_i2_s (cols)", cols, BlockI2_S::kElements);
+  trix::detail::require_multiple("pack_i2_s (cols)", cols, BlockI2_S::kElements);
   static_assert(BlockI2_S::kGroupBytes == BlockTQ2_0::kGroupBytes &&
                 BlockI2_S::kGroupCodes == BlockTQ2_0::kGroupCodes);
   uint8_t lut[256];
@@ -257,7 +188,7 @@ inline PackedTernary pack_i2_s(const uint8_t* data, size_t rows, size_t cols, fl
     lut[byte] = static_cast<uint8_t>(out);
   }
   const size_t row_bytes = cols / 4;
-  return packed_detail::pack(rows, cols, false, tensor_scale, [&](size_t r, size_t b, uint8_t* dst, float*) {
+  return detail::pack(rows, cols, false, tensor_scale, [&](size_t r, size_t b, uint8_t* dst, float*) {
     const uint8_t* src = data + r * row_bytes + b * kPackedCodeBytes;
     const size_t avail = std::min(kPackedCodeBytes, row_bytes - b * kPackedCodeBytes);
     for (size_t j = 0; j < avail; ++j) dst[j] = lut[src[j]];
@@ -283,7 +214,7 @@ inline constexpr size_t prepared_act_bytes(size_t n_blocks) {
   return n_blocks * kPackedActBlockBytes + round_up_64(n_blocks * 4);
 }
 
-namespace packed_detail {
+namespace detail {
 
 // Permutes 256 int8 values of one block and writes the lane init values.
 inline void prepare_block(const int8_t* q, uint8_t* out, uint32_t magic) {
@@ -302,14 +233,14 @@ inline void prepare_block(const int8_t* q, uint8_t* out, uint32_t magic) {
   std::memcpy(out + 256, init, sizeof init);
 }
 
-}  // namespace packed_detail
+}  // namespace detail
 
 // One token of Q8_K activations (n_blocks blocks) -> prepared bytes (out:
 // prepared_act_bytes(n_blocks), 64-byte aligned).
 inline void prepare_act_q8_k(const BlockQ8_K* x, size_t n_blocks, uint8_t* out) {
   auto* scales = reinterpret_cast<float*>(out + n_blocks * kPackedActBlockBytes);
   for (size_t b = 0; b < n_blocks; ++b) {
-    packed_detail::prepare_block(x[b].qs, out + b * kPackedActBlockBytes, kMagicBits);
+    detail::prepare_block(x[b].qs, out + b * kPackedActBlockBytes, kMagicBits);
     scales[b] = x[b].d;
   }
 }
@@ -323,7 +254,7 @@ inline void prepare_act_i8(const int8_t* q, size_t cols, float act_scale, uint8_
   for (size_t b = 0; b < n_blocks; ++b) {
     int8_t tmp[kPackedBlock] = {};
     std::memcpy(tmp, q + b * kPackedBlock, std::min(kPackedBlock, cols - b * kPackedBlock));
-    packed_detail::prepare_block(tmp, out + b * kPackedActBlockBytes, 0u);
+    detail::prepare_block(tmp, out + b * kPackedActBlockBytes, 0u);
     scales[b] = 0.0f;
   }
   scales[0] = act_scale;

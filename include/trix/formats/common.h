@@ -17,7 +17,7 @@
 
 #include "trix/core/error.h"
 
-namespace trix::formats_detail {
+namespace trix::detail {
 
 // Throws trix::Error unless n is a multiple of the block size. Quantize and
 // dequantize entry points call this before touching memory, so a wrong size
@@ -98,4 +98,4 @@ inline int32_t wrap_to_int32(int64_t v) {
   return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v)));
 }
 
-}  // namespace trix::formats_detail
+}  // namespace trix::detail

@@ -44,7 +44,7 @@ inline constexpr size_t kI2STrailerBytes = 32;
 // Bytes of an I2_S tensor of rows x cols weights, trailer included. Throws
 // trix::Error if cols % 128 != 0.
 inline size_t i2_s_nbytes(size_t rows, size_t cols) {
-  formats_detail::require_multiple("i2_s_nbytes (cols)", cols, BlockI2_S::kElements);
+  trix::detail::require_multiple("i2_s_nbytes (cols)", cols, BlockI2_S::kElements);
   return rows * cols / 4 + kI2STrailerBytes;
 }
 
@@ -67,7 +67,7 @@ inline void quantize_i2_s(const float* x, size_t rows, size_t cols, uint8_t* out
   for (size_t i = 0; i < n; ++i) {
     const double v = x[i];
     const uint32_t code = std::fabs(v) < 1e-6 ? 1u : (v * scale > 0.0 ? 2u : 0u);
-    formats_detail::or_code<BlockI2_S>(out, i, code);
+    trix::detail::or_code<BlockI2_S>(out, i, code);
   }
   const float scale_f32 = static_cast<float>(scale);  // exact: max of floats
   std::memcpy(out + n / 4, &scale_f32, sizeof scale_f32);
@@ -75,7 +75,7 @@ inline void quantize_i2_s(const float* x, size_t rows, size_t cols, uint8_t* out
 
 // Code (0..3) of weight i of a row's packed bytes.
 inline uint32_t i2_s_code(const uint8_t* row, size_t i) {
-  return formats_detail::get_code<BlockI2_S>(row, i);
+  return trix::detail::get_code<BlockI2_S>(row, i);
 }
 
 // data: i2_s_nbytes(rows, cols) bytes; y: rows * cols floats,
@@ -128,7 +128,7 @@ inline I8Activation quantize_row_i8_s(const float* x, int8_t* q, size_t n) {
 // division, then a float multiplication.
 inline float vec_dot_i2_s_i8(const uint8_t* row, float w_scale, const int8_t* q, float act_scale,
                              size_t n) {
-  formats_detail::require_multiple("vec_dot_i2_s_i8", n, BlockI2_S::kElements);
+  trix::detail::require_multiple("vec_dot_i2_s_i8", n, BlockI2_S::kElements);
   int32_t isum = 0;
   for (size_t i = 0; i < n; ++i) isum += (static_cast<int32_t>(i2_s_code(row, i)) - 1) * q[i];
   return static_cast<float>(isum) / act_scale * w_scale;

@@ -42,7 +42,7 @@
 
 namespace trix {
 
-namespace formats_detail {
+namespace detail {
 
 struct ScaleMin {
   uint8_t scale;
@@ -159,7 +159,7 @@ inline float q4_k_make_qkx2_quants(const float* x, const float* weights, uint8_t
   return scale;
 }
 
-}  // namespace formats_detail
+}  // namespace detail
 
 // x: n floats; y: n / 256 blocks. Throws trix::Error if n % 256 != 0.
 // Non-finite input gives the bytes ggml's arithmetic gives on x86 (the
@@ -167,7 +167,7 @@ inline float q4_k_make_qkx2_quants(const float* x, const float* weights, uint8_t
 // meaningful block.
 inline void quantize_row_q4_k(const float* x, BlockQ4_K* y, size_t n) {
   constexpr size_t kQK = BlockQ4_K::kElements;
-  formats_detail::require_multiple("quantize_row_q4_k", n, kQK);
+  trix::detail::require_multiple("quantize_row_q4_k", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
     BlockQ4_K& out = y[b];
     uint8_t L[kQK];
@@ -185,7 +185,7 @@ inline void quantize_row_q4_k(const float* x, BlockQ4_K* y, size_t n) {
       const float av_x = std::sqrt(sum_x2 / 32.0f);
       float weights[32];
       for (size_t l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-      scales[s] = formats_detail::q4_k_make_qkx2_quants(xs, weights, L + 32 * s, &mins[s]);
+      scales[s] = detail::q4_k_make_qkx2_quants(xs, weights, L + 32 * s, &mins[s]);
       if (scales[s] > max_scale) max_scale = scales[s];
       if (mins[s] > max_min) max_min = mins[s];
     }
@@ -194,8 +194,8 @@ inline void quantize_row_q4_k(const float* x, BlockQ4_K* y, size_t n) {
     for (auto& v : out.scales) v = 0;
     for (size_t s = 0; s < 8; ++s) {
       // ggml stores nearest_int into a uint8_t, then takes min(63, .).
-      auto ls = static_cast<uint8_t>(formats_detail::ggml_nearest_int(inv_scale * scales[s]));
-      auto lm = static_cast<uint8_t>(formats_detail::ggml_nearest_int(inv_min * mins[s]));
+      auto ls = static_cast<uint8_t>(trix::detail::ggml_nearest_int(inv_scale * scales[s]));
+      auto lm = static_cast<uint8_t>(trix::detail::ggml_nearest_int(inv_min * mins[s]));
       ls = ls < 63 ? ls : uint8_t{63};
       lm = lm < 63 ? lm : uint8_t{63};
       if (s < 4) {
@@ -210,13 +210,13 @@ inline void quantize_row_q4_k(const float* x, BlockQ4_K* y, size_t n) {
     out.d = fp32_to_fp16(max_scale / 63.0f);
     out.dmin = fp32_to_fp16(max_min / 63.0f);
     for (size_t s = 0; s < 8; ++s) {
-      const formats_detail::ScaleMin sm = formats_detail::q4_k_scale_min(out.scales, s);
+      const detail::ScaleMin sm = detail::q4_k_scale_min(out.scales, s);
       const float d = fp16_to_fp32(out.d) * static_cast<float>(sm.scale);
       if (d == 0.0f) continue;  // keep the codes of the search, as ggml
       const float dm = fp16_to_fp32(out.dmin) * static_cast<float>(sm.min);
       for (size_t i = 32 * s; i < 32 * s + 32; ++i) {
         const float shifted = x[i] + dm;
-        const int32_t l = formats_detail::ggml_nearest_int(shifted / d);
+        const int32_t l = trix::detail::ggml_nearest_int(shifted / d);
         L[i] = static_cast<uint8_t>(l < 0 ? 0 : (l > 15 ? 15 : l));
       }
     }
@@ -231,16 +231,16 @@ inline void quantize_row_q4_k(const float* x, BlockQ4_K* y, size_t n) {
 // x: n / 256 blocks; y: n floats. Throws trix::Error if n % 256 != 0.
 inline void dequantize_row_q4_k(const BlockQ4_K* x, float* y, size_t n) {
   constexpr size_t kQK = BlockQ4_K::kElements;
-  formats_detail::require_multiple("dequantize_row_q4_k", n, kQK);
+  trix::detail::require_multiple("dequantize_row_q4_k", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     const float dmin = fp16_to_fp32(x[b].dmin);
     for (size_t s = 0; s < 8; ++s) {
-      const formats_detail::ScaleMin sm = formats_detail::q4_k_scale_min(x[b].scales, s);
+      const detail::ScaleMin sm = detail::q4_k_scale_min(x[b].scales, s);
       const float ds = d * static_cast<float>(sm.scale);
       const float ms = dmin * static_cast<float>(sm.min);
       for (size_t i = 0; i < 32; ++i) {
-        const float scaled = ds * static_cast<float>(formats_detail::q4_k_code(x[b], 32 * s + i));
+        const float scaled = ds * static_cast<float>(detail::q4_k_code(x[b], 32 * s + i));
         *y++ = scaled - ms;  // separate statement: never contracted into an fma
       }
     }
@@ -265,17 +265,17 @@ inline void dequantize_row_q4_k(const BlockQ4_K* x, float* y, size_t n) {
 inline float vec_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t n) {
   constexpr size_t kQK = BlockQ4_K::kElements;
   static_assert(BlockQ8_K::kElements == kQK);
-  formats_detail::require_multiple("vec_dot_q4_k_q8_k", n, kQK);
+  trix::detail::require_multiple("vec_dot_q4_k_q8_k", n, kQK);
   float acc = 0.0f;
   for (size_t b = 0; b < n / kQK; ++b) {
     int32_t isum_q = 0;
     int32_t isum_m = 0;
     for (size_t s = 0; s < 8; ++s) {
-      const formats_detail::ScaleMin sm = formats_detail::q4_k_scale_min(w[b].scales, s);
+      const detail::ScaleMin sm = detail::q4_k_scale_min(w[b].scales, s);
       int32_t dot = 0;
       int32_t sum = 0;
       for (size_t i = 32 * s; i < 32 * s + 32; ++i) {
-        dot += formats_detail::q4_k_code(w[b], i) * a[b].qs[i];
+        dot += detail::q4_k_code(w[b], i) * a[b].qs[i];
         sum += a[b].qs[i];
       }
       isum_q += int32_t{sm.scale} * dot;

@@ -43,7 +43,7 @@
 
 namespace trix {
 
-namespace formats_detail {
+namespace detail {
 
 // Code of element e (0..255) of a Q6_K block: -32..31.
 inline int32_t q6_k_code(const BlockQ6_K& blk, size_t e) {
@@ -119,7 +119,7 @@ inline float q6_k_make_qx_quants(const float* x, int8_t* L) {
   return scale;
 }
 
-}  // namespace formats_detail
+}  // namespace detail
 
 // x: n floats; y: n / 256 blocks. Throws trix::Error if n % 256 != 0.
 // All-zero block (every sub-block scale below 1e-15): all bytes 0, d = 0.
@@ -128,7 +128,7 @@ inline float q6_k_make_qx_quants(const float* x, int8_t* L) {
 // meaningful block.
 inline void quantize_row_q6_k(const float* x, BlockQ6_K* y, size_t n) {
   constexpr size_t kQK = BlockQ6_K::kElements;
-  formats_detail::require_multiple("quantize_row_q6_k", n, kQK);
+  trix::detail::require_multiple("quantize_row_q6_k", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
     BlockQ6_K& out = y[b];
     int8_t L[kQK];
@@ -136,7 +136,7 @@ inline void quantize_row_q6_k(const float* x, BlockQ6_K* y, size_t n) {
     float max_scale = 0.0f;
     float max_abs_scale = 0.0f;
     for (size_t g = 0; g < kQK / 16; ++g) {
-      scales[g] = formats_detail::q6_k_make_qx_quants(x + 16 * g, L + 16 * g);
+      scales[g] = detail::q6_k_make_qx_quants(x + 16 * g, L + 16 * g);
       const float abs_scale = std::fabs(scales[g]);
       if (abs_scale > max_abs_scale) {
         max_abs_scale = abs_scale;
@@ -150,14 +150,14 @@ inline void quantize_row_q6_k(const float* x, BlockQ6_K* y, size_t n) {
     const float iscale = -128.0f / max_scale;
     out.d = fp32_to_fp16(1.0f / iscale);
     for (size_t g = 0; g < kQK / 16; ++g) {
-      const int32_t l = formats_detail::ggml_nearest_int(iscale * scales[g]);
-      out.scales[g] = formats_detail::wrap_to_int8(l < 127 ? l : 127);
+      const int32_t l = trix::detail::ggml_nearest_int(iscale * scales[g]);
+      out.scales[g] = trix::detail::wrap_to_int8(l < 127 ? l : 127);
     }
     for (size_t g = 0; g < kQK / 16; ++g) {
       const float d = fp16_to_fp32(out.d) * static_cast<float>(out.scales[g]);
       if (d == 0.0f) continue;  // keep the codes of the search, as ggml
       for (size_t i = 16 * g; i < 16 * g + 16; ++i) {
-        const int32_t l = formats_detail::ggml_nearest_int(x[i] / d);
+        const int32_t l = trix::detail::ggml_nearest_int(x[i] / d);
         L[i] = static_cast<int8_t>((l < -32 ? -32 : (l > 31 ? 31 : l)) + 32);
       }
     }
@@ -177,12 +177,12 @@ inline void quantize_row_q6_k(const float* x, BlockQ6_K* y, size_t n) {
 // x: n / 256 blocks; y: n floats. Throws trix::Error if n % 256 != 0.
 inline void dequantize_row_q6_k(const BlockQ6_K* x, float* y, size_t n) {
   constexpr size_t kQK = BlockQ6_K::kElements;
-  formats_detail::require_multiple("dequantize_row_q6_k", n, kQK);
+  trix::detail::require_multiple("dequantize_row_q6_k", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     for (size_t e = 0; e < kQK; ++e) {
       const float ds = d * static_cast<float>(x[b].scales[e / 16]);
-      *y++ = ds * static_cast<float>(formats_detail::q6_k_code(x[b], e));
+      *y++ = ds * static_cast<float>(detail::q6_k_code(x[b], e));
     }
   }
 }
@@ -202,13 +202,13 @@ inline void dequantize_row_q6_k(const BlockQ6_K* x, float* y, size_t n) {
 inline float vec_dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t n) {
   constexpr size_t kQK = BlockQ6_K::kElements;
   static_assert(BlockQ8_K::kElements == kQK);
-  formats_detail::require_multiple("vec_dot_q6_k_q8_k", n, kQK);
+  trix::detail::require_multiple("vec_dot_q6_k_q8_k", n, kQK);
   float acc = 0.0f;
   for (size_t b = 0; b < n / kQK; ++b) {
     int32_t isum = 0;
     for (size_t g = 0; g < 16; ++g) {
       int32_t dot = 0;
-      for (size_t i = 16 * g; i < 16 * g + 16; ++i) dot += formats_detail::q6_k_code(w[b], i) * a[b].qs[i];
+      for (size_t i = 16 * g; i < 16 * g + 16; ++i) dot += detail::q6_k_code(w[b], i) * a[b].qs[i];
       isum += int32_t{w[b].scales[g]} * dot;
     }
     acc = std::fma(static_cast<float>(isum), fp16_to_fp32(w[b].d) * a[b].d, acc);

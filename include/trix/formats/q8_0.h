@@ -25,16 +25,16 @@ namespace trix {
 // x: n floats; y: n / 32 blocks. Throws trix::Error if n % 32 != 0.
 inline void quantize_row_q8_0(const float* x, BlockQ8_0* y, size_t n) {
   constexpr size_t kQK = BlockQ8_0::kElements;
-  formats_detail::require_multiple("quantize_row_q8_0", n, kQK);
+  trix::detail::require_multiple("quantize_row_q8_0", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
     float amax = 0.0f;
-    for (size_t j = 0; j < kQK; ++j) amax = formats_detail::ggml_max(amax, std::fabs(x[j]));
+    for (size_t j = 0; j < kQK; ++j) amax = trix::detail::ggml_max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);
     for (size_t j = 0; j < kQK; ++j) {
       const float r = std::round(x[j] * id);
-      y[b].qs[j] = formats_detail::wrap_to_int8(formats_detail::x86_float_to_int32(r));
+      y[b].qs[j] = trix::detail::wrap_to_int8(trix::detail::x86_float_to_int32(r));
     }
   }
 }
@@ -42,7 +42,7 @@ inline void quantize_row_q8_0(const float* x, BlockQ8_0* y, size_t n) {
 // x: n / 32 blocks; y: n floats, y = q * d. Throws trix::Error if n % 32 != 0.
 inline void dequantize_row_q8_0(const BlockQ8_0* x, float* y, size_t n) {
   constexpr size_t kQK = BlockQ8_0::kElements;
-  formats_detail::require_multiple("dequantize_row_q8_0", n, kQK);
+  trix::detail::require_multiple("dequantize_row_q8_0", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     for (size_t j = 0; j < kQK; ++j) *y++ = static_cast<float>(x[b].qs[j]) * d;
@@ -61,7 +61,7 @@ inline void dequantize_row_q8_0(const BlockQ8_0* x, float* y, size_t n) {
 // multiply, weight scale first.
 inline float vec_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, size_t n) {
   constexpr size_t kQK = BlockQ8_0::kElements;
-  formats_detail::require_multiple("vec_dot_q8_0_q8_0", n, kQK);
+  trix::detail::require_multiple("vec_dot_q8_0_q8_0", n, kQK);
   float acc = 0.0f;
   for (size_t b = 0; b < n / kQK; ++b) {
     int32_t isum = 0;

@@ -27,7 +27,7 @@ namespace trix {
 // x: n floats; y: n / 256 blocks. Throws trix::Error if n % 256 != 0.
 inline void quantize_row_q8_k(const float* x, BlockQ8_K* y, size_t n) {
   constexpr size_t kQK = BlockQ8_K::kElements;
-  formats_detail::require_multiple("quantize_row_q8_k", n, kQK);
+  trix::detail::require_multiple("quantize_row_q8_k", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
     BlockQ8_K& out = y[b];
     float max = 0.0f;
@@ -48,8 +48,8 @@ inline void quantize_row_q8_k(const float* x, BlockQ8_K* y, size_t n) {
     const float iscale = -127.0f / max;
     for (size_t j = 0; j < kQK; ++j) {
       const float scaled = iscale * x[j];
-      const int32_t v = std::isnan(scaled) ? 0 : formats_detail::ggml_nearest_int(scaled);
-      out.qs[j] = formats_detail::wrap_to_int8(v < 127 ? v : 127);
+      const int32_t v = std::isnan(scaled) ? 0 : trix::detail::ggml_nearest_int(scaled);
+      out.qs[j] = trix::detail::wrap_to_int8(v < 127 ? v : 127);
     }
     for (size_t g = 0; g < kQK / 16; ++g) {
       int32_t sum = 0;
@@ -63,7 +63,7 @@ inline void quantize_row_q8_k(const float* x, BlockQ8_K* y, size_t n) {
 // x: n / 256 blocks; y: n floats, y = d * q. Throws trix::Error if n % 256 != 0.
 inline void dequantize_row_q8_k(const BlockQ8_K* x, float* y, size_t n) {
   constexpr size_t kQK = BlockQ8_K::kElements;
-  formats_detail::require_multiple("dequantize_row_q8_k", n, kQK);
+  trix::detail::require_multiple("dequantize_row_q8_k", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b) {
     for (size_t j = 0; j < kQK; ++j) *y++ = x[b].d * static_cast<float>(x[b].qs[j]);
   }

@@ -30,7 +30,7 @@
 
 namespace trix {
 
-namespace formats_detail {
+namespace detail {
 
 // Packs `count` trits (first one most significant) the way ggml does, with
 // its uint8 wrap-around for trits outside {0, 1, 2}.
@@ -70,30 +70,30 @@ inline void tq1_for_each_trit(const BlockTQ1_0& blk, F&& f) {
   }
 }
 
-}  // namespace formats_detail
+}  // namespace detail
 
 // x: n floats; y: n / 256 blocks. Throws trix::Error if n % 256 != 0.
 inline void quantize_row_tq1_0(const float* x, BlockTQ1_0* y, size_t n) {
   constexpr size_t kQK = BlockTQ1_0::kElements;
-  formats_detail::require_multiple("quantize_row_tq1_0", n, kQK);
+  trix::detail::require_multiple("quantize_row_tq1_0", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
     float amax = 0.0f;
-    for (size_t j = 0; j < kQK; ++j) amax = formats_detail::ggml_max(amax, std::fabs(x[j]));
+    for (size_t j = 0; j < kQK; ++j) amax = trix::detail::ggml_max(amax, std::fabs(x[j]));
     const float d = amax;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = fp32_to_fp16(d);
     int32_t t[5];
     for (size_t m = 0; m < 32; ++m) {
-      for (size_t k = 0; k < 5; ++k) t[k] = formats_detail::tq1_quantize_trit(x[32 * k + m], id);
-      y[b].qs[m] = formats_detail::tq1_pack(t, 5, false);
+      for (size_t k = 0; k < 5; ++k) t[k] = detail::tq1_quantize_trit(x[32 * k + m], id);
+      y[b].qs[m] = detail::tq1_pack(t, 5, false);
     }
     for (size_t m = 0; m < 16; ++m) {
-      for (size_t k = 0; k < 5; ++k) t[k] = formats_detail::tq1_quantize_trit(x[160 + 16 * k + m], id);
-      y[b].qs[32 + m] = formats_detail::tq1_pack(t, 5, false);
+      for (size_t k = 0; k < 5; ++k) t[k] = detail::tq1_quantize_trit(x[160 + 16 * k + m], id);
+      y[b].qs[32 + m] = detail::tq1_pack(t, 5, false);
     }
     for (size_t j = 0; j < 4; ++j) {
-      for (size_t k = 0; k < 4; ++k) t[k] = formats_detail::tq1_quantize_trit(x[240 + 4 * k + j], id);
-      y[b].qh[j] = formats_detail::tq1_pack(t, 4, true);
+      for (size_t k = 0; k < 4; ++k) t[k] = detail::tq1_quantize_trit(x[240 + 4 * k + j], id);
+      y[b].qh[j] = detail::tq1_pack(t, 4, true);
     }
   }
 }
@@ -102,10 +102,10 @@ inline void quantize_row_tq1_0(const float* x, BlockTQ1_0* y, size_t n) {
 // n % 256 != 0. Every byte value decodes to valid trits.
 inline void dequantize_row_tq1_0(const BlockTQ1_0* x, float* y, size_t n) {
   constexpr size_t kQK = BlockTQ1_0::kElements;
-  formats_detail::require_multiple("dequantize_row_tq1_0", n, kQK);
+  trix::detail::require_multiple("dequantize_row_tq1_0", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b, y += kQK) {
     const float d = fp16_to_fp32(x[b].d);
-    formats_detail::tq1_for_each_trit(x[b], [&](uint32_t e, int32_t t) {
+    trix::detail::tq1_for_each_trit(x[b], [&](uint32_t e, int32_t t) {
       y[e] = static_cast<float>(t - 1) * d;
     });
   }
@@ -121,11 +121,11 @@ inline void dequantize_row_tq1_0(const BlockTQ1_0* x, float* y, size_t n) {
 inline float vec_dot_tq1_0_q8_k(const BlockTQ1_0* w, const BlockQ8_K* a, size_t n) {
   constexpr size_t kQK = BlockTQ1_0::kElements;
   static_assert(BlockQ8_K::kElements == kQK);
-  formats_detail::require_multiple("vec_dot_tq1_0_q8_k", n, kQK);
+  trix::detail::require_multiple("vec_dot_tq1_0_q8_k", n, kQK);
   float acc = 0.0f;
   for (size_t b = 0; b < n / kQK; ++b) {
     int32_t isum = 0;
-    formats_detail::tq1_for_each_trit(w[b], [&](uint32_t e, int32_t t) {
+    trix::detail::tq1_for_each_trit(w[b], [&](uint32_t e, int32_t t) {
       isum += (t - 1) * a[b].qs[e];
     });
     acc = std::fma(static_cast<float>(isum), fp16_to_fp32(w[b].d) * a[b].d, acc);

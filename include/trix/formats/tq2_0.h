@@ -30,17 +30,17 @@ namespace trix {
 // x: n floats; y: n / 256 blocks. Throws trix::Error if n % 256 != 0.
 inline void quantize_row_tq2_0(const float* x, BlockTQ2_0* y, size_t n) {
   constexpr size_t kQK = BlockTQ2_0::kElements;
-  formats_detail::require_multiple("quantize_row_tq2_0", n, kQK);
+  trix::detail::require_multiple("quantize_row_tq2_0", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b) {
     float amax = 0.0f;
-    for (size_t j = 0; j < kQK; ++j) amax = formats_detail::ggml_max(amax, std::fabs(x[j]));
+    for (size_t j = 0; j < kQK; ++j) amax = trix::detail::ggml_max(amax, std::fabs(x[j]));
     const float d = amax;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;  // NaN != 0: id = NaN, as in C
     y[b].d = fp32_to_fp16(d);
     for (auto& byte : y[b].qs) byte = 0;
     for (size_t e = 0; e < kQK; ++e) {
-      const int32_t c = formats_detail::wrap_to_int32(formats_detail::x86_lroundf(x[e] * id) + 1);
-      formats_detail::or_code<BlockTQ2_0>(y[b].qs, e, static_cast<uint32_t>(c));  // c & 3, as ggml
+      const int32_t c = trix::detail::wrap_to_int32(trix::detail::x86_lroundf(x[e] * id) + 1);
+      trix::detail::or_code<BlockTQ2_0>(y[b].qs, e, static_cast<uint32_t>(c));  // c & 3, as ggml
     }
     x += kQK;
   }
@@ -51,11 +51,11 @@ inline void quantize_row_tq2_0(const float* x, BlockTQ2_0* y, size_t n) {
 // in ggml.
 inline void dequantize_row_tq2_0(const BlockTQ2_0* x, float* y, size_t n) {
   constexpr size_t kQK = BlockTQ2_0::kElements;
-  formats_detail::require_multiple("dequantize_row_tq2_0", n, kQK);
+  trix::detail::require_multiple("dequantize_row_tq2_0", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     for (size_t e = 0; e < kQK; ++e) {
-      *y++ = static_cast<float>(static_cast<int32_t>(formats_detail::get_code<BlockTQ2_0>(x[b].qs, e)) - 1) * d;
+      *y++ = static_cast<float>(static_cast<int32_t>(trix::detail::get_code<BlockTQ2_0>(x[b].qs, e)) - 1) * d;
     }
   }
 }
@@ -75,12 +75,12 @@ inline void dequantize_row_tq2_0(const BlockTQ2_0* x, float* y, size_t n) {
 inline float vec_dot_tq2_0_q8_k(const BlockTQ2_0* w, const BlockQ8_K* a, size_t n) {
   constexpr size_t kQK = BlockTQ2_0::kElements;
   static_assert(BlockQ8_K::kElements == kQK);
-  formats_detail::require_multiple("vec_dot_tq2_0_q8_k", n, kQK);
+  trix::detail::require_multiple("vec_dot_tq2_0_q8_k", n, kQK);
   float acc = 0.0f;
   for (size_t b = 0; b < n / kQK; ++b) {
     int32_t isum = 0;
     for (size_t e = 0; e < kQK; ++e) {
-      isum += (static_cast<int32_t>(formats_detail::get_code<BlockTQ2_0>(w[b].qs, e)) - 1) * a[b].qs[e];
+      isum += (static_cast<int32_t>(trix::detail::get_code<BlockTQ2_0>(w[b].qs, e)) - 1) * a[b].qs[e];
     }
     acc = std::fma(static_cast<float>(isum), fp16_to_fp32(w[b].d) * a[b].d, acc);
   }

@@ -32,7 +32,7 @@ inline void quantize_row_tq2_0_fast(const float* x, BlockTQ2_0* y, size_t n) {
   constexpr size_t kFields = B::kGroupCodes / B::kGroupBytes;
   static_assert(B::kCodeBits == 2 && kQK % B::kGroupCodes == 0);
   constexpr uint32_t kExpAllOnes = 0x7f800000u;  // |x| bits at or above: inf or NaN
-  formats_detail::require_multiple("quantize_row_tq2_0_fast", n, kQK);
+  trix::detail::require_multiple("quantize_row_tq2_0_fast", n, kQK);
   for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
     uint32_t bits[kQK];
     std::memcpy(bits, x, sizeof bits);

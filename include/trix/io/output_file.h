@@ -55,7 +55,7 @@
 
 namespace trix {
 
-namespace io_detail {
+namespace detail {
 
 // -------------------------------------------------------- live temporaries
 inline constexpr size_t kMaxLiveTemps = 64;
@@ -239,7 +239,7 @@ class FdStreamBuf : public std::streambuf {
   uint64_t bytes_ = 0;
 };
 
-}  // namespace io_detail
+}  // namespace detail
 
 // Throws trix::Error unless `out` may be written as an output of a program
 // reading `inputs`: not the same file as any of them, and not an existing
@@ -254,10 +254,10 @@ inline void check_output_path(const std::filesystem::path& out,
   if (::stat(name.c_str(), &so) != 0) {
     const int e = errno;
     if (e == ENOENT) return;  // a new file (a dangling symlink is replaced)
-    throw Error(name + ": cannot check output path: " + io_detail::errno_text(e));
+    throw Error(name + ": cannot check output path: " + detail::errno_text(e));
   }
   if (!S_ISREG(so.st_mode)) {
-    throw Error(name + ": is " + io_detail::file_kind(so.st_mode) + ", not a regular file");
+    throw Error(name + ": is " + detail::file_kind(so.st_mode) + ", not a regular file");
   }
   for (const std::filesystem::path& in : inputs) {
     if (in.empty()) continue;
@@ -294,22 +294,22 @@ class OutputFile {
     leaf += ".XXXXXX.tmp";
     tmp /= leaf;
     std::string pattern = tmp.string();
-    const mode_t mode = io_detail::created_file_mode();
-    io_detail::install_cleanup_handlers();
+    const mode_t mode = detail::created_file_mode();
+    detail::install_cleanup_handlers();
     {
-      io_detail::BlockCleanupSignals block;
+      detail::BlockCleanupSignals block;
       fd_ = ::mkostemps(pattern.data(), 4, O_CLOEXEC);
       if (fd_ < 0) {
         const int e = errno;
-        throw Error(name_ + ": cannot create a temporary in '" + dir.string() + "': " + io_detail::errno_text(e));
+        throw Error(name_ + ": cannot create a temporary in '" + dir.string() + "': " + detail::errno_text(e));
       }
       temp_ = pattern;
-      slot_ = io_detail::register_live_temp(temp_);
+      slot_ = detail::register_live_temp(temp_);
     }
     if (::fchmod(fd_, mode) != 0) {
       const int e = errno;
       discard();
-      throw Error(temp_ + ": cannot set mode: " + io_detail::errno_text(e));
+      throw Error(temp_ + ": cannot set mode: " + detail::errno_text(e));
     }
     buf_.set_fd(fd_);
   }
@@ -335,10 +335,10 @@ class OutputFile {
   void commit() {
     check_writable();
     if (!stream_.flush() || !buf_.drain()) throw fail(write_error());
-    if (::fsync(fd_) != 0) throw fail(Error(name_ + ": fsync failed: " + io_detail::errno_text(errno)));
+    if (::fsync(fd_) != 0) throw fail(Error(name_ + ": fsync failed: " + detail::errno_text(errno)));
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) throw fail(Error(name_ + ": close failed: " + io_detail::errno_text(errno)));
+    if (::close(fd) != 0) throw fail(Error(name_ + ": close failed: " + detail::errno_text(errno)));
     // Again, in case the output changed while we wrote (e.g. replaced by a
     // directory or a hard link to an input).
     try {
@@ -348,9 +348,9 @@ class OutputFile {
     }
     if (::rename(temp_.c_str(), target_.c_str()) != 0) {
       throw fail(Error(name_ + ": cannot rename temporary '" + temp_ + "' into place: " +
-                       io_detail::errno_text(errno)));
+                       detail::errno_text(errno)));
     }
-    io_detail::release_live_temp(slot_);
+    detail::release_live_temp(slot_);
     slot_ = -1;
     temp_.clear();
     committed_ = true;
@@ -362,7 +362,7 @@ class OutputFile {
   const std::string& temp_path() const { return temp_; }
   uint64_t bytes_written() const { return buf_.bytes(); }
   // Why the first write failed ("" when none did), e.g. "No space left on device".
-  std::string write_error_text() const { return buf_.error() ? io_detail::errno_text(buf_.error()) : ""; }
+  std::string write_error_text() const { return buf_.error() ? detail::errno_text(buf_.error()) : ""; }
   bool committed() const { return committed_; }
 
  private:
@@ -374,7 +374,7 @@ class OutputFile {
     std::string m = name_ + ": write failed after " + std::to_string(buf_.bytes()) + " bytes";
     if (buf_.error() != 0) {
       m += ": ";
-      m += io_detail::errno_text(buf_.error());
+      m += detail::errno_text(buf_.error());
     }
     return Error(m);
   }
@@ -390,7 +390,7 @@ class OutputFile {
     }
     if (!temp_.empty()) {
       ::unlink(temp_.c_str());
-      io_detail::release_live_temp(slot_);
+      detail::release_live_temp(slot_);
       slot_ = -1;
       temp_.clear();
     }
@@ -410,7 +410,7 @@ class OutputFile {
   int fd_ = -1;
   int slot_ = -1;
   bool committed_ = false;
-  io_detail::FdStreamBuf buf_;
+  detail::FdStreamBuf buf_;
   std::ostream stream_;
 };
 

@@ -22,9 +22,9 @@ namespace trix::kernels {
 inline BlockTQ2_0 tq1_0_as_tq2_0(const BlockTQ1_0& b) {
   BlockTQ2_0 out;
   std::memset(out.qs, 0, sizeof out.qs);
-  formats_detail::tq1_for_each_trit(b, [&](uint32_t e, int32_t t) {
-    out.qs[formats_detail::code_byte<BlockTQ2_0>(e)] |=
-        static_cast<uint8_t>(static_cast<uint32_t>(t) << formats_detail::code_shift<BlockTQ2_0>(e));
+  trix::detail::tq1_for_each_trit(b, [&](uint32_t e, int32_t t) {
+    out.qs[trix::detail::code_byte<BlockTQ2_0>(e)] |=
+        static_cast<uint8_t>(static_cast<uint32_t>(t) << trix::detail::code_shift<BlockTQ2_0>(e));
   });
   out.d = b.d;
   return out;

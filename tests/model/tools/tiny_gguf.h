@@ -15,7 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
 
 namespace trix::test {
 

@@ -13,10 +13,11 @@
 #include <string>
 
 #include "trix/core/error.h"
-#include "trix/model/config.h"
-#include "trix/model/gguf.h"
-#include "trix/model/llama2c.h"
-#include "trix/model/weights.h"
+#include "trix/runtime/config.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/mapped_file.h"
+#include "trix/io/llama2c.h"
+#include "trix/runtime/weights.h"
 
 namespace trix {
 

@@ -1,6 +1,6 @@
 // TRIN + model spec -> GGUF (issue 6, item 2).
 //
-// A TRIN file (trix/formats/trin.h, Trinity-1.58bit, seeds/003) holds only
+// A TRIN file (trix/io/trin.h, Trinity-1.58bit, seeds/003) holds only
 // the packed ternary Linear layers, no names, shapes or scales. This module
 // supplies them from a model spec and writes a GGUF whose ternary tensors are
 // TQ2_0.
@@ -63,9 +63,10 @@
 #include "trix/core/error.h"
 #include "trix/core/fp16.h"
 #include "trix/formats/tq2_0.h"
-#include "trix/formats/trin.h"
+#include "trix/io/trin.h"
 #include "trix/io/output_file.h"
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
 #include "trix/models/bitnet_b1_58_2b_4t.h"
 #include "trix/models/stories260k.h"
 #include "trix/models/tinyllama_1_1b.h"
@@ -97,7 +98,7 @@ struct TrinDescOptions {
   bool permute_qk = true;      // only applies when the rope is not NeoX
 };
 
-namespace trin_detail {
+namespace detail {
 
 // Built by appending pieces: std::string::replace here trips GCC 12's
 // -Wrestrict false positive at -O3.
@@ -112,7 +113,7 @@ inline std::string expand_layer(std::string_view pattern, int64_t layer) {
 
 inline bool is_per_layer(std::string_view pattern) { return pattern.find("{layer}") != std::string_view::npos; }
 
-}  // namespace trin_detail
+}  // namespace detail
 
 // The description of a generated model struct (trix/models/*.h).
 template <class M>
@@ -164,7 +165,7 @@ TrinModelDesc trin_model_desc(const TrinDescOptions& opt = {}) {
   for (int64_t l = 0; l < M::n_layers; ++l) {
     for (const RoleShape& r : layer_roles) {
       if (const auto* t = find_role(r.role)) {
-        d.ternary.push_back({trin_detail::expand_layer(t->name, l), r.rows, r.cols, r.rope_heads});
+        d.ternary.push_back({detail::expand_layer(t->name, l), r.rows, r.cols, r.rope_heads});
       }
     }
   }
@@ -176,7 +177,7 @@ TrinModelDesc trin_model_desc(const TrinDescOptions& opt = {}) {
   {
     std::vector<std::string> head, tail, per_layer;
     for (const auto& t : M::kTensors) {
-      if (trin_detail::is_per_layer(t.name)) {
+      if (detail::is_per_layer(t.name)) {
         per_layer.push_back(t.name);
       } else {
         (per_layer.empty() ? head : tail).push_back(t.name);
@@ -184,7 +185,7 @@ TrinModelDesc trin_model_desc(const TrinDescOptions& opt = {}) {
     }
     d.spec_order = head;
     for (int64_t l = 0; l < M::n_layers; ++l) {
-      for (const auto& p : per_layer) d.spec_order.push_back(trin_detail::expand_layer(p, l));
+      for (const auto& p : per_layer) d.spec_order.push_back(detail::expand_layer(p, l));
     }
     d.spec_order.insert(d.spec_order.end(), tail.begin(), tail.end());
   }
@@ -194,8 +195,8 @@ TrinModelDesc trin_model_desc(const TrinDescOptions& opt = {}) {
     bool ternary = role == "output" ? output_ternary : false;
     for (const RoleShape& r : layer_roles) ternary = ternary || role == r.role;
     if (ternary) continue;
-    if (trin_detail::is_per_layer(t.name)) {
-      for (int64_t l = 0; l < M::n_layers; ++l) d.other_tensors.push_back(trin_detail::expand_layer(t.name, l));
+    if (detail::is_per_layer(t.name)) {
+      for (int64_t l = 0; l < M::n_layers; ++l) d.other_tensors.push_back(detail::expand_layer(t.name, l));
     } else {
       d.other_tensors.push_back(t.name);
     }
@@ -271,7 +272,7 @@ struct TrinConvertReport {
   bool runnable = false;      // a base supplied every non-ternary tensor + tokenizer
 };
 
-namespace trin_detail {
+namespace detail {
 
 // Float values of a base tensor in F32, F16 or BF16; nullopt otherwise.
 inline std::optional<std::vector<double>> float_values(const GgufTensor& t) {
@@ -322,7 +323,7 @@ inline uint64_t source_row(uint64_t r, uint64_t rows, uint32_t heads) {
   return h * hd + (k % 2) * (hd / 2) + k / 2;
 }
 
-}  // namespace trin_detail
+}  // namespace detail
 
 // Converts `trin` to `out` (a GGUF file, written through trix::OutputFile;
 // refused before any work if it is `trin`, the base or the scales file).
@@ -330,7 +331,7 @@ inline uint64_t source_row(uint64_t r, uint64_t rows, uint32_t heads) {
 // problem.
 inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const std::filesystem::path& trin,
                                               const std::filesystem::path& out, const TrinConvertOptions& opt) {
-  using trin_detail::shape_str;
+  using detail::shape_str;
   TrinConvertReport rep;
   // Before reading anything: the output must not be one of the inputs.
   std::vector<std::filesystem::path> inputs{trin};
@@ -415,13 +416,13 @@ inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const s
     } else if (opt.scale_from_base && base) {
       const GgufTensor* t = base->find_tensor(l.name);
       if (!t) throw Error(base->name() + ": no tensor '" + l.name + "' to take Trinity's scale from");
-      const auto orig = trin_detail::float_values(*t);
+      const auto orig = detail::float_values(*t);
       if (!orig) {
         throw Error(base->name() + ": tensor '" + l.name + "' is " + format_info(t->format).name +
                     "; Trinity's scale needs the original F32, F16 or BF16 weight");
       }
-      const double vo = trin_detail::variance(orig->size(), [&](uint64_t k) { return (*orig)[k]; });
-      const double vt = trin_detail::variance(tt.size(), [&](uint64_t k) { return double(tt.value(k)); });
+      const double vo = detail::variance(orig->size(), [&](uint64_t k) { return (*orig)[k]; });
+      const double vt = detail::variance(tt.size(), [&](uint64_t k) { return double(tt.value(k)); });
       s = vt > 0.0 ? static_cast<float>(std::sqrt(vo / vt)) : 1.0f;  // seed: no scaling when std is 0
     } else {
       throw Error("tensor '" + l.name + "': no scale (give --scales with a line for it, or --scale" +
@@ -500,12 +501,12 @@ inline TrinConvertReport convert_trin_to_gguf(const TrinModelDesc& desc, const s
     std::vector<BlockTQ2_0> row(nb);
     std::vector<float> deq(l.cols);
     for (uint64_t r = 0; r < l.rows; ++r) {
-      const uint64_t src = trin_detail::source_row(r, l.rows, l.rope_heads) * l.cols;
+      const uint64_t src = detail::source_row(r, l.rows, l.rope_heads) * l.cols;
       for (uint64_t b = 0; b < nb; ++b) {
         row[b].d = d16[i];
         for (auto& q : row[b].qs) q = 0;
         for (uint64_t k = 0; k < BlockTQ2_0::kElements; ++k) {
-          formats_detail::or_code<BlockTQ2_0>(row[b].qs, k, t.code(src + b * BlockTQ2_0::kElements + k));
+          trix::detail::or_code<BlockTQ2_0>(row[b].qs, k, t.code(src + b * BlockTQ2_0::kElements + k));
         }
       }
       // Check: TQ2_0 dequantizes to exactly f16(scale) * (c - 1).

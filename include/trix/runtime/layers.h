@@ -29,11 +29,11 @@
 
 #include "trix/core/error.h"
 #include "trix/cpu/ops.h"  // first: runs the translation unit's Highway pass (see model/ops.h)
-#include "trix/cpu/thread_pool.h"
-#include "trix/model/config.h"
-#include "trix/model/kv_cache.h"
-#include "trix/model/ops.h"
-#include "trix/model/weights.h"
+#include "trix/core/thread_pool.h"
+#include "trix/runtime/config.h"
+#include "trix/runtime/kv_cache.h"
+#include "trix/runtime/matmul.h"
+#include "trix/runtime/weights.h"
 
 namespace trix {
 

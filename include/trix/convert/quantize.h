@@ -43,7 +43,7 @@
 #include <vector>
 
 #include "trix/core/error.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/f16.h"
 #include "trix/formats/i2_s.h"
@@ -54,7 +54,8 @@
 #include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/formats/tq2_0_fast.h"
-#include "trix/model/gguf.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
 
 namespace trix {
 
@@ -147,7 +148,7 @@ inline void require_row_fits(FormatId f, uint64_t cols, const std::string& what)
   }
 }
 
-namespace quantize_detail {
+namespace detail {
 // a * b, or trix::Error naming `what` when it overflows 64 bits.
 inline uint64_t checked_mul(uint64_t a, uint64_t b, const std::string& what) {
   uint64_t r = 0;
@@ -156,7 +157,7 @@ inline uint64_t checked_mul(uint64_t a, uint64_t b, const std::string& what) {
   }
   return r;
 }
-}  // namespace quantize_detail
+}  // namespace detail
 
 // Bytes of one row of `cols` values (a multiple of the block size).
 inline uint64_t row_nbytes(FormatId f, uint64_t cols) {
@@ -168,7 +169,7 @@ inline uint64_t row_nbytes(FormatId f, uint64_t cols) {
 // an empty tensor, as GGUF stores it.
 inline uint64_t tensor_nbytes(FormatId f, uint64_t rows, uint64_t cols) {
   if (rows == 0 || cols == 0) return 0;
-  return quantize_detail::checked_mul(rows, row_nbytes(f, cols), "tensor of " + std::to_string(rows) + " rows") +
+  return detail::checked_mul(rows, row_nbytes(f, cols), "tensor of " + std::to_string(rows) + " rows") +
          format_info(f).trailer_bytes;
 }
 
@@ -197,8 +198,8 @@ inline void quantize_tensor(std::span<const uint8_t> src, FormatId src_format, u
     throw Error(what + ": no quantizer from f32 to " + std::string(format_info(dst).name));
   }
   const uint64_t in_elem = format_info(src_format).block_bytes;
-  const uint64_t in_bytes = quantize_detail::checked_mul(
-      quantize_detail::checked_mul(rows, cols, what), in_elem, what);
+  const uint64_t in_bytes = detail::checked_mul(
+      detail::checked_mul(rows, cols, what), in_elem, what);
   if (src.size() != in_bytes) {
     throw Error(what + ": expected " + std::to_string(in_bytes) + " bytes of " +
                 format_info(src_format).name + " (" + std::to_string(rows) + " rows x " +

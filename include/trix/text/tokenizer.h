@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "trix/core/error.h"
-#include "trix/model/gguf.h"
-#include "trix/model/unicode.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/text/unicode.h"
 
 namespace trix {
 
@@ -77,7 +77,7 @@ struct DecodeOptions {
   bool strip_space_prefix = true;
 };
 
-namespace tokenizer_detail {
+namespace detail {
 
 // GPT-2's byte-to-unicode table: printable Latin-1 bytes map to themselves,
 // the other 68 bytes to U+0100.. in byte order.
@@ -208,7 +208,7 @@ inline std::vector<std::string_view> pre_split(std::string_view text, PreTokeniz
   return out;
 }
 
-}  // namespace tokenizer_detail
+}  // namespace detail
 
 class Tokenizer {
  public:
@@ -427,7 +427,7 @@ class Tokenizer {
     std::string out;
     for (size_t k = 0; k < text.size();) {
       const auto d = unicode::utf8_decode(std::string_view(text).substr(k));
-      const int b = tokenizer_detail::codepoint_to_byte(d.cp);
+      const int b = detail::codepoint_to_byte(d.cp);
       if (b >= 0 && d.cp != 0xFFFD) {
         out += static_cast<char>(b);
       } else {
@@ -522,7 +522,7 @@ class Tokenizer {
       for (size_t k = 0; k < text.size();) {
         const auto d = unicode::utf8_decode(text.substr(k));
         if (unicode::classify(d.cp) == unicode::CharClass::Number) {
-          for (auto c : tokenizer_detail::pre_split(text.substr(start, k - start), PreTokenizer::Gpt2)) {
+          for (auto c : detail::pre_split(text.substr(start, k - start), PreTokenizer::Gpt2)) {
             chunks.push_back(c);
           }
           chunks.push_back(text.substr(k, d.len));
@@ -530,9 +530,9 @@ class Tokenizer {
         }
         k += d.len;
       }
-      for (auto c : tokenizer_detail::pre_split(text.substr(start), PreTokenizer::Gpt2)) chunks.push_back(c);
+      for (auto c : detail::pre_split(text.substr(start), PreTokenizer::Gpt2)) chunks.push_back(c);
     } else {
-      chunks = tokenizer_detail::pre_split(text, v_.pre);
+      chunks = detail::pre_split(text, v_.pre);
     }
     for (std::string_view chunk : chunks) encode_bpe_chunk(chunk, out);
   }
@@ -628,7 +628,7 @@ class Tokenizer {
     // Work on the byte-to-unicode mapped text, one symbol per input byte.
     std::string mapped;
     std::vector<Symbol> sym;
-    const auto& b2c = tokenizer_detail::byte_to_codepoint();
+    const auto& b2c = detail::byte_to_codepoint();
     for (char c : chunk) {
       const size_t start = mapped.size();
       unicode::utf8_append(mapped, b2c[static_cast<uint8_t>(c)]);

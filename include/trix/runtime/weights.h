@@ -10,7 +10,7 @@
 
 #include "trix/core/error.h"
 #include "trix/formats/blocks.h"
-#include "trix/model/config.h"
+#include "trix/runtime/config.h"
 
 namespace trix {
 

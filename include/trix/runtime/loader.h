@@ -46,16 +46,16 @@
 #include "trix/core/error.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/i2_s.h"
-#include "trix/model/blocks.h"
-#include "trix/model/config.h"
-#include "trix/model/gguf.h"
-#include "trix/model/ops.h"
-#include "trix/model/tokenizer.h"
-#include "trix/model/weights.h"
+#include "trix/runtime/layers.h"
+#include "trix/runtime/config.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/runtime/matmul.h"
+#include "trix/text/tokenizer.h"
+#include "trix/runtime/weights.h"
 
 namespace trix {
 
-namespace loader_detail {
+namespace detail {
 
 // A positive integer hyper-parameter; any GGUF integer type whose value fits.
 inline int64_t positive(const GgufReader& r, const std::string& key, int64_t max) {
@@ -95,7 +95,7 @@ inline std::string shape_str(const GgufTensor& t) {
   return s + "]";
 }
 
-}  // namespace loader_detail
+}  // namespace detail
 
 // Maps general.architecture to an Arch. Throws naming the key.
 inline Arch gguf_architecture(const GgufReader& r) {
@@ -110,7 +110,7 @@ inline Arch gguf_architecture(const GgufReader& r) {
 // vocabulary size is the tokenizer's token count; tied_output is set from
 // the presence of output.weight. Throws trix::Error naming the key.
 inline ModelConfig gguf_model_config(const GgufReader& r) {
-  using namespace loader_detail;
+  using namespace detail;
   const Arch arch = gguf_architecture(r);
   const std::string a = r.get_string("general.architecture") + ".";
   ModelConfig c = ModelConfig::defaults_for(arch);
@@ -182,7 +182,7 @@ inline WeightView gguf_weight(const GgufReader& r, const std::string& name, int6
       !(vec_ok || mat_ok)) {
     std::string want = rows == 1 ? "[" + std::to_string(cols) + "]"
                                  : "[" + std::to_string(cols) + ", " + std::to_string(rows) + "]";
-    throw Error(r.name() + ": tensor '" + name + "' has shape " + loader_detail::shape_str(t) +
+    throw Error(r.name() + ": tensor '" + name + "' has shape " + detail::shape_str(t) +
                 ", expected " + want + (what.empty() ? "" : " (" + std::string(what) + ")"));
   }
   if (rows > 1 && !matvec_supported(t.format)) {

@@ -62,7 +62,7 @@ struct TrinTensor {
 
   uint64_t size() const { return spec.rows * spec.cols; }
   // Code of weight i (row-major): 0, 1 or 2.
-  uint32_t code(uint64_t i) const { return formats_detail::get_code<BlockTRIN>(packed.data(), i); }
+  uint32_t code(uint64_t i) const { return trix::detail::get_code<BlockTRIN>(packed.data(), i); }
   // Ternary value of weight i: -1, 0 or +1.
   int8_t value(uint64_t i) const { return static_cast<int8_t>(static_cast<int32_t>(code(i)) - 1); }
   // All size() values, row-major.
@@ -83,7 +83,7 @@ struct TrinTensorView {
 
 inline constexpr char kTrinMagic[4] = {'T', 'R', 'I', 'N'};
 
-namespace formats_detail {
+namespace detail {
 
 // Packed payload bytes of a rows x cols tensor; false if rows * cols / 4
 // would not fit the format's uint32 length.
@@ -99,9 +99,9 @@ inline std::string trin_tensor_label(const std::string& name, size_t index, size
   return "tensor '" + name + "' (" + std::to_string(index + 1) + " of " + std::to_string(count) + ")";
 }
 
-}  // namespace formats_detail
+}  // namespace detail
 
-namespace formats_detail {
+namespace detail {
 
 // A read-only, seekable stream buffer over caller-owned bytes (no copy).
 class TrinSpanBuf : public std::streambuf {
@@ -125,7 +125,7 @@ class TrinSpanBuf : public std::streambuf {
   }
 };
 
-}  // namespace formats_detail
+}  // namespace detail
 
 // Reads a TRIN file one tensor at a time. Construction checks the magic,
 // every length prefix against the expected shapes, and the total size
@@ -160,7 +160,7 @@ class TrinReader {
   // Reads caller-owned bytes (no copy); they must outlive the reader.
   static TrinReader from_memory(std::span<const uint8_t> bytes, std::string_view name,
                                 std::span<const TrinTensorSpec> expected) {
-    auto buf = std::make_unique<formats_detail::TrinSpanBuf>(bytes);
+    auto buf = std::make_unique<detail::TrinSpanBuf>(bytes);
     auto in = std::make_unique<std::istream>(buf.get());
     std::istream& ref = *in;
     return TrinReader(std::move(in), std::move(buf), ref, std::string(name), expected);
@@ -179,7 +179,7 @@ class TrinReader {
   // Reads tensor i (any order, any number of times) and checks its codes.
   TrinTensor read(size_t i) {
     const TrinTensorSpec& spec = specs_.at(i);
-    const std::string label = formats_detail::trin_tensor_label(spec.name, i, specs_.size());
+    const std::string label = detail::trin_tensor_label(spec.name, i, specs_.size());
     TrinTensor tensor;
     tensor.spec = spec;
     tensor.file_offset = offsets_[i];
@@ -188,7 +188,7 @@ class TrinReader {
     const uint64_t n = tensor.size();
     for (uint64_t k = 0; k < n; ++k) {
       if (tensor.code(k) == 3) {
-        throw error_at(name_, offsets_[i] + formats_detail::code_byte<BlockTRIN>(k),
+        throw error_at(name_, offsets_[i] + trix::detail::code_byte<BlockTRIN>(k),
                        label + ": weight " + std::to_string(k) + " has code 3; expected 0, 1 or 2 (-1, 0, +1)");
       }
     }
@@ -247,9 +247,9 @@ class TrinReader {
     uint64_t pos = sizeof kTrinMagic;
     for (size_t t = 0; t < specs_.size(); ++t) {
       const TrinTensorSpec& spec = specs_[t];
-      const std::string label = formats_detail::trin_tensor_label(spec.name, t, specs_.size());
+      const std::string label = detail::trin_tensor_label(spec.name, t, specs_.size());
       uint64_t want = 0;
-      if (!formats_detail::trin_payload_bytes(spec.rows, spec.cols, &want)) {
+      if (!detail::trin_payload_bytes(spec.rows, spec.cols, &want)) {
         throw error_at(name_, pos, label + ": shape " + std::to_string(spec.rows) + " x " +
                                        std::to_string(spec.cols) + " is too large for a TRIN tensor");
       }
@@ -315,9 +315,9 @@ inline std::vector<uint8_t> encode_trin(std::span<const TrinTensorView> tensors)
   for (size_t t = 0; t < tensors.size(); ++t) {
     const TrinTensorView& tensor = tensors[t];
     const std::string label =
-        formats_detail::trin_tensor_label(std::string(tensor.name), t, tensors.size());
+        detail::trin_tensor_label(std::string(tensor.name), t, tensors.size());
     uint64_t length = 0;
-    if (!formats_detail::trin_payload_bytes(tensor.rows, tensor.cols, &length)) {
+    if (!detail::trin_payload_bytes(tensor.rows, tensor.cols, &length)) {
       throw Error("encode_trin: " + label + ": shape too large for a TRIN tensor");
     }
     const uint64_t n = tensor.rows * tensor.cols;
@@ -334,7 +334,7 @@ inline std::vector<uint8_t> encode_trin(std::span<const TrinTensorView> tensors)
         throw Error("encode_trin: " + label + ": value " + std::to_string(v) + " at index " +
                     std::to_string(i) + " is not -1, 0 or +1");
       }
-      formats_detail::or_code<BlockTRIN>(out.data() + base, i, static_cast<uint32_t>(v + 1));
+      trix::detail::or_code<BlockTRIN>(out.data() + base, i, static_cast<uint32_t>(v + 1));
     }
   }
   return out;

@@ -34,15 +34,16 @@
 
 #include "trix/core/error.h"
 #include "trix/core/fp16.h"
-#include "trix/cpu/thread_pool.h"
+#include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/q6_k.h"
 #include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
-#include "trix/model/gguf.h"
-#include "trix/model/tokenizer.h"
-#include "trix/model/unicode.h"
+#include "trix/io/gguf_reader.h"
+#include "trix/io/gguf_writer.h"
+#include "trix/text/tokenizer.h"
+#include "trix/text/unicode.h"
 
 namespace trix {
 
@@ -93,7 +94,7 @@ struct SyntheticBitnetOptions {
   }
 };
 
-namespace synthetic_detail {
+namespace detail {
 
 inline uint64_t splitmix64(uint64_t& s) {
   uint64_t z = (s += 0x9e3779b97f4a7c15ull);
@@ -134,7 +135,7 @@ inline void embedding_block(uint64_t& s, BlockQ6_K& b) {
   b.d = fp32_to_fp16(1.0f / 1024.0f);
 }
 
-}  // namespace synthetic_detail
+}  // namespace detail
 
 // Scale of a ternary projection with `cols` inputs (a power of two).
 inline float synthetic_projection_scale(int64_t cols) {
@@ -145,7 +146,7 @@ inline float synthetic_projection_scale(int64_t cols) {
 // dequantize (see the file comment).
 inline void synthetic_row(const SyntheticBitnetOptions& o, std::string_view tensor, int64_t row,
                           int64_t cols, float* out) {
-  using namespace synthetic_detail;
+  using namespace detail;
   uint64_t s = row_state(o.seed, tensor, row);
   switch (kind_of(tensor)) {
     case Kind::Norm:
@@ -196,7 +197,7 @@ inline SyntheticVocab synthetic_vocab(int64_t vocab_size) {
   v.tokens.reserve(static_cast<size_t>(vocab_size));
   for (uint32_t b = 0; b < 256; ++b) {
     std::string t;
-    unicode::utf8_append(t, tokenizer_detail::byte_to_codepoint()[b]);
+    unicode::utf8_append(t, detail::byte_to_codepoint()[b]);
     v.tokens.push_back(std::move(t));
   }
   for (int64_t i = 256; i < v.bos; ++i) v.tokens.push_back("<tok" + std::to_string(i) + ">");
@@ -245,7 +246,7 @@ inline std::vector<SyntheticTensor> synthetic_tensors(const SyntheticBitnetOptio
   return t;
 }
 
-namespace synthetic_detail {
+namespace detail {
 
 // Bytes of `n_rows` rows starting at `row0` of tensor `t` in its format.
 inline void encode_rows(const SyntheticBitnetOptions& o, const SyntheticTensor& t, int64_t row0,
@@ -286,7 +287,7 @@ inline void encode_rows(const SyntheticBitnetOptions& o, const SyntheticTensor& 
   });
 }
 
-}  // namespace synthetic_detail
+}  // namespace detail
 
 // Writes the model to `path` (through trix::OutputFile: nothing appears
 // under `path` until the whole file is written). Throws trix::Error on bad
@@ -336,7 +337,7 @@ inline void write_synthetic_bitnet(const SyntheticBitnetOptions& o, const std::f
     chunk.resize(static_cast<size_t>(per_chunk) * row_bytes);
     for (int64_t r = 0; r < t.rows; r += per_chunk) {
       const int64_t n = std::min(per_chunk, t.rows - r);
-      synthetic_detail::encode_rows(o, t, r, n, row_bytes, chunk.data(), pool);
+      detail::encode_rows(o, t, r, n, row_bytes, chunk.data(), pool);
       g.write_tensor_data(std::span<const uint8_t>(chunk.data(), static_cast<size_t>(n) * row_bytes));
     }
     if (t.format == FormatId::I2_S) {  // trailer: the tensor scale, then zeros

@@ -1,0 +1,241 @@
+// The matrix product every projection of the decoder goes through: weights
+// prepared once at load time (PreparedWeight: ternary formats repacked to
+// packed4, K-quant rows copied into huge pages) and run on the fast CPU
+// kernels, falling back to the scalar references of
+// trix/runtime/reference_ops.h for formats without one; and the embedding
+// row lookup.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "trix/core/fp16.h"
+#include "trix/core/huge_page_buffer.h"
+#include "trix/core/thread_pool.h"
+#include "trix/cpu/ops.h"
+#include "trix/cpu/packed_matmul.h"
+#include "trix/cpu/ternary_packed.h"
+#include "trix/formats/blocks.h"
+#include "trix/formats/i2_s.h"
+#include "trix/formats/q4_k.h"
+#include "trix/formats/q6_k.h"
+#include "trix/formats/q8_0.h"
+#include "trix/formats/q8_k.h"
+#include "trix/formats/tq1_0.h"
+#include "trix/formats/tq2_0.h"
+#include "trix/runtime/reference_ops.h"
+#include "trix/runtime/weights.h"
+namespace trix {
+
+
+
+// ------------------------------------------------------------------ prepared weights
+
+// A weight matrix prepared once at load time for the fast CPU kernels:
+// TQ2_0, TQ1_0 and I2_S are repacked to packed4 (trix/cpu/ternary_packed.h,
+// +3% / +26% / +0% memory, huge pages); Q6_K and Q4_K rows are copied into
+// huge pages; Q8_0, Q6_K, Q4_K and F16 run their Highway GEMV on the rows as
+// stored; every other format keeps the reference-speed path.
+// `view` stays valid for embedding_row and formats without a packed form;
+// the packed copy does not refer to it.
+struct PreparedWeight {
+  WeightView view;
+  std::shared_ptr<const cpu::PackedTernary> packed;  // null: not repacked
+  // Q6_K / Q4_K rows copied as they are into huge pages (null: read `view`). The
+  // output projection streams once per decoded token: from a GGUF
+  // mapping's 4 KiB pages the stream ran ~40% slower (the prefetchers stop
+  // at page boundaries, and every 4 KiB costs a TLB miss). Costs the
+  // matrix's size once more in memory (269 MB for BitNet-2B-4T's tied
+  // output), as the ternary repack does.
+  std::shared_ptr<const HugePageBuffer> rows;
+  const void* row_data() const { return rows ? rows->data() : view.data; }
+};
+
+// Repacks `w` when a packed kernel exists for its format (TQ2_0, TQ1_0,
+// I2_S); copies Q6_K and Q4_K rows into huge pages. Precondition: validated shapes (row_bytes() > 0).
+inline PreparedWeight prepare_weight(const WeightView& w) {
+  PreparedWeight p;
+  p.view = w;
+  const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
+  const auto row_bytes = static_cast<size_t>(w.row_bytes());
+  if (w.format == FormatId::TQ2_0) {
+    p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq2_0(w.data, rows, cols, row_bytes));
+  } else if (w.format == FormatId::TQ1_0) {
+    p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq1_0(w.data, rows, cols, row_bytes));
+  } else if (w.format == FormatId::I2_S) {
+    // Tensor scale 1 in the packed view: w.view.scale is applied afterwards,
+    // as the reference path does (same bits).
+    p.packed = std::make_shared<const cpu::PackedTernary>(
+        cpu::pack_i2_s(static_cast<const uint8_t*>(w.data), rows, cols, 1.0f));
+  } else if (w.format == FormatId::Q6_K || w.format == FormatId::Q4_K) {
+    auto copy = std::make_shared<HugePageBuffer>(rows * row_bytes);
+    std::memcpy(copy->data(), w.data, rows * row_bytes);
+    p.rows = std::move(copy);
+  }
+  return p;
+}
+
+namespace detail {
+
+// y[t * rows + r] for Q6_K or Q4_K rows as stored: x quantized to Q8_K per
+// token, then the q6k / q4k lanes16 contract of trix/kernels/
+// gemv_q{6,4}_k_q8_k_ref.h per (row, token), rows split across the pool in
+// 4-row steps.
+inline void dense_matmul_kquant(ThreadPool& pool, const WeightView& w, const void* row_data, const float* x,
+                                size_t n_tok, float* y, cpu::PackedActScratch& scratch) {
+  const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
+  const size_t nb = cols / BlockQ8_K::kElements;
+  const size_t stride = cpu::round_up_64(nb * sizeof(BlockQ8_K));
+  uint8_t* base = scratch.reserve(stride * n_tok);
+  for (size_t t = 0; t < n_tok; ++t) {  // Highway quantizer: quantize_row_q8_k's bytes
+    cpu::ops::quantize_row_q8_k(x + t * cols, reinterpret_cast<BlockQ8_K*>(base + t * stride), cols);
+  }
+  for (size_t t = 0; t < n_tok; ++t) {
+    const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), base + t * stride, cols,
+                        y + t * rows, rows};
+    if (w.format == FormatId::Q6_K) {
+      cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q6_k_q8_k(a, b, e); });
+    } else {
+      cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q4_k_q8_k(a, b, e); });
+    }
+  }
+}
+
+}  // namespace detail
+
+// Scratch of the prepared-weights path (quantized and prepared activations).
+struct PreparedScratch {
+  cpu::PackedActScratch acts;
+  ref::MatvecScratch reference;  // formats without a fast kernel
+};
+
+// y = W x for n_tok tokens, as matmul(WeightView) but on the fast kernels
+// where `w` has one, each times w.view.scale afterwards. Contracts:
+//  - TQ2_0/TQ1_0 (packed) x Q8_K: the lanes16 order of
+//    trix/kernels/gemv_tq2_0_q8_k.body.h (bit-identical to
+//    gemv_tq2_0_q8_k_ref / gemv_tq1_0_q8_k_ref, the CUDA and Metal kernels);
+//    not the single-accumulator order of vec_dot_tq2_0_q8_k, which the
+//    unprepared path keeps;
+//  - I2_S (packed) x per-token int8: vec_dot_i2_s_i8, the same bits as the
+//    unprepared path;
+//  - Q8_0 x Q8_0: vec_dot_q8_0_q8_0, the same bits as the unprepared path;
+//  - Q6_K / Q4_K x Q8_K: the q6k / q4k lanes16 orders of
+//    trix/kernels/gemv_q{6,4}_k_q8_k_ref.h (the same integer block sums as
+//    vec_dot_q{6,4}_k_q8_k, which the unprepared path keeps; close, not the
+//    same bits);
+//  - F16 x F32: the lanes16 fma order of trix/kernels/gemv_f16_f32_ref.h
+//    (the unprepared path sums in 8 unfused lanes: close, not the same bits).
+// Bit-identical for any thread count and equal to n_tok separate matvec calls.
+inline void matmul(const PreparedWeight& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
+                   PreparedScratch& scratch) {
+  const auto rows = static_cast<size_t>(w.view.rows), cols = static_cast<size_t>(w.view.cols);
+  const auto nt = static_cast<size_t>(n_tok);
+  if (w.packed && w.view.format == FormatId::I2_S) {
+    cpu::packed_matmul_i8_s(pool, w.packed->view(), x, nt, y, rows, scratch.acts);
+  } else if (w.packed) {
+    cpu::packed_matmul_q8_k(pool, w.packed->view(), w.view.format, x, nt, y, rows, scratch.acts);
+  } else if (w.view.format == FormatId::Q8_0) {
+    cpu::dense_matmul_q8_0(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
+                           rows, scratch.acts);
+  } else if (w.view.format == FormatId::Q6_K || w.view.format == FormatId::Q4_K) {
+    detail::dense_matmul_kquant(pool, w.view, w.row_data(), x, nt, y, scratch.acts);
+  } else if (w.view.format == FormatId::F16) {
+    cpu::dense_matmul_f16(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
+                          rows);
+  } else {
+    ref::matmul(w.view, x, n_tok, y, pool, scratch.reference);
+    return;
+  }
+  if (w.view.scale != 1.0f) {
+    for (size_t i = 0; i < rows * nt; ++i) y[i] *= w.view.scale;
+  }
+}
+
+inline void matvec(const PreparedWeight& w, const float* x, float* y, ThreadPool& pool,
+                   PreparedScratch& scratch) {
+  matmul(w, x, 1, y, pool, scratch);
+}
+
+namespace detail {
+
+// dequantize_row_q6_k's values (each (d * sc) * q, two roundings) walked in
+// the layout's own order: 4 elements per (chunk, l) from one ql/qh pair, no
+// per-element index arithmetic (the tied embedding is Q6_K; one row per
+// prompt token).
+inline void dequantize_row_q6_k_fast(const BlockQ6_K* x, float* y, size_t n) {
+  for (size_t b = 0; b < n / BlockQ6_K::kElements; ++b) {
+    const BlockQ6_K& blk = x[b];
+    const float d = fp16_to_fp32(blk.d);
+    float ds[16];
+    for (size_t g = 0; g < 16; ++g) ds[g] = d * static_cast<float>(blk.scales[g]);
+    for (size_t c = 0; c < 2; ++c) {
+      const uint8_t* ql = blk.ql + 64 * c;
+      const uint8_t* qh = blk.qh + 32 * c;
+      float* out = y + 256 * b + 128 * c;
+      const float* dsc = ds + 8 * c;
+      for (size_t l = 0; l < 32; ++l) {
+        const int q0 = ((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32;
+        const int q1 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        out[l] = dsc[l / 16] * static_cast<float>(q0);
+        out[l + 32] = dsc[2 + l / 16] * static_cast<float>(q1);
+        out[l + 64] = dsc[4 + l / 16] * static_cast<float>(q2);
+        out[l + 96] = dsc[6 + l / 16] * static_cast<float>(q3);
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+// Writes row `r` of `w` as `w.cols` floats (times w.scale): the token
+// embedding lookup. Precondition: matvec_supported(w.format), 0 <= r < rows.
+inline void embedding_row(const WeightView& w, int64_t r, float* out) {
+  assert(r >= 0 && r < w.rows);
+  const void* row = w.row(r);
+  const size_t n = static_cast<size_t>(w.cols);
+  switch (w.format) {
+    case FormatId::F32:
+      std::memcpy(out, row, n * sizeof(float));
+      break;
+    case FormatId::F16:
+      for (size_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(static_cast<const uint16_t*>(row)[i]);
+      break;
+    case FormatId::BF16:
+      for (size_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(static_cast<const uint16_t*>(row)[i]);
+      break;
+    case FormatId::Q8_0:
+      dequantize_row_q8_0(static_cast<const BlockQ8_0*>(row), out, n);
+      break;
+    case FormatId::TQ1_0:
+      dequantize_row_tq1_0(static_cast<const BlockTQ1_0*>(row), out, n);
+      break;
+    case FormatId::TQ2_0:
+      dequantize_row_tq2_0(static_cast<const BlockTQ2_0*>(row), out, n);
+      break;
+    case FormatId::Q4_K:
+      dequantize_row_q4_k(static_cast<const BlockQ4_K*>(row), out, n);
+      break;
+    case FormatId::Q6_K:
+      detail::dequantize_row_q6_k_fast(static_cast<const BlockQ6_K*>(row), out, n);
+      break;
+    case FormatId::I2_S:
+      for (size_t i = 0; i < n; ++i) {
+        out[i] = static_cast<float>(static_cast<int32_t>(i2_s_code(static_cast<const uint8_t*>(row), i)) - 1);
+      }
+      break;
+    default:
+      assert(false && "embedding_row: unsupported weight format");
+      break;
+  }
+  if (w.scale != 1.0f) {
+    for (size_t i = 0; i < n; ++i) out[i] *= w.scale;
+  }
+}
+
+}  // namespace trix
