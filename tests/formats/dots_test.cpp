@@ -157,9 +157,9 @@ TEST(FormatsDots, Q4_KxQ8_K) {
   for (size_t b = 0; b < w.size(); ++b) {
     int64_t sq = 0, sm = 0;
     for (size_t s = 0; s < 8; ++s) {
-      const auto sc = detail::q4_k_scale_min(w[b].scales, s);
+      const auto sc = trix::detail::q4_k_scale_min(w[b].scales, s);
       for (size_t i = 32 * s; i < 32 * s + 32; ++i) {
-        sq += int64_t{sc.scale} * detail::q4_k_code(w[b], i) * a[b].qs[i];
+        sq += int64_t{sc.scale} * trix::detail::q4_k_code(w[b], i) * a[b].qs[i];
         sm += int64_t{sc.min} * a[b].qs[i];
       }
     }
@@ -191,7 +191,7 @@ TEST(FormatsDots, Q6_KxQ8_K) {
   std::vector<Term> terms;
   for (size_t b = 0; b < w.size(); ++b) {
     int64_t s = 0;
-    for (size_t i = 0; i < 256; ++i) s += int64_t{w[b].scales[i / 16]} * detail::q6_k_code(w[b], i) * a[b].qs[i];
+    for (size_t i = 0; i < 256; ++i) s += int64_t{w[b].scales[i / 16]} * trix::detail::q6_k_code(w[b], i) * a[b].qs[i];
     terms.push_back({s, fp16_to_fp32(w[b].d) * a[b].d});
   }
   EXPECT_EQ(terms[3].isum, -(int64_t{1} << 27));

@@ -188,7 +188,7 @@ void TestQ6KContractAgreesWithVecDot() {
         }
         int64_t want = 0;
         for (size_t e = 0; e < 256; ++e) {
-          want += int64_t{row[b].scales[e / 16]} * detail::q6_k_code(row[b], e) * p.x[b].qs[e];
+          want += int64_t{row[b].scales[e / 16]} * trix::detail::q6_k_code(row[b], e) * p.x[b].qs[e];
         }
         ASSERT_EQ(lane_total, want) << p.label << " row " << r << " block " << b;
         mag += lane_mag * std::fabs(double{fp16_to_fp32(row[b].d)} * p.x[b].d);
@@ -254,8 +254,8 @@ void TestQ4KContractAgreesWithVecDot() {
         }
         int64_t want_q = 0, want_m = 0;
         for (size_t e = 0; e < 256; ++e) {
-          const auto sm = detail::q4_k_scale_min(row[b].scales, e / 32);
-          want_q += int64_t{sm.scale} * detail::q4_k_code(row[b], e) * p.x[b].qs[e];
+          const auto sm = trix::detail::q4_k_scale_min(row[b].scales, e / 32);
+          want_q += int64_t{sm.scale} * trix::detail::q4_k_code(row[b], e) * p.x[b].qs[e];
           want_m += int64_t{sm.min} * p.x[b].qs[e];
         }
         ASSERT_EQ(s_total, want_q) << p.label << " row " << r << " block " << b;

@@ -86,7 +86,7 @@ HWY_INLINE void PrefetchBlock(const Block* wb) {
 #endif
 
 // The 8 sub-block scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K
-// block, detail::q4_k_scale_min's values, unpacked 4 at a time.
+// block, trix::detail::q4_k_scale_min's values, unpacked 4 at a time.
 HWY_INLINE void Q4KScalesMins(const uint8_t* scales, uint8_t (&out)[16]) {
   uint32_t u[3];
   std::memcpy(u, scales, 12);

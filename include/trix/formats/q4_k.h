@@ -210,7 +210,7 @@ inline void quantize_row_q4_k(const float* x, BlockQ4_K* y, size_t n) {
     out.d = fp32_to_fp16(max_scale / 63.0f);
     out.dmin = fp32_to_fp16(max_min / 63.0f);
     for (size_t s = 0; s < 8; ++s) {
-      const detail::ScaleMin sm = detail::q4_k_scale_min(out.scales, s);
+      const detail::ScaleMin sm = trix::detail::q4_k_scale_min(out.scales, s);
       const float d = fp16_to_fp32(out.d) * static_cast<float>(sm.scale);
       if (d == 0.0f) continue;  // keep the codes of the search, as ggml
       const float dm = fp16_to_fp32(out.dmin) * static_cast<float>(sm.min);
@@ -236,11 +236,11 @@ inline void dequantize_row_q4_k(const BlockQ4_K* x, float* y, size_t n) {
     const float d = fp16_to_fp32(x[b].d);
     const float dmin = fp16_to_fp32(x[b].dmin);
     for (size_t s = 0; s < 8; ++s) {
-      const detail::ScaleMin sm = detail::q4_k_scale_min(x[b].scales, s);
+      const detail::ScaleMin sm = trix::detail::q4_k_scale_min(x[b].scales, s);
       const float ds = d * static_cast<float>(sm.scale);
       const float ms = dmin * static_cast<float>(sm.min);
       for (size_t i = 0; i < 32; ++i) {
-        const float scaled = ds * static_cast<float>(detail::q4_k_code(x[b], 32 * s + i));
+        const float scaled = ds * static_cast<float>(trix::detail::q4_k_code(x[b], 32 * s + i));
         *y++ = scaled - ms;  // separate statement: never contracted into an fma
       }
     }
@@ -271,11 +271,11 @@ inline float vec_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t n)
     int32_t isum_q = 0;
     int32_t isum_m = 0;
     for (size_t s = 0; s < 8; ++s) {
-      const detail::ScaleMin sm = detail::q4_k_scale_min(w[b].scales, s);
+      const detail::ScaleMin sm = trix::detail::q4_k_scale_min(w[b].scales, s);
       int32_t dot = 0;
       int32_t sum = 0;
       for (size_t i = 32 * s; i < 32 * s + 32; ++i) {
-        dot += detail::q4_k_code(w[b], i) * a[b].qs[i];
+        dot += trix::detail::q4_k_code(w[b], i) * a[b].qs[i];
         sum += a[b].qs[i];
       }
       isum_q += int32_t{sm.scale} * dot;

@@ -182,7 +182,7 @@ inline void dequantize_row_q6_k(const BlockQ6_K* x, float* y, size_t n) {
     const float d = fp16_to_fp32(x[b].d);
     for (size_t e = 0; e < kQK; ++e) {
       const float ds = d * static_cast<float>(x[b].scales[e / 16]);
-      *y++ = ds * static_cast<float>(detail::q6_k_code(x[b], e));
+      *y++ = ds * static_cast<float>(trix::detail::q6_k_code(x[b], e));
     }
   }
 }
@@ -208,7 +208,7 @@ inline float vec_dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t n)
     int32_t isum = 0;
     for (size_t g = 0; g < 16; ++g) {
       int32_t dot = 0;
-      for (size_t i = 16 * g; i < 16 * g + 16; ++i) dot += detail::q6_k_code(w[b], i) * a[b].qs[i];
+      for (size_t i = 16 * g; i < 16 * g + 16; ++i) dot += trix::detail::q6_k_code(w[b], i) * a[b].qs[i];
       isum += int32_t{w[b].scales[g]} * dot;
     }
     acc = std::fma(static_cast<float>(isum), fp16_to_fp32(w[b].d) * a[b].d, acc);

@@ -39,12 +39,12 @@ inline void gemv_q4_k_q8_k_block_lanes(const BlockQ4_K& w, const BlockQ8_K& a, i
       int32_t dot = 0;
       for (size_t i = 0; i < 4; ++i) {
         const size_t e = 64 * m + 4 * l + i;
-        dot += detail::q4_k_code(w, e) * int32_t{a.qs[e]};
+        dot += trix::detail::q4_k_code(w, e) * int32_t{a.qs[e]};
       }
-      sum += int32_t{detail::q4_k_scale_min(w.scales, 2 * m + l / 8).scale} * dot;
+      sum += int32_t{trix::detail::q4_k_scale_min(w.scales, 2 * m + l / 8).scale} * dot;
     }
     s[l] = sum;
-    t[l] = l < 8 ? int32_t{detail::q4_k_scale_min(w.scales, l).min} *
+    t[l] = l < 8 ? int32_t{trix::detail::q4_k_scale_min(w.scales, l).min} *
                        (int32_t{a.bsums[2 * l]} + a.bsums[2 * l + 1])
                  : 0;
   }

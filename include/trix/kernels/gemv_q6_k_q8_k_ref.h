@@ -43,7 +43,7 @@ inline void gemv_q6_k_q8_k_block_lanes(const BlockQ6_K& w, const BlockQ8_K& a, i
       int32_t dot = 0;
       for (size_t i = 0; i < 4; ++i) {
         const size_t e = 64 * m + 4 * l + i;
-        dot += (detail::q6_k_code(w, e) + 32) * int32_t{a.qs[e]};
+        dot += (trix::detail::q6_k_code(w, e) + 32) * int32_t{a.qs[e]};
       }
       sum += int32_t{w.scales[4 * m + l / 4]} * dot;
     }
