@@ -239,6 +239,60 @@ void cross_check(SpecSet& set, const std::vector<SpecNode>& kernel_roots,
   }
 }
 
+// After cross_check (so kernel errors come first): formats' matmul
+// activations, and what the kernel specs say about them:
+// which kernels consume each format (weights or prepared_from), and the
+// packed4 preparation those kernels need. A kernel must quantize
+// activations as the format's reference matmul does, which it is tested
+// against.
+void check_format_runtime(SpecSet& set, const std::vector<SpecNode>& format_roots) {
+  // formats are sorted by name, format_roots in file order: pair them by file.
+  std::vector<const SpecNode*> root_of;
+  for (const auto& f : set.formats) {
+    for (const auto& r : format_roots) {
+      if (r.file() == f.file) root_of.push_back(&r);
+    }
+  }
+  const auto root = [&](size_t i) -> const SpecNode& { return *root_of[i]; };
+  std::string act_formats;
+  for (const auto& f : set.formats) {
+    if (f.activations) act_formats += (act_formats.empty() ? "" : ", ") + f.name;
+  }
+  for (size_t i = 0; i < set.formats.size(); ++i) {
+    FormatSpec& f = set.formats[i];
+    if (!f.matmul_activations.empty()) {
+      const auto a = std::find_if(set.formats.begin(), set.formats.end(),
+                                  [&](const FormatSpec& x) { return x.name == f.matmul_activations; });
+      if (a == set.formats.end() || !a->activations) {
+        root(i).required("matmul").required("activations").fail(
+            "'" + f.matmul_activations + "' is not a format with the activations role (formats with it: " +
+            (act_formats.empty() ? std::string("none") : act_formats) + ")");
+      }
+    }
+    for (const KernelSpec& k : set.kernels) {
+      const bool consumes = k.weights == f.name || std::count(k.prepared_from.begin(), k.prepared_from.end(), f.name);
+      if (!consumes) continue;
+      if (k.activations != f.matmul_activations) {
+        (root(i).has("matmul") ? root(i).required("matmul") : root(i))
+            .fail("kernel " + k.name + " (" + k.file + ") runs " + f.name + " weights with " + k.activations +
+                  " activations, but the format's reference matmul " +
+                  (f.matmul_activations.empty() ? std::string("is missing (add matmul: {activations: ") +
+                                                      k.activations + "})"
+                                                : "quantizes them to " + f.matmul_activations));
+      }
+      if (std::find(f.kernels.begin(), f.kernels.end(), k.name) == f.kernels.end()) f.kernels.push_back(k.name);
+      if (k.layout == "packed4") {
+        if (f.prepare == "huge_page_copy") {
+          root(i).required("prepare").fail("kernel " + k.name + " reads " + f.name +
+                                            " repacked to packed4, which replaces the huge-page copy");
+        }
+        f.prepare = "packed4";
+      }
+    }
+    std::sort(f.kernels.begin(), f.kernels.end());
+  }
+}
+
 template <class Spec>
 void check_unique(const std::vector<Spec>& specs, const char* kind) {
   for (size_t i = 1; i < specs.size(); ++i) {
@@ -257,7 +311,7 @@ SpecSet build(const std::vector<SpecNode>& roots) {
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return roots[a].file() < roots[b].file(); });
   SpecSet set;
-  std::vector<SpecNode> kernel_roots, model_roots;
+  std::vector<SpecNode> format_roots, kernel_roots, model_roots;
   for (const char* kind : {"format", "kernel", "model"}) {
     for (size_t i : order) {
       const SpecNode& root = roots[i];
@@ -270,6 +324,7 @@ SpecSet build(const std::vector<SpecNode>& roots) {
       check_header(root, kind);
       if (dir == "formats") {
         set.formats.push_back(parse_format(root));
+        format_roots.push_back(root);
       } else if (dir == "kernels") {
         set.kernels.push_back(parse_kernel(root));
         kernel_roots.push_back(root);
@@ -285,6 +340,7 @@ SpecSet build(const std::vector<SpecNode>& roots) {
   check_unique(set.kernels, "kernel");
   check_unique(set.models, "model");
   cross_check(set, kernel_roots, model_roots);
+  check_format_runtime(set, format_roots);
   std::stable_sort(set.kernels.begin(), set.kernels.end(), by_name);
   std::stable_sort(set.models.begin(), set.models.end(), by_name);
   return set;
@@ -292,13 +348,17 @@ SpecSet build(const std::vector<SpecNode>& roots) {
 
 }  // namespace
 
-SpecSet load_specs(const std::string& specs_dir) {
-  if (!fs::is_directory(specs_dir)) {
-    throw SpecError(specs_dir + ": error: not a directory (expected the specs/ folder)");
-  }
+SpecSet load_specs(const std::string& specs_dir) { return load_specs(std::vector<std::string>{specs_dir}); }
+
+SpecSet load_specs(const std::vector<std::string>& specs_dirs) {
   std::vector<std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(specs_dir)) {
-    if (e.is_regular_file() && e.path().extension() == ".yaml") files.push_back(e.path().string());
+  for (const std::string& dir : specs_dirs) {
+    if (!fs::is_directory(dir)) {
+      throw SpecError(dir + ": error: not a directory (expected a specs/ folder)");
+    }
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      if (e.is_regular_file() && e.path().extension() == ".yaml") files.push_back(e.path().string());
+    }
   }
   std::sort(files.begin(), files.end());
   std::vector<SpecNode> roots;

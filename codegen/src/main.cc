@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "spec_reader.h"
 #include "specs.h"
@@ -17,12 +18,13 @@ namespace fs = std::filesystem;
 namespace {
 
 int usage(const char* argv0) {
-  std::cerr << "usage: " << argv0 << " --specs DIR (--out DIR | --check) [--root DIR]\n"
-            << "  --specs DIR  folder holding formats/, kernels/, models/ (*.yaml)\n"
+  std::cerr << "usage: " << argv0 << " --specs DIR [--specs DIR...] (--out DIR | --check) [--root DIR]\n"
+            << "  --specs DIR  folder holding formats/, kernels/, models/ (*.yaml); repeat it to\n"
+            << "               add specs from other folders (a test's toy format) to one set\n"
             << "  --out DIR    write generated headers there (usually generated/)\n"
             << "  --check      validate the specs and write nothing\n"
             << "  --root DIR   repository root, for kernel bodies embedded in Metal sources\n"
-            << "               (default: the parent of --specs)\n";
+            << "               (default: the parent of the first --specs)\n";
   return 2;
 }
 
@@ -36,7 +38,8 @@ std::string read_file(const fs::path& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string specs, out, root;
+  std::vector<std::string> specs;
+  std::string out, root;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -47,7 +50,7 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--specs") specs = value();
+    if (a == "--specs") specs.push_back(value());
     else if (a == "--out") out = value();
     else if (a == "--root") root = value();
     else if (a == "--check") check = true;
@@ -58,7 +61,7 @@ int main(int argc, char** argv) {
     }
   }
   if (specs.empty() || (out.empty() == !check)) return usage(argv[0]);
-  if (root.empty()) root = fs::absolute(fs::path(specs)).lexically_normal().parent_path().string();
+  if (root.empty()) root = fs::absolute(fs::path(specs[0])).lexically_normal().parent_path().string();
 
   try {
     const trixgen::SpecSet set = trixgen::load_specs(specs);

@@ -18,11 +18,99 @@ int64_t type_size(const std::string& t) {
   return 0;
 }
 
+// A C++ function name, or "" for `none`.
+std::string function_or_none(const SpecNode& n) {
+  const std::string name = n.as_identifier();
+  return name == "none" ? std::string() : name;
+}
+
+// roles, llama_file_type, codec, matmul, prepare: what the generated traits
+// table (trix/formats/traits.h) says about the format. Function names follow
+// the codec convention (quantize_row_<name>, dequantize_row_<name>,
+// vec_dot_<name>_<activations>) unless the spec names others.
+void parse_runtime(const SpecNode& root, FormatSpec& f) {
+  if (auto roles = root.optional("roles")) {
+    f.weights = f.activations = false;
+    for (const SpecNode& r : roles->items()) {
+      const std::string role = r.as_enum({"weights", "activations"});
+      bool& flag = role == "weights" ? f.weights : f.activations;
+      if (flag) r.fail("role '" + role + "' is listed twice");
+      flag = true;
+    }
+    if (!f.weights && !f.activations) roles->fail("expected at least one of: weights, activations");
+  }
+  if (auto ft = root.optional("llama_file_type")) {
+    if (!f.weights) ft->fail("llama_file_type names a file of weights, but roles has no 'weights'");
+    f.llama_file_type = ft->as_int(0, 1023);
+  }
+
+  f.codec_headers = {"trix/formats/" + f.name + ".h"};
+  f.quantize_row = "quantize_row_" + f.name;
+  f.dequantize_row = "dequantize_row_" + f.name;
+  const auto codec = root.optional("codec");
+  if (codec && codec->yaml().IsScalar()) {
+    codec->as_enum({"none"});
+    f.codec_headers.clear();
+    f.quantize_row.clear();
+    f.dequantize_row.clear();
+  } else if (codec) {
+    codec->expect_keys({"headers", "quantize", "dequantize", "tensor_scale", "activations"});
+    if (auto h = codec->optional("headers")) {
+      f.codec_headers.clear();
+      for (const SpecNode& item : h->items()) f.codec_headers.push_back(item.as_string());
+      if (f.codec_headers.empty()) h->fail("expected at least one header (or codec: none)");
+    }
+    if (auto q = codec->optional("quantize")) f.quantize_row = function_or_none(*q);
+    if (auto d = codec->optional("dequantize")) f.dequantize_row = function_or_none(*d);
+    if (auto ts = codec->optional("tensor_scale")) {
+      ts->expect_keys({"quantize", "scale"});
+      if (!f.quantize_row.empty()) {
+        ts->fail("a format with a per-tensor scale has no row quantizer: set codec.quantize: none");
+      }
+      f.quantize_rows_tensor_scale = ts->required("quantize").as_identifier();
+      f.tensor_scale = ts->required("scale").as_identifier();
+      if (f.trailer_bytes < 4) {
+        ts->fail("the per-tensor scale is an f32 at the start of the trailer, but block.trailer_bytes is " +
+                 std::to_string(f.trailer_bytes));
+      }
+    }
+    if (auto a = codec->optional("activations")) {
+      if (!f.activations) a->fail("an activation quantizer needs 'activations' in roles");
+      f.quantize_activations = function_or_none(*a);
+    }
+  }
+  if (f.activations && !(codec && codec->has("activations"))) {
+    if (f.trailer_bytes != 0) {
+      (codec ? *codec : root).fail("activation rows carry a " + std::to_string(f.trailer_bytes) +
+                                   "-byte trailer: name their quantizer in codec.activations");
+    }
+    f.quantize_activations = f.quantize_row;
+  }
+  if (f.activations && f.quantize_activations.empty()) {
+    root.required("roles").fail("a format in the activations role needs an activation quantizer");
+  }
+
+  if (auto m = root.optional("matmul")) {
+    if (!f.weights) m->fail("a reference matmul runs over weights, but roles has no 'weights'");
+    m->expect_keys({"activations", "dot"});
+    f.matmul_activations = m->required("activations").as_identifier();
+    f.matmul_dot = "vec_dot_" + f.name + "_" + f.matmul_activations;
+    if (auto d = m->optional("dot")) f.matmul_dot = d->as_identifier();
+    if (f.dequantize_row.empty()) {
+      m->fail("the runtime reads embedding rows through codec.dequantize, which is none");
+    }
+  }
+  if (auto p = root.optional("prepare")) {
+    if (!root.has("matmul")) p->fail("prepare applies to weights the runtime multiplies: add 'matmul'");
+    f.prepare = p->as_enum({"none", "huge_page_copy"});
+  }
+}
+
 }  // namespace
 
 FormatSpec parse_format(const SpecNode& root) {
   root.expect_keys({"spec", "version", "name", "description", "peer", "block", "fields", "packing",
-                    "values", "scale"});
+                    "values", "scale", "roles", "llama_file_type", "codec", "matmul", "prepare"});
   FormatSpec f;
   f.file = root.file();
   f.name = root.required("name").as_identifier();
@@ -109,6 +197,7 @@ FormatSpec parse_format(const SpecNode& root) {
     root.fail("packing kind strided_2bit needs 'values' with 3 or 4 entries (code -> value)");
   }
   if (auto s = root.optional("scale")) f.scale_rule = s->as_string();
+  parse_runtime(root, f);
   return f;
 }
 

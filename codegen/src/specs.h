@@ -42,6 +42,22 @@ struct FormatSpec {
   PackingSpec packing;
   std::vector<int64_t> values;  // code -> value; empty when not a code format
   std::string scale_rule;
+
+  // The runtime's view of the format (trix/formats/traits.h), ggml's
+  // type_traits. Function names are C++ names in namespace trix; "" = none.
+  bool weights = true;        // roles: may hold model weights
+  bool activations = false;   // roles: a matmul may quantize activations to it
+  int64_t llama_file_type = -1;             // llama.cpp's LLAMA_FTYPE_* of a file "mostly" this format
+  std::vector<std::string> codec_headers;   // default: trix/formats/<name>.h
+  std::string quantize_row;                 // f32 -> whole blocks; default quantize_row_<name>
+  std::string dequantize_row;               // blocks -> f32; default dequantize_row_<name>
+  std::string quantize_rows_tensor_scale;   // per-tensor scale: rows x cols -> codes + trailer
+  std::string tensor_scale;                 // per-tensor scale: reads it from a tensor's bytes
+  std::string quantize_activations;         // one activation row (trailer included)
+  std::string matmul_activations;           // format the reference matmul quantizes x to
+  std::string matmul_dot;                   // reference dot of one weight row and one activation row
+  std::string prepare = "none";             // none | huge_page_copy | packed4 (derived from kernels)
+  std::vector<std::string> kernels;         // kernel specs that consume it (derived)
 };
 
 struct VariantSpec {
@@ -158,6 +174,9 @@ ModelSpec parse_model(const class SpecNode& root);
 // Loads every *.yaml under specs_dir (formats/, kernels/, models/), checks
 // cross references (kernel formats exist, known implementations).
 SpecSet load_specs(const std::string& specs_dir);
+// Every *.yaml under each folder, as one set (a test adds its toy format to
+// the repository's specs this way).
+SpecSet load_specs(const std::vector<std::string>& specs_dirs);
 // Same, from in-memory texts (file name -> YAML); used by tests.
 SpecSet load_spec_texts(const std::vector<std::pair<std::string, std::string>>& files);
 

@@ -28,6 +28,7 @@ fields:
   - {name: d, type: f16}
 packing: {kind: strided_2bit, bits: 2, group_bytes: 32, shift_order: ascending}
 values: [-1, 0, 1]
+matmul: {activations: q8_k}
 )";
 
 const char* kFormatQ8k = R"(spec: format
@@ -41,6 +42,7 @@ fields:
   - {name: qs, type: i8, count: 256}
   - {name: bsums, type: i16, count: 16}
 packing: {kind: none}
+roles: [activations]
 )";
 
 const char* kKernel = R"(spec: kernel
@@ -182,6 +184,32 @@ const Malformed kMalformed[] = {
      R"(specs/formats/q8_k\.yaml:3:1: error: duplicate key 'version')"},
     {"not an integer", "specs/formats/q8_k.yaml", "bytes: 292", "bytes: many",
      R"(specs/formats/q8_k\.yaml:6:.*: error \(block\.bytes\): expected an integer in \[1, 1048576\], found 'many')"},
+    // Traits (trix/formats/traits.h): roles, codec, matmul, prepare.
+    {"matmul activations not an activation format", "specs/formats/tq2_0.yaml", "matmul: {activations: q8_k}",
+     "matmul: {activations: tq2_0}",
+     R"(specs/formats/tq2_0\.yaml:12:23: error \(matmul\.activations\): 'tq2_0' is not a format with the activations role \(formats with it: q8_k\))"},
+    {"kernel consumes a format without a reference matmul", "specs/formats/tq2_0.yaml",
+     "matmul: {activations: q8_k}\n", "",
+     R"(specs/formats/tq2_0\.yaml:1:1: error: kernel gemv_tq2_0_q8_k \(specs/kernels/gemv\.yaml\) runs tq2_0 weights with q8_k activations, but the format's reference matmul is missing \(add matmul: \{activations: q8_k\}\))"},
+    {"role listed twice", "specs/formats/q8_k.yaml", "roles: [activations]", "roles: [activations, activations]",
+     R"(specs/formats/q8_k\.yaml:12:22: error \(roles\[1\]\): role 'activations' is listed twice)"},
+    {"file type of an activation format", "specs/formats/q8_k.yaml", "roles: [activations]",
+     "roles: [activations]\nllama_file_type: 3",
+     R"(specs/formats/q8_k\.yaml:13:18: error \(llama_file_type\): llama_file_type names a file of weights, but roles has no 'weights')"},
+    {"per-tensor scale next to a row quantizer", "specs/formats/tq2_0.yaml", "matmul:",
+     "codec: {tensor_scale: {quantize: q, scale: s}}\nmatmul:",
+     R"(specs/formats/tq2_0\.yaml:12:23: error \(codec\.tensor_scale\): a format with a per-tensor scale has no row quantizer: set codec\.quantize: none)"},
+    {"unknown codec key", "specs/formats/tq2_0.yaml", "matmul:", "codec: {quantise: q}\nmatmul:",
+     R"(specs/formats/tq2_0\.yaml:12:9: error \(codec\): unknown key 'quantise' \(expected one of: headers, quantize, dequantize, tensor_scale, activations\))"},
+    {"activation rows with a trailer need a named quantizer", "specs/formats/q8_k.yaml",
+     "block: {elements: 256, bytes: 292}", "block: {elements: 256, bytes: 292, trailer_bytes: 4}",
+     R"(specs/formats/q8_k\.yaml:1:1: error: activation rows carry a 4-byte trailer: name their quantizer in codec\.activations)"},
+    {"prepare without a matmul", "specs/formats/q8_k.yaml", "roles: [activations]",
+     "roles: [activations]\nprepare: huge_page_copy",
+     R"(specs/formats/q8_k\.yaml:13:10: error \(prepare\): prepare applies to weights the runtime multiplies: add 'matmul')"},
+    {"unknown preparation", "specs/formats/tq2_0.yaml", "matmul: {activations: q8_k}",
+     "matmul: {activations: q8_k}\nprepare: packed4",
+     R"(specs/formats/tq2_0\.yaml:13:10: error \(prepare\): expected one of: none, huge_page_copy; found 'packed4')"},
 };
 
 TEST(CodegenErrors, ValidSetLoads) {
@@ -226,6 +254,8 @@ fields:
   - {name: d, type: f16}
   - {name: qs, type: i8, count: 32}
 packing: {kind: none}
+roles: [weights, activations]
+matmul: {activations: q8_0}
 )");
   std::string q8 = replace(kKernel, "name: gemv_tq2_0_q8_k", "name: gemv_q8_0_q8_0");
   q8 = replace(q8, "weights: tq2_0\nactivations: q8_k", "weights: q8_0\nactivations: q8_0");
@@ -328,6 +358,38 @@ TEST(CodegenOutput, TQ1_0RunsTheTQ2_0PackedKernels) {
   }
   EXPECT_EQ(files.count("trix/kernels/gemv_packed_tq1_0_q8_k.h"), 0u);
   EXPECT_EQ(files.at("trix/cpu/kernels-inl.h").find("tq1_0"), std::string::npos) << "one instantiation for both";
+}
+
+// The traits table gathers each format's codec, reference matmul,
+// preparation and consuming kernels from the format and kernel specs.
+std::string traits_entry(const FileMap& files, const std::string& enum_name) {
+  const std::string& h = files.at("trix/formats/traits.h");
+  const size_t b = h.find("{.id = FormatId::" + enum_name + ",");
+  EXPECT_NE(b, std::string::npos) << enum_name;
+  if (b == std::string::npos) return "";
+  return h.substr(b, h.find("},", b) - b);
+}
+
+TEST(CodegenOutput, FormatTraitsFollowTheSpecs) {
+  const FileMap fixture = generate(load_spec_texts(valid_set()), repo_root());
+  const std::string tq2 = traits_entry(fixture, "TQ2_0");
+  EXPECT_NE(tq2.find(".quantize_row = &detail::quantize_row_erased<&quantize_row_tq2_0>"), std::string::npos) << tq2;
+  EXPECT_NE(tq2.find(".matmul_activations = FormatId::Q8_K"), std::string::npos) << tq2;
+  EXPECT_NE(tq2.find(".vec_dot = &detail::vec_dot_erased<&vec_dot_tq2_0_q8_k>"), std::string::npos) << tq2;
+  EXPECT_NE(tq2.find(".kernels = \"gemv_tq2_0_q8_k\""), std::string::npos) << tq2;
+  EXPECT_NE(tq2.find(".prepare = Prepare::None"), std::string::npos) << tq2;
+  const std::string q8k = traits_entry(fixture, "Q8_K");
+  EXPECT_NE(q8k.find(".gguf_weights = false"), std::string::npos) << q8k;
+  EXPECT_NE(q8k.find(".vec_dot = nullptr"), std::string::npos) << q8k;
+
+  const FileMap repo = generate(load_specs(repo_root() + "/specs"), repo_root());
+  const std::string tq1 = traits_entry(repo, "TQ1_0");
+  EXPECT_NE(tq1.find(".prepare = Prepare::Packed4"), std::string::npos) << "prepared_from makes it packed4";
+  EXPECT_NE(tq1.find(".llama_file_type = 36"), std::string::npos) << tq1;
+  const std::string i2s = traits_entry(repo, "I2_S");
+  EXPECT_NE(i2s.find(".quantize_rows_tensor_scale = &quantize_i2_s"), std::string::npos) << i2s;
+  EXPECT_NE(i2s.find(".matmul_activations = FormatId::I8_S"), std::string::npos) << i2s;
+  EXPECT_NE(traits_entry(repo, "Q6_K").find(".prepare = Prepare::HugePageCopy"), std::string::npos);
 }
 
 TEST(CodegenOutput, AccuracyReachesGeneratedCode) {

@@ -245,9 +245,9 @@ TEST(QuantizeTensor, ConvertsF16AndBf16Inputs) {
   for (FormatId src : {FormatId::F16, FormatId::BF16}) {
     // What the tool sees: the input tensor's own values decoded to f32.
     std::vector<uint8_t> in(tensor_nbytes(src, rows, cols));
-    kRowCodecs[static_cast<size_t>(src)].quantize(x.data(), in.data(), x.size());
+    format_traits(src).quantize_row(x.data(), in.data(), x.size());
     std::vector<float> decoded(x.size());
-    kRowCodecs[static_cast<size_t>(src)].dequantize(in.data(), decoded.data(), x.size());
+    format_traits(src).dequantize_row(in.data(), decoded.data(), x.size());
     ThreadPool pool(2);
     std::vector<uint8_t> out;
     quantize_tensor(in, src, rows, cols, FormatId::TQ1_0, pool,
@@ -318,9 +318,9 @@ TestTensor make_tensor(std::string name, FormatId f, std::vector<uint64_t> ne, u
     return t;
   }
   t.bytes.resize(tensor_nbytes(f, n / t.ne[0], t.ne[0]));
-  kRowCodecs[static_cast<size_t>(f)].quantize(x.data(), t.bytes.data(), n);
+  format_traits(f).quantize_row(x.data(), t.bytes.data(), n);
   t.values.resize(n);
-  kRowCodecs[static_cast<size_t>(f)].dequantize(t.bytes.data(), t.values.data(), n);
+  format_traits(f).dequantize_row(t.bytes.data(), t.values.data(), n);
   return t;
 }
 

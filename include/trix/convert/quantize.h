@@ -45,15 +45,7 @@
 #include "trix/core/error.h"
 #include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"
-#include "trix/formats/f16.h"
-#include "trix/formats/i2_s.h"
-#include "trix/formats/q4_k.h"
-#include "trix/formats/q6_k.h"
-#include "trix/formats/q8_0.h"
-#include "trix/formats/q8_k.h"
-#include "trix/formats/tq1_0.h"
-#include "trix/formats/tq2_0.h"
-#include "trix/formats/tq2_0_fast.h"
+#include "trix/formats/traits.h"
 #include "trix/io/gguf_reader.h"
 #include "trix/io/gguf_writer.h"
 
@@ -72,70 +64,31 @@ inline const FormatInfo& parse_format_name(std::string_view name) {
   throw Error("unknown type '" + std::string(name) + "' (known: " + known + ")");
 }
 
-// Whether `f` holds model weights in a GGUF file TriX and llama.cpp read:
-// everything with a ggml type id except Q8_K (an activation format).
-inline bool is_gguf_weight_format(FormatId f) {
-  return format_info(f).ggml_type >= 0 && f != FormatId::Q8_K;
-}
+// Whether `f` holds model weights in a GGUF file TriX and llama.cpp read
+// (a peer type id and the weights role: not Q8_K, an activation format).
+inline bool is_gguf_weight_format(FormatId f) { return format_traits(f).gguf_weights; }
 
-inline bool is_float_format(FormatId f) {
-  return f == FormatId::F32 || f == FormatId::F16 || f == FormatId::BF16;
-}
+// F32, F16, BF16: the formats quantize_tensor converts from.
+inline bool is_float_format(FormatId f) { return format_traits(f).is_float; }
 
 // llama.cpp's llama_ftype for a file that is "mostly" format f (the value of
 // general.file_type), or nullopt when llama.cpp has none.
 inline std::optional<uint32_t> llama_file_type(FormatId f) {
-  switch (f) {
-    case FormatId::F32: return 0;    // LLAMA_FTYPE_ALL_F32
-    case FormatId::F16: return 1;    // LLAMA_FTYPE_MOSTLY_F16
-    case FormatId::Q8_0: return 7;   // LLAMA_FTYPE_MOSTLY_Q8_0
-    case FormatId::Q4_K: return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M (llama.cpp's "Q4_K")
-    case FormatId::Q6_K: return 18;  // LLAMA_FTYPE_MOSTLY_Q6_K
-    case FormatId::BF16: return 32;  // LLAMA_FTYPE_MOSTLY_BF16
-    case FormatId::TQ1_0: return 36; // LLAMA_FTYPE_MOSTLY_TQ1_0
-    case FormatId::TQ2_0: return 37; // LLAMA_FTYPE_MOSTLY_TQ2_0
-    case FormatId::I2_S: return 40;  // bitnet.cpp's LLAMA_FTYPE_MOSTLY_I2_S
-    default: return std::nullopt;
-  }
+  const int32_t t = format_traits(f).llama_file_type;
+  if (t < 0) return std::nullopt;
+  return static_cast<uint32_t>(t);
 }
 inline constexpr uint32_t kGgmlQuantizationVersion = 2;
 
 // ------------------------------------------------------------ row codecs
 
-// Per-format row conversion, f32 <-> packed bytes. nullptr where a format
-// has no row-wise form: I2_S (one scale per tensor) and TRIN (no scales).
-struct RowCodec {
-  void (*quantize)(const float* x, void* y, size_t n) = nullptr;
-  void (*dequantize)(const void* x, float* y, size_t n) = nullptr;
-};
-
-inline constexpr std::array<RowCodec, kFormatCount> kRowCodecs = [] {
-  std::array<RowCodec, kFormatCount> t{};
-  auto at = [&t](FormatId f) -> RowCodec& { return t[static_cast<size_t>(f)]; };
-  at(FormatId::F32) = {[](const float* x, void* y, size_t n) { quantize_row_f32(x, static_cast<float*>(y), n); },
-                       [](const void* x, float* y, size_t n) { dequantize_row_f32(static_cast<const float*>(x), y, n); }};
-  at(FormatId::F16) = {[](const float* x, void* y, size_t n) { quantize_row_f16(x, static_cast<uint16_t*>(y), n); },
-                       [](const void* x, float* y, size_t n) { dequantize_row_f16(static_cast<const uint16_t*>(x), y, n); }};
-  at(FormatId::BF16) = {[](const float* x, void* y, size_t n) { quantize_row_bf16(x, static_cast<uint16_t*>(y), n); },
-                        [](const void* x, float* y, size_t n) { dequantize_row_bf16(static_cast<const uint16_t*>(x), y, n); }};
-  at(FormatId::Q8_0) = {[](const float* x, void* y, size_t n) { quantize_row_q8_0(x, static_cast<BlockQ8_0*>(y), n); },
-                        [](const void* x, float* y, size_t n) { dequantize_row_q8_0(static_cast<const BlockQ8_0*>(x), y, n); }};
-  at(FormatId::Q8_K) = {[](const float* x, void* y, size_t n) { quantize_row_q8_k(x, static_cast<BlockQ8_K*>(y), n); },
-                        [](const void* x, float* y, size_t n) { dequantize_row_q8_k(static_cast<const BlockQ8_K*>(x), y, n); }};
-  at(FormatId::TQ1_0) = {[](const float* x, void* y, size_t n) { quantize_row_tq1_0(x, static_cast<BlockTQ1_0*>(y), n); },
-                         [](const void* x, float* y, size_t n) { dequantize_row_tq1_0(static_cast<const BlockTQ1_0*>(x), y, n); }};
-  at(FormatId::TQ2_0) = {[](const float* x, void* y, size_t n) { quantize_row_tq2_0_fast(x, static_cast<BlockTQ2_0*>(y), n); },
-                         [](const void* x, float* y, size_t n) { dequantize_row_tq2_0(static_cast<const BlockTQ2_0*>(x), y, n); }};
-  at(FormatId::Q4_K) = {[](const float* x, void* y, size_t n) { quantize_row_q4_k(x, static_cast<BlockQ4_K*>(y), n); },
-                        [](const void* x, float* y, size_t n) { dequantize_row_q4_k(static_cast<const BlockQ4_K*>(x), y, n); }};
-  at(FormatId::Q6_K) = {[](const float* x, void* y, size_t n) { quantize_row_q6_k(x, static_cast<BlockQ6_K*>(y), n); },
-                        [](const void* x, float* y, size_t n) { dequantize_row_q6_k(static_cast<const BlockQ6_K*>(x), y, n); }};
-  return t;
-}();
-
-// Whether f32 values can be converted to `f` (and back).
+// Whether f32 values can be converted to `f` (and back): a row codec
+// (format_traits(f).quantize_row) or a per-tensor-scale quantizer (I2_S).
+// Every row is quantized with the formats' scalar-reference code (TQ2_0
+// with its byte-identical fast path), as the traits table names it.
 inline bool has_quantizer(FormatId f) {
-  return kRowCodecs[static_cast<size_t>(f)].quantize != nullptr || f == FormatId::I2_S;
+  const FormatTraits& t = format_traits(f);
+  return t.quantize_row != nullptr || t.quantize_rows_tensor_scale != nullptr;
 }
 
 // Throws unless a row of `cols` values fits whole blocks of `f`. `what`
@@ -208,9 +161,10 @@ inline void quantize_tensor(std::span<const uint8_t> src, FormatId src_format, u
   require_row_fits(dst, cols, what);
   if (rows == 0 || cols == 0) return;
 
-  const bool per_tensor_scale = dst == FormatId::I2_S;
-  const RowCodec& codec = kRowCodecs[static_cast<size_t>(dst)];
-  const RowCodec& decode_src = kRowCodecs[static_cast<size_t>(src_format)];
+  const FormatTraits& codec = format_traits(dst);
+  const FormatTraits& decode_src = format_traits(src_format);
+  const bool per_tensor_scale = codec.tensor_scale != nullptr;
+  const size_t trailer_bytes = codec.trailer_bytes;
   const uint64_t out_row = row_nbytes(dst, cols);
   const uint64_t rows_per_chunk = std::clamp<uint64_t>(chunk_elements / cols, 1, rows);
   const size_t n_threads = pool.num_threads();
@@ -227,7 +181,7 @@ inline void quantize_tensor(std::span<const uint8_t> src, FormatId src_format, u
   for (size_t t = 0; t < n_threads; ++t) {
     if (!direct_f32) scratch[t].resize(batch_rows * cols);
     if (!src_aligned) raw[t].resize(batch_rows * cols * in_elem);
-    if (per_tensor_scale) packed[t].resize(batch_rows * out_row + kI2STrailerBytes);
+    if (per_tensor_scale) packed[t].resize(batch_rows * out_row + trailer_bytes);
   }
   std::vector<float> thread_scale(n_threads, 0.0f);
   float tensor_scale = 0.0f;
@@ -248,17 +202,17 @@ inline void quantize_tensor(std::span<const uint8_t> src, FormatId src_format, u
         if (direct_f32) {
           x = reinterpret_cast<const float*>(in);
         } else {
-          decode_src.dequantize(in, scratch[thread].data(), nr * cols);
+          decode_src.dequantize_row(in, scratch[thread].data(), nr * cols);
           x = scratch[thread].data();
         }
         uint8_t* y = out.data() + r * out_row;
         if (per_tensor_scale) {
-          quantize_i2_s(x, nr, cols, packed[thread].data());
+          codec.quantize_rows_tensor_scale(x, nr, cols, packed[thread].data());
           std::memcpy(y, packed[thread].data(), nr * out_row);
           thread_scale[thread] =
-              std::max(thread_scale[thread], i2_s_scale(packed[thread].data(), nr, cols));
+              std::max(thread_scale[thread], codec.tensor_scale(packed[thread].data(), nr, cols));
         } else {
-          codec.quantize(x, y, nr * cols);
+          codec.quantize_row(x, y, nr * cols);
         }
       }
     });
@@ -269,9 +223,9 @@ inline void quantize_tensor(std::span<const uint8_t> src, FormatId src_format, u
     // Scales are >= 0 and never NaN (fmax drops NaN), so max is exact and
     // independent of the order.
     for (float s : thread_scale) tensor_scale = std::max(tensor_scale, s);
-    uint8_t trailer[kI2STrailerBytes] = {};
-    std::memcpy(trailer, &tensor_scale, sizeof tensor_scale);
-    sink(std::span<const uint8_t>(trailer, sizeof trailer));
+    std::vector<uint8_t> trailer(trailer_bytes, 0);  // the f32 scale, then zeros
+    std::memcpy(trailer.data(), &tensor_scale, sizeof tensor_scale);
+    sink(std::span<const uint8_t>(trailer.data(), trailer.size()));
   }
 }
 
@@ -281,7 +235,7 @@ inline void dequantize_tensor(std::span<const uint8_t> src, FormatId format, uin
                               uint64_t cols, ThreadPool& pool, const ByteSink& sink,
                               const std::string& what = "tensor",
                               size_t chunk_elements = kDefaultChunkElements) {
-  if (!has_quantizer(format)) {
+  if (format_traits(format).dequantize_row == nullptr) {
     throw Error(what + ": no dequantizer from " + std::string(format_info(format).name));
   }
   require_row_fits(format, cols, what);
@@ -293,9 +247,9 @@ inline void dequantize_tensor(std::span<const uint8_t> src, FormatId format, uin
   }
   if (expected == 0) return;
   const uint64_t in_row = row_nbytes(format, cols);
-  const bool per_tensor_scale = format == FormatId::I2_S;
-  const float scale = per_tensor_scale ? i2_s_scale(src.data(), rows, cols) : 0.0f;
-  const RowCodec& codec = kRowCodecs[static_cast<size_t>(format)];
+  const FormatTraits& codec = format_traits(format);
+  const bool per_tensor_scale = codec.tensor_scale != nullptr;
+  const float scale = per_tensor_scale ? codec.tensor_scale(src.data(), rows, cols) : 0.0f;
   const uint64_t rows_per_chunk = std::clamp<uint64_t>(chunk_elements / cols, 1, rows);
   const size_t n_threads = pool.num_threads();
   std::vector<float> out(rows_per_chunk * cols);
@@ -314,12 +268,9 @@ inline void dequantize_tensor(std::span<const uint8_t> src, FormatId format, uin
       const auto [b, e] = ThreadPool::chunk(n_rows, n_threads, task);
       if (b == e) return;
       float* y = out.data() + b * cols;
-      if (per_tensor_scale) {
-        for (uint64_t i = 0; i < (e - b) * cols; ++i) {
-          y[i] = static_cast<float>(static_cast<int32_t>(i2_s_code(in + b * in_row, i)) - 1) * scale;
-        }
-      } else {
-        codec.dequantize(in + b * in_row, y, (e - b) * cols);
+      codec.dequantize_row(in + b * in_row, y, (e - b) * cols);
+      if (per_tensor_scale) {  // rows dequantize at tensor scale 1
+        for (uint64_t i = 0; i < (e - b) * cols; ++i) y[i] *= scale;
       }
     });
     sink(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(out.data()),

@@ -36,10 +36,7 @@
 #include "trix/core/fp16.h"
 #include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"
-#include "trix/formats/i2_s.h"
-#include "trix/formats/q6_k.h"
-#include "trix/formats/tq1_0.h"
-#include "trix/formats/tq2_0.h"
+#include "trix/formats/traits.h"
 #include "trix/io/gguf_reader.h"
 #include "trix/io/gguf_writer.h"
 #include "trix/text/tokenizer.h"
@@ -263,26 +260,17 @@ inline void encode_rows(const SyntheticBitnetOptions& o, const SyntheticTensor& 
     }
     std::vector<float> x(cols);
     synthetic_row(o, t.name, r, t.cols, x.data());
-    switch (t.format) {
-      case FormatId::F32:
-        std::memcpy(dst, x.data(), cols * sizeof(float));
-        break;
-      case FormatId::TQ2_0:
-        quantize_row_tq2_0(x.data(), reinterpret_cast<BlockTQ2_0*>(dst), cols);
-        break;
-      case FormatId::TQ1_0:
-        quantize_row_tq1_0(x.data(), reinterpret_cast<BlockTQ1_0*>(dst), cols);
-        break;
-      case FormatId::I2_S: {
-        // One row is a 1 x cols I2_S tensor whose codes are the row's bytes
-        // of the whole tensor (groups never cross rows: cols % 128 == 0).
-        std::vector<uint8_t> one(i2_s_nbytes(1, cols));
-        quantize_i2_s(x.data(), 1, cols, one.data());
-        std::memcpy(dst, one.data(), row_bytes);
-        break;
-      }
-      default:
-        break;  // validate() rejects other formats
+    // The format's own quantizer, as trix-quantize would run it (the
+    // values are exact in every allowed format: see the file comment).
+    const FormatTraits& f = format_traits(t.format);
+    if (f.quantize_row) {
+      f.quantize_row(x.data(), dst, cols);
+    } else {
+      // Per-tensor scale (I2_S): one row is a 1 x cols tensor whose codes
+      // are the row's bytes of the whole tensor (groups never cross rows).
+      std::vector<uint8_t> one(format_nbytes(f, cols));
+      f.quantize_rows_tensor_scale(x.data(), 1, cols, one.data());
+      std::memcpy(dst, one.data(), row_bytes);
     }
   });
 }
@@ -340,11 +328,11 @@ inline void write_synthetic_bitnet(const SyntheticBitnetOptions& o, const std::f
       detail::encode_rows(o, t, r, n, row_bytes, chunk.data(), pool);
       g.write_tensor_data(std::span<const uint8_t>(chunk.data(), static_cast<size_t>(n) * row_bytes));
     }
-    if (t.format == FormatId::I2_S) {  // trailer: the tensor scale, then zeros
-      uint8_t trailer[kI2STrailerBytes] = {};
+    if (format_traits(t.format).tensor_scale) {  // trailer: the tensor scale, then zeros
+      std::vector<uint8_t> trailer(f.trailer_bytes, 0);
       const float scale = synthetic_projection_scale(t.cols);
-      std::memcpy(trailer, &scale, sizeof scale);
-      g.write_tensor_data(std::span<const uint8_t>(trailer, sizeof trailer));
+      std::memcpy(trailer.data(), &scale, sizeof scale);
+      g.write_tensor_data(std::span<const uint8_t>(trailer.data(), trailer.size()));
     }
   }
   g.finish();

@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <string>
 #include <utility>
 
 
@@ -194,6 +195,21 @@ inline PackedTernary pack_i2_s(const uint8_t* data, size_t rows, size_t cols, fl
     for (size_t j = 0; j < avail; ++j) dst[j] = lut[src[j]];
     for (size_t j = avail; j < kPackedCodeBytes; ++j) dst[j] = 0x55;  // padding: weight 0
   });
+}
+
+// The packed4 repack of a weight matrix stored in `format` (the formats
+// whose traits say Prepare::Packed4), tensor scale 1 for I2_S (its scale is
+// applied afterwards, as the reference path does). Throws trix::Error for a
+// format with no repack.
+inline PackedTernary pack_packed4(FormatId format, const void* data, size_t rows, size_t cols,
+                                  size_t row_bytes) {
+  switch (format) {
+    case FormatId::TQ2_0: return pack_tq2_0(data, rows, cols, row_bytes);
+    case FormatId::TQ1_0: return pack_tq1_0(data, rows, cols, row_bytes);
+    case FormatId::I2_S: return pack_i2_s(static_cast<const uint8_t*>(data), rows, cols, 1.0f);
+    default:
+      throw Error(std::string("pack_packed4: no packed4 repack of ") + format_info(format).name);
+  }
 }
 
 // Row r, block b of packed weights back as a TQ2_0 block (scale through

@@ -1,6 +1,7 @@
 // F32 / F16 / BF16 rows: element-wise conversions bit-identical to ggml's
 // (ggml_fp32_to_fp16_row and friends; see trix/core/fp16.h for rounding,
-// NaN and overflow rules), and the F16 x F32 / BF16 x F32 reference dots.
+// NaN and overflow rules), the F16 x F32 / BF16 x F32 reference dots, and
+// the fixed 8-lane float dots of the runtime's reference matmul (dot8_*).
 // No block structure: any n is valid, including 0.
 #pragma once
 
@@ -58,6 +59,31 @@ inline float vec_dot_bf16_f32(const uint16_t* w, const float* x, size_t n) {
   double acc = 0.0;
   for (size_t i = 0; i < n; ++i) acc += double{bf16_to_fp32(w[i])} * double{x[i]};
   return static_cast<float>(acc);
+}
+
+// Sum of widen(w[i]) * x[i] in float with 8 running partial sums combined
+// pairwise at the end: the order is fixed, so the result is the same in
+// every build. The reference matmul's dot for f32 activations.
+template <class W, class Widen>
+float dot8(const W* w, const float* x, size_t n, Widen widen) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (size_t l = 0; l < 8; ++l) acc[l] += widen(w[i + l]) * x[i + l];
+  }
+  for (size_t l = 0; l < 8; ++l) {
+    if (i + l < n) acc[l] += widen(w[i + l]) * x[i + l];  // tail: fewer than 8 left
+  }
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+inline float dot8_f32(const float* w, const float* x, size_t n) {
+  return dot8(w, x, n, [](float v) { return v; });
+}
+inline float dot8_f16_f32(const uint16_t* w, const float* x, size_t n) {
+  return dot8(w, x, n, fp16_to_fp32);
+}
+inline float dot8_bf16_f32(const uint16_t* w, const float* x, size_t n) {
+  return dot8(w, x, n, bf16_to_fp32);
 }
 
 }  // namespace trix

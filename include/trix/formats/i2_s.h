@@ -134,4 +134,21 @@ inline float vec_dot_i2_s_i8(const uint8_t* row, float w_scale, const int8_t* q,
   return static_cast<float>(isum) / act_scale * w_scale;
 }
 
+// The traits table's forms (trix/formats/traits.h), where an activation row
+// is an I8_S row: n codes, then its f32 scale (the 4-byte trailer).
+inline void quantize_activations_i8_s(const float* x, uint8_t* out, size_t n) {
+  const float s = quantize_row_i8_s(x, reinterpret_cast<int8_t*>(out), n).scale;
+  std::memcpy(out + n, &s, sizeof s);
+}
+// vec_dot_i2_s_i8 at tensor scale 1 (the caller applies the tensor's).
+inline float vec_dot_i2_s_i8_s(const uint8_t* row, const uint8_t* act, size_t n) {
+  float act_scale;
+  std::memcpy(&act_scale, act + n, sizeof act_scale);
+  return vec_dot_i2_s_i8(row, 1.0f, reinterpret_cast<const int8_t*>(act), act_scale, n);
+}
+// Row values at tensor scale 1 ((code - 1), exact); n % 128 == 0.
+inline void dequantize_row_i2_s(const uint8_t* row, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(i2_s_code(row, i)) - 1);
+}
+
 }  // namespace trix

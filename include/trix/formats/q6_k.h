@@ -187,6 +187,36 @@ inline void dequantize_row_q6_k(const BlockQ6_K* x, float* y, size_t n) {
   }
 }
 
+// dequantize_row_q6_k's values (each (d * sc) * q, two roundings) walked in
+// the layout's own order: 4 elements per (chunk, l) from one ql/qh pair, no
+// per-element index arithmetic (the tied embedding is Q6_K; one row per
+// prompt token).
+inline void dequantize_row_q6_k_fast(const BlockQ6_K* x, float* y, size_t n) {
+  trix::detail::require_multiple("dequantize_row_q6_k_fast", n, BlockQ6_K::kElements);
+  for (size_t b = 0; b < n / BlockQ6_K::kElements; ++b) {
+    const BlockQ6_K& blk = x[b];
+    const float d = fp16_to_fp32(blk.d);
+    float ds[16];
+    for (size_t g = 0; g < 16; ++g) ds[g] = d * static_cast<float>(blk.scales[g]);
+    for (size_t c = 0; c < 2; ++c) {
+      const uint8_t* ql = blk.ql + 64 * c;
+      const uint8_t* qh = blk.qh + 32 * c;
+      float* out = y + 256 * b + 128 * c;
+      const float* dsc = ds + 8 * c;
+      for (size_t l = 0; l < 32; ++l) {
+        const int q0 = ((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32;
+        const int q1 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        out[l] = dsc[l / 16] * static_cast<float>(q0);
+        out[l + 32] = dsc[2 + l / 16] * static_cast<float>(q1);
+        out[l + 64] = dsc[4 + l / 16] * static_cast<float>(q2);
+        out[l + 96] = dsc[6 + l / 16] * static_cast<float>(q3);
+      }
+    }
+  }
+}
+
 // Dot product of a Q6_K row with a Q8_K row of n elements (n % 256 == 0,
 // else trix::Error).
 //

@@ -1,9 +1,9 @@
 // The matrix product every projection of the decoder goes through: weights
-// prepared once at load time (PreparedWeight: ternary formats repacked to
-// packed4, K-quant rows copied into huge pages) and run on the fast CPU
-// kernels, falling back to the scalar references of
-// trix/runtime/reference_ops.h for formats without one; and the embedding
-// row lookup.
+// prepared once at load time (PreparedWeight, per the format's traits:
+// ternary formats repacked to packed4, K-quant rows copied into huge pages)
+// and run on the fast CPU kernels, falling back to the scalar references of
+// trix/runtime/reference_ops.h for formats without one. The embedding row
+// lookup is in trix/runtime/embedding.h (included here).
 #pragma once
 
 #include <cassert>
@@ -20,18 +20,11 @@
 #include "trix/cpu/packed_matmul.h"
 #include "trix/cpu/ternary_packed.h"
 #include "trix/formats/blocks.h"
-#include "trix/formats/i2_s.h"
-#include "trix/formats/q4_k.h"
-#include "trix/formats/q6_k.h"
-#include "trix/formats/q8_0.h"
-#include "trix/formats/q8_k.h"
-#include "trix/formats/tq1_0.h"
-#include "trix/formats/tq2_0.h"
+#include "trix/formats/traits.h"
+#include "trix/runtime/embedding.h"
 #include "trix/runtime/reference_ops.h"
 #include "trix/runtime/weights.h"
 namespace trix {
-
-
 
 // ------------------------------------------------------------------ prepared weights
 
@@ -55,26 +48,29 @@ struct PreparedWeight {
   const void* row_data() const { return rows ? rows->data() : view.data; }
 };
 
-// Repacks `w` when a packed kernel exists for its format (TQ2_0, TQ1_0,
-// I2_S); copies Q6_K and Q4_K rows into huge pages. Precondition: validated shapes (row_bytes() > 0).
+// Readies `w` as its format's traits say (FormatTraits::prepare): packed4
+// repack (TQ2_0, TQ1_0, I2_S: the formats a packed4 kernel spec consumes),
+// huge-page copy of the rows (Q6_K, Q4_K), or nothing. Precondition:
+// validated shapes (row_bytes() > 0).
 inline PreparedWeight prepare_weight(const WeightView& w) {
   PreparedWeight p;
   p.view = w;
   const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
   const auto row_bytes = static_cast<size_t>(w.row_bytes());
-  if (w.format == FormatId::TQ2_0) {
-    p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq2_0(w.data, rows, cols, row_bytes));
-  } else if (w.format == FormatId::TQ1_0) {
-    p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_tq1_0(w.data, rows, cols, row_bytes));
-  } else if (w.format == FormatId::I2_S) {
-    // Tensor scale 1 in the packed view: w.view.scale is applied afterwards,
-    // as the reference path does (same bits).
-    p.packed = std::make_shared<const cpu::PackedTernary>(
-        cpu::pack_i2_s(static_cast<const uint8_t*>(w.data), rows, cols, 1.0f));
-  } else if (w.format == FormatId::Q6_K || w.format == FormatId::Q4_K) {
-    auto copy = std::make_shared<HugePageBuffer>(rows * row_bytes);
-    std::memcpy(copy->data(), w.data, rows * row_bytes);
-    p.rows = std::move(copy);
+  switch (format_traits(w.format).prepare) {
+    case Prepare::Packed4:
+      // I2_S: tensor scale 1 in the packed view; w.view.scale is applied
+      // afterwards, as the reference path does (same bits).
+      p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_packed4(w.format, w.data, rows, cols, row_bytes));
+      break;
+    case Prepare::HugePageCopy: {
+      auto copy = std::make_shared<HugePageBuffer>(rows * row_bytes);
+      std::memcpy(copy->data(), w.data, rows * row_bytes);
+      p.rows = std::move(copy);
+      break;
+    }
+    case Prepare::None:
+      break;
   }
   return p;
 }
@@ -160,82 +156,5 @@ inline void matvec(const PreparedWeight& w, const float* x, float* y, ThreadPool
   matmul(w, x, 1, y, pool, scratch);
 }
 
-namespace detail {
-
-// dequantize_row_q6_k's values (each (d * sc) * q, two roundings) walked in
-// the layout's own order: 4 elements per (chunk, l) from one ql/qh pair, no
-// per-element index arithmetic (the tied embedding is Q6_K; one row per
-// prompt token).
-inline void dequantize_row_q6_k_fast(const BlockQ6_K* x, float* y, size_t n) {
-  for (size_t b = 0; b < n / BlockQ6_K::kElements; ++b) {
-    const BlockQ6_K& blk = x[b];
-    const float d = fp16_to_fp32(blk.d);
-    float ds[16];
-    for (size_t g = 0; g < 16; ++g) ds[g] = d * static_cast<float>(blk.scales[g]);
-    for (size_t c = 0; c < 2; ++c) {
-      const uint8_t* ql = blk.ql + 64 * c;
-      const uint8_t* qh = blk.qh + 32 * c;
-      float* out = y + 256 * b + 128 * c;
-      const float* dsc = ds + 8 * c;
-      for (size_t l = 0; l < 32; ++l) {
-        const int q0 = ((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32;
-        const int q1 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        out[l] = dsc[l / 16] * static_cast<float>(q0);
-        out[l + 32] = dsc[2 + l / 16] * static_cast<float>(q1);
-        out[l + 64] = dsc[4 + l / 16] * static_cast<float>(q2);
-        out[l + 96] = dsc[6 + l / 16] * static_cast<float>(q3);
-      }
-    }
-  }
-}
-
-}  // namespace detail
-
-// Writes row `r` of `w` as `w.cols` floats (times w.scale): the token
-// embedding lookup. Precondition: matvec_supported(w.format), 0 <= r < rows.
-inline void embedding_row(const WeightView& w, int64_t r, float* out) {
-  assert(r >= 0 && r < w.rows);
-  const void* row = w.row(r);
-  const size_t n = static_cast<size_t>(w.cols);
-  switch (w.format) {
-    case FormatId::F32:
-      std::memcpy(out, row, n * sizeof(float));
-      break;
-    case FormatId::F16:
-      for (size_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(static_cast<const uint16_t*>(row)[i]);
-      break;
-    case FormatId::BF16:
-      for (size_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(static_cast<const uint16_t*>(row)[i]);
-      break;
-    case FormatId::Q8_0:
-      dequantize_row_q8_0(static_cast<const BlockQ8_0*>(row), out, n);
-      break;
-    case FormatId::TQ1_0:
-      dequantize_row_tq1_0(static_cast<const BlockTQ1_0*>(row), out, n);
-      break;
-    case FormatId::TQ2_0:
-      dequantize_row_tq2_0(static_cast<const BlockTQ2_0*>(row), out, n);
-      break;
-    case FormatId::Q4_K:
-      dequantize_row_q4_k(static_cast<const BlockQ4_K*>(row), out, n);
-      break;
-    case FormatId::Q6_K:
-      detail::dequantize_row_q6_k_fast(static_cast<const BlockQ6_K*>(row), out, n);
-      break;
-    case FormatId::I2_S:
-      for (size_t i = 0; i < n; ++i) {
-        out[i] = static_cast<float>(static_cast<int32_t>(i2_s_code(static_cast<const uint8_t*>(row), i)) - 1);
-      }
-      break;
-    default:
-      assert(false && "embedding_row: unsupported weight format");
-      break;
-  }
-  if (w.scale != 1.0f) {
-    for (size_t i = 0; i < n; ++i) out[i] *= w.scale;
-  }
-}
 
 }  // namespace trix

@@ -1,7 +1,8 @@
 // The scalar references of the decoder (namespace trix::ref): small per-token
 // ops (RMSNorm, RoPE, gated activations, softmax, residual add, single-head
 // attention) and the matrix product over weights as stored (WeightView),
-// with each format's reference vec_dot.
+// driven by the formats' traits table (trix/formats/traits.h): activations
+// quantized to the format's matmul_activations, then its reference vec_dot.
 //
 // They are what the Highway ops of trix/cpu/ops.h and the prepared fast path
 // of trix/runtime/matmul.h are tested against (bit for bit except where exp
@@ -28,52 +29,24 @@
 #include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/f16.h"
-#include "trix/formats/i2_s.h"
-#include "trix/formats/q4_k.h"
-#include "trix/formats/q6_k.h"
-#include "trix/formats/q8_0.h"
-#include "trix/formats/q8_k.h"
-#include "trix/formats/tq1_0.h"
-#include "trix/formats/tq2_0.h"
+#include "trix/formats/traits.h"
 #include "trix/runtime/config.h"
 #include "trix/runtime/rope.h"
 #include "trix/runtime/weights.h"
 namespace trix {
 
-// Whether matvec/matmul/embedding_row have a path for this weight format.
-inline bool matvec_supported(FormatId f) {
-  switch (f) {
-    case FormatId::F32:
-    case FormatId::F16:
-    case FormatId::BF16:
-    case FormatId::Q8_0:
-    case FormatId::TQ1_0:
-    case FormatId::TQ2_0:
-    case FormatId::I2_S:
-    case FormatId::Q4_K:
-    case FormatId::Q6_K:
-      return true;
-    default:
-      return false;
-  }
-}
+// Whether matvec/matmul/embedding_row have a path for this weight format:
+// the format's traits name a reference dot (and so a row dequantizer).
+inline bool matvec_supported(FormatId f) { return format_traits(f).vec_dot != nullptr; }
 
 namespace ref {
 
 // ------------------------------------------------------------------ sums
 
 // Sum of a[i] * b[i] with 8 running partial sums combined pairwise at the end:
-// the order is fixed, so the result is the same in every build.
+// the order is fixed, so the result is the same in every build (dot8_f32).
 inline float dot_f32(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
-  }
-  for (int l = 0; l < 8; ++l) {
-    if (i + l < n) acc[l] += a[i + l] * b[i + l];  // tail: fewer than 8 left
-  }
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  return dot8_f32(a, b, static_cast<size_t>(n));
 }
 
 inline float sum_squares_f32(const float* x, int64_t n) { return dot_f32(x, x, n); }
@@ -208,30 +181,6 @@ void matmul_rows(const WeightView& w, int64_t begin, int64_t end, int64_t n_tok,
   }
 }
 
-inline float dot_f16_f32(const uint16_t* w, const float* x, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int l = 0; l < 8; ++l) acc[l] += fp16_to_fp32(w[i + l]) * x[i + l];
-  }
-  for (int l = 0; l < 8; ++l) {
-    if (i + l < n) acc[l] += fp16_to_fp32(w[i + l]) * x[i + l];  // tail: fewer than 8 left
-  }
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-inline float dot_bf16_f32(const uint16_t* w, const float* x, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int l = 0; l < 8; ++l) acc[l] += bf16_to_fp32(w[i + l]) * x[i + l];
-  }
-  for (int l = 0; l < 8; ++l) {
-    if (i + l < n) acc[l] += bf16_to_fp32(w[i + l]) * x[i + l];  // tail: fewer than 8 left
-  }
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 // Splits the rows into one contiguous range per pool thread. Each output
 // element is computed by exactly one task with the same code, so results do
 // not depend on the thread count.
@@ -244,121 +193,41 @@ void for_row_ranges(ThreadPool& pool, int64_t rows, RowsFn&& fn) {
   });
 }
 
-// Quantizes each token's activations into ABlock rows, then runs dot(row, a).
-template <class ABlock, class Quantize, class Dot>
-void matmul_quantized(const WeightView& w, const float* x, int64_t n_tok, float* y,
-                      ThreadPool& pool, MatvecScratch& scratch, Quantize&& quantize, Dot&& dot) {
-  const size_t n_blocks = static_cast<size_t>(w.cols) / ABlock::kElements;
-  auto* a = static_cast<ABlock*>(scratch.reserve(n_blocks * sizeof(ABlock) * static_cast<size_t>(n_tok)));
-  for (int64_t t = 0; t < n_tok; ++t) {
-    quantize(x + t * w.cols, a + static_cast<size_t>(t) * n_blocks, static_cast<size_t>(w.cols));
-  }
-  for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
-    matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
-      return dot(row, a + static_cast<size_t>(t) * n_blocks, static_cast<size_t>(w.cols));
-    });
-  });
-}
-
-
-// Weights in a K-quant or ternary block format, activations as Q8_K.
-template <class WBlock, class Dot>
-void matmul_q8_k(const WeightView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
-                 MatvecScratch& scratch, Dot dot) {
-  matmul_quantized<BlockQ8_K>(
-      w, x, n_tok, y, pool, scratch,
-      [](const float* in, BlockQ8_K* out, size_t n) { quantize_row_q8_k(in, out, n); },
-      [dot](const void* row, const BlockQ8_K* a, size_t n) {
-        return dot(static_cast<const WBlock*>(row), a, n);
-      });
-}
-
-// I2_S weights with bitnet.cpp's per-token int8 activations (one scale per
-// token). The tensor scale is applied by matmul_rows as w.scale, after the
-// contract's division by the activation scale (w_scale = 1 keeps the bits).
-inline void matmul_i2_s(const WeightView& w, const float* x, int64_t n_tok, float* y,
-                        ThreadPool& pool, MatvecScratch& scratch) {
-  const size_t cols = static_cast<size_t>(w.cols);
-  const size_t codes_bytes = (cols * static_cast<size_t>(n_tok) + 63) / 64 * 64;
-  auto* base = static_cast<uint8_t*>(
-      scratch.reserve(codes_bytes + sizeof(float) * static_cast<size_t>(n_tok)));
-  auto* q = reinterpret_cast<int8_t*>(base);
-  auto* act_scale = reinterpret_cast<float*>(base + codes_bytes);
-  for (int64_t t = 0; t < n_tok; ++t) {
-    act_scale[t] = quantize_row_i8_s(x + t * w.cols, q + static_cast<size_t>(t) * cols, cols).scale;
-  }
-  for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
-    matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
-      return vec_dot_i2_s_i8(static_cast<const uint8_t*>(row), 1.0f,
-                             q + static_cast<size_t>(t) * cols, act_scale[t], cols);
-    });
-  });
-}
-
 }  // namespace detail
 
 // y[t][r] = scale * sum_c W[r][c] * x[t][c] for n_tok tokens: x is n_tok x
 // cols (row-major), y is n_tok x rows. Rows are split across the pool; each
 // y element is computed by one thread, so results are bit-identical for any
 // thread count and equal to n_tok separate matvec calls.
-// Formats: F32, F16, BF16 dot against f32 activations (fixed 8-lane order);
-// Q8_0 quantizes the activations to Q8_0; TQ1_0, TQ2_0, Q4_K, Q6_K to Q8_K
-// (ggml's schemes); I2_S to bitnet.cpp's per-token int8 (quantize_row_i8_s);
-// each then uses the formats' reference vec_dot. Precondition: matvec_supported(w.format) and
-// validated shapes. These are the reference-speed paths; fast kernels plug in
-// here per format.
+// Per the format's traits: each token's activations are quantized to
+// matmul_activations (F32: used as they are; Q8_0 for Q8_0, Q8_K for TQ1_0,
+// TQ2_0, Q4_K, Q6_K as ggml does; I8_S, bitnet.cpp's per-token int8, for
+// I2_S), then vec_dot runs per (row, token): the fixed 8-lane float order
+// for F32/F16/BF16, each format's reference vec_dot otherwise.
+// Precondition: matvec_supported(w.format) and validated shapes. These are
+// the reference-speed paths; fast kernels plug in via trix/runtime/matmul.h.
 inline void matmul(const WeightView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
                    MatvecScratch& scratch) {
-  assert(matvec_supported(w.format) && w.row_bytes() > 0);
-  switch (w.format) {
-    case FormatId::F32:
-      detail::for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
-        detail::matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
-          return dot_f32(static_cast<const float*>(row), x + t * w.cols, w.cols);
-        });
-      });
-      return;
-    case FormatId::F16:
-      detail::for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
-        detail::matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
-          return detail::dot_f16_f32(static_cast<const uint16_t*>(row), x + t * w.cols, w.cols);
-        });
-      });
-      return;
-    case FormatId::BF16:
-      detail::for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
-        detail::matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
-          return detail::dot_bf16_f32(static_cast<const uint16_t*>(row), x + t * w.cols, w.cols);
-        });
-      });
-      return;
-    case FormatId::Q8_0:
-      detail::matmul_quantized<BlockQ8_0>(
-          w, x, n_tok, y, pool, scratch,
-          [](const float* in, BlockQ8_0* out, size_t n) { quantize_row_q8_0(in, out, n); },
-          [](const void* row, const BlockQ8_0* a, size_t n) {
-            return vec_dot_q8_0_q8_0(static_cast<const BlockQ8_0*>(row), a, n);
-          });
-      return;
-    case FormatId::TQ1_0:
-      detail::matmul_q8_k<BlockTQ1_0>(w, x, n_tok, y, pool, scratch, vec_dot_tq1_0_q8_k);
-      return;
-    case FormatId::TQ2_0:
-      detail::matmul_q8_k<BlockTQ2_0>(w, x, n_tok, y, pool, scratch, vec_dot_tq2_0_q8_k);
-      return;
-    case FormatId::Q4_K:
-      detail::matmul_q8_k<BlockQ4_K>(w, x, n_tok, y, pool, scratch, vec_dot_q4_k_q8_k);
-      return;
-    case FormatId::Q6_K:
-      detail::matmul_q8_k<BlockQ6_K>(w, x, n_tok, y, pool, scratch, vec_dot_q6_k_q8_k);
-      return;
-    case FormatId::I2_S:
-      detail::matmul_i2_s(w, x, n_tok, y, pool, scratch);
-      return;
-    default:
-      assert(false && "matmul: unsupported weight format (check matvec_supported first)");
-      return;
+  const FormatTraits& wt = format_traits(w.format);
+  assert(wt.vec_dot != nullptr && w.row_bytes() > 0);
+  const auto cols = static_cast<size_t>(w.cols);
+  const uint8_t* acts = reinterpret_cast<const uint8_t*>(x);
+  size_t act_stride = cols * sizeof(float);
+  if (wt.matmul_activations != FormatId::F32) {
+    const FormatTraits& at = format_traits(wt.matmul_activations);
+    // Whole 64-byte lines per token: every row starts aligned for its blocks.
+    act_stride = (static_cast<size_t>(format_nbytes(at, cols)) + 63) / 64 * 64;
+    auto* a = static_cast<uint8_t*>(scratch.reserve(act_stride * static_cast<size_t>(n_tok)));
+    for (int64_t t = 0; t < n_tok; ++t) {
+      at.quantize_activations(x + t * w.cols, a + static_cast<size_t>(t) * act_stride, cols);
+    }
+    acts = a;
   }
+  detail::for_row_ranges(pool, w.rows, [&](int64_t b, int64_t e) {
+    detail::matmul_rows(w, b, e, n_tok, y, [&](const void* row, int64_t t) {
+      return wt.vec_dot(row, acts + static_cast<size_t>(t) * act_stride, cols);
+    });
+  });
 }
 
 // y = W x for one token (see matmul).
