@@ -47,6 +47,10 @@ constexpr ParamRule kRowsPerStep[] = {
     {"rows_per_step", "kRowsPerStep", "size_t", 1, 8, 1, false,
      "rows that share each activation block's load"},
 };
+constexpr ParamRule kKQuantParams[] = {
+    {"prefetch_bytes", "kPrefetchBytes", "size_t", 0, 16384, 64, false,
+     "how far ahead of the block being decoded the row stream is software-prefetched (x86)"},
+};
 constexpr ParamRule kPackedGemmParams[] = {
     {"tokens_per_tile", "kTokensPerTile", "size_t", 1, 16, 1, true,
      "most tokens per tile (AVX-512; one f32 vector of scales)"},
@@ -97,10 +101,12 @@ constexpr Implementation kImplementations[] = {
      CpuSignature::kGemvArgs, kRowsPerStep, "", {}, nullptr},
     {"gemv", "f16", "f32", "ggml", "trix/cpu/gemv_dense-inl.h", "GemvF16F32Rows(args, begin, end)",
      CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
-    {"gemv", "q6_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h", "GemvQ6KQ8KRows(args, begin, end)",
-     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
-    {"gemv", "q4_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h", "GemvQ4KQ8KRows(args, begin, end)",
-     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
+    {"gemv", "q6_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
+     "GemvQ6KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
+     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, nullptr},
+    {"gemv", "q4_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
+     "GemvQ4KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
+     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, nullptr},
     // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
     {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked, {}, kPacked4Note, {}, nullptr},

@@ -56,12 +56,12 @@ inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, s
 
 // y = W x for Q4_K weights and Q8_K activations, f32 output, q4k lanes16 order (gemv_q4_k_q8_k.yaml)
 inline void gemv_q4_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {
-  GemvQ4KQ8KRows(args, begin, end);
+  GemvQ4KQ8KRows<kernels::gemv_q4_k_q8_k::CpuHighway::kPrefetchBytes>(args, begin, end);
 }
 
 // y = W x for Q6_K weights and Q8_K activations, f32 output, q6k lanes16 order (gemv_q6_k_q8_k.yaml)
 inline void gemv_q6_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {
-  GemvQ6KQ8KRows(args, begin, end);
+  GemvQ6KQ8KRows<kernels::gemv_q6_k_q8_k::CpuHighway::kPrefetchBytes>(args, begin, end);
 }
 
 // y = W x for Q8_0 weights and one Q8_0 activation row, f32 output, block-sequential fma as vec_dot_q8_0_q8_0 (gemv_q8_0_q8_0.yaml)

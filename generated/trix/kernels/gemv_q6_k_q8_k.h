@@ -22,6 +22,7 @@ inline constexpr FormatId kActivations = FormatId::Q8_K;
 inline constexpr Accuracy kAccuracy = Accuracy::bit_exact_contract();
 
 struct CpuHighway {
+  static constexpr size_t kPrefetchBytes = 2048;  // prefetch_bytes: how far ahead of the block being decoded the row stream is software-prefetched (x86)
   static constexpr bool kStaticDispatch = true;
   static constexpr bool kDynamicDispatch = true;
 };

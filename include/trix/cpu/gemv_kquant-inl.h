@@ -22,7 +22,7 @@
 //   below the DRAM time per block. Two things made the stream fast (output
 //   matrix, 1 thread, loaded 2-core VM, medians): rows copied to huge pages
 //   at load time (prepare_weight; 5.5 -> 7-10 GB/s over the GGUF mapping's
-//   4 KiB pages) and a software prefetch kPrefetchBytes ahead of the block
+//   4 KiB pages) and a software prefetch kPrefetchBytes (the spec's prefetch_bytes) ahead of the block
 //   being read (-> 15.3 GB/s, ~98% of the DRAM read bandwidth measured then;
 //   the hardware streamer stops at 4 KiB page boundaries).
 // GemvQ4KQ8KRows: Q4_K rows x one Q8_K row, bit for bit the "q4k lanes16"
@@ -69,16 +69,11 @@ namespace trix::cpu {
 namespace HWY_NAMESPACE {
 namespace detail {
 
-// How far ahead of the block being decoded the row stream is prefetched
-// (about 10 blocks). 128256 x 2560 from huge pages, 1 thread, DRAM read
-// 15.7 GB/s in the same minutes (loaded 2-core VM), medians of 3 runs:
-// 512: 13.5, 1024: 14.3, 2048: 15.3, 4096: 13.8 GB/s.
-inline constexpr size_t kPrefetchBytes = 2048;
-
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
-// The cache lines of the block kPrefetchBytes ahead (a prefetch past the
-// end of the matrix is harmless: prefetches do not fault).
-template <class Block>
+// The cache lines of the block kPrefetchBytes ahead (the kernel spec's
+// prefetch_bytes; a prefetch past the end of the matrix is harmless:
+// prefetches do not fault).
+template <size_t kPrefetchBytes, class Block>
 HWY_INLINE void PrefetchBlock(const Block* wb) {
   const char* p = reinterpret_cast<const char*>(wb) + kPrefetchBytes;
   for (size_t i = 0; i < sizeof(Block); i += 64) _mm_prefetch(p + i, _MM_HINT_T0);
@@ -107,6 +102,7 @@ HWY_INLINE __m512i DotPairs(__m512i sum, __m512i pairs, __m512i scales) {
 #endif
 }
 
+template <size_t kPrefetchBytes>
 inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   // Bytes 0..31 of a 64-byte code vector take qh bits 0-1 (low nibbles) or
@@ -139,7 +135,7 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   for (size_t b = 0; b < nb; ++b) {
     const BlockQ6_K& wb = w[b];
     const BlockQ8_K& xb = x[b];
-    PrefetchBlock(&wb);
+    PrefetchBlock<kPrefetchBytes>(&wb);
     const __m512i l0 = _mm512_loadu_si512(wb.ql);
     const __m512i l1 = _mm512_loadu_si512(wb.ql + 64);
     const __m512i qh = _mm512_loadu_si512(wb.qh);
@@ -180,6 +176,7 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return lanes16_combine(lanes);
 }
 
+template <size_t kPrefetchBytes>
 inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   // Bytes 0..31 of chunk m's vector: low nibbles of qs[32m ..), bytes 32..63
@@ -202,7 +199,7 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   for (size_t b = 0; b < nb; ++b) {
     const BlockQ4_K& wb = w[b];
     const BlockQ8_K& xb = x[b];
-    PrefetchBlock(&wb);
+    PrefetchBlock<kPrefetchBytes>(&wb);
     alignas(16) uint8_t sm[16];
     Q4KScalesMins(wb.scales, sm);
     const __m512i sc = _mm512_maskz_broadcast_i64x4(
@@ -239,6 +236,7 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
 
 #elif HWY_TARGET == HWY_AVX2
 
+template <size_t kPrefetchBytes>
 inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   const __m256i m0f = _mm256_set1_epi8(0x0F);
   const __m256i m03 = _mm256_set1_epi8(0x03);
@@ -255,7 +253,7 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   for (size_t b = 0; b < nb; ++b) {
     const BlockQ6_K& wb = w[b];
     const BlockQ8_K& xb = x[b];
-    PrefetchBlock(&wb);
+    PrefetchBlock<kPrefetchBytes>(&wb);
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales));
     __m256i s_lo = _mm256_setzero_si256(), s_hi = _mm256_setzero_si256();
     for (int c = 0; c < 2; ++c) {
@@ -294,6 +292,7 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return lanes16_combine(lanes);
 }
 
+template <size_t kPrefetchBytes>
 inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   const __m256i m0f = _mm256_set1_epi8(0x0F);
   alignas(16) int8_t dup[16];
@@ -303,7 +302,7 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   for (size_t b = 0; b < nb; ++b) {
     const BlockQ4_K& wb = w[b];
     const BlockQ8_K& xb = x[b];
-    PrefetchBlock(&wb);
+    PrefetchBlock<kPrefetchBytes>(&wb);
     alignas(16) uint8_t sm[16];
     Q4KScalesMins(wb.scales, sm);
     __m256i s_lo = _mm256_setzero_si256(), s_hi = _mm256_setzero_si256();
@@ -336,10 +335,12 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
 
 #else
 
+template <size_t kPrefetchBytes>
 inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return kernels::gemv_q6_k_q8_k_row_ref(w, x, nb * BlockQ6_K::kElements);
 }
 
+template <size_t kPrefetchBytes>
 inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   return kernels::gemv_q4_k_q8_k_row_ref(w, x, nb * BlockQ4_K::kElements);
 }
@@ -350,24 +351,26 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
 
 // Rows [row_begin, row_end) of y = W x: W Q6_K rows (row r at args.w + r *
 // args.w_row_bytes), x args.k / 256 Q8_K blocks, k % 256 == 0.
+template <size_t kPrefetchBytes>
 inline void GemvQ6KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
   const auto* x = static_cast<const BlockQ8_K*>(args.x);
   const auto* w_base = static_cast<const uint8_t*>(args.w);
   const size_t nb = args.k / BlockQ6_K::kElements;
   for (size_t r = row_begin; r < row_end; ++r) {
     const auto* row = reinterpret_cast<const BlockQ6_K*>(w_base + r * args.w_row_bytes);
-    args.y[r] = detail::Q6KRow(row, x, nb);
+    args.y[r] = detail::Q6KRow<kPrefetchBytes>(row, x, nb);
   }
 }
 
 // Rows [row_begin, row_end) of y = W x for Q4_K rows (see GemvQ6KQ8KRows).
+template <size_t kPrefetchBytes>
 inline void GemvQ4KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
   const auto* x = static_cast<const BlockQ8_K*>(args.x);
   const auto* w_base = static_cast<const uint8_t*>(args.w);
   const size_t nb = args.k / BlockQ4_K::kElements;
   for (size_t r = row_begin; r < row_end; ++r) {
     const auto* row = reinterpret_cast<const BlockQ4_K*>(w_base + r * args.w_row_bytes);
-    args.y[r] = detail::Q4KRow(row, x, nb);
+    args.y[r] = detail::Q4KRow<kPrefetchBytes>(row, x, nb);
   }
 }
 
