@@ -90,9 +90,10 @@ struct Tokenizers {
   Tokenizers() {
     all.push_back(spm(true));
     all.push_back(spm(false));
-    all.push_back(bpe(PreTokenizer::Gpt2));
-    all.push_back(bpe(PreTokenizer::Llama3));
-    all.push_back(bpe(PreTokenizer::Smollm));
+    // Every pre-tokenizer (each is a list of split patterns).
+    for (size_t p = 0; p < trix::kPreTokenizerCount; ++p) {
+      all.push_back(bpe(static_cast<PreTokenizer>(p)));
+    }
   }
 };
 

@@ -2,8 +2,8 @@
 // llama.cpp's semantics: the text is pre-split (pre_tokenizer.h), each
 // chunk's bytes are mapped to printable code points with GPT-2's
 // byte-to-unicode table, and merges are applied by rank, lowest first,
-// leftmost on ties. llama3's pre-tokenizer keeps a chunk whole when it is
-// itself a token (llama.cpp's ignore_merges). Decoding maps the code points
+// leftmost on ties. With ignore_merges (llama3, tekken) a chunk that is
+// itself a token stays whole. Decoding maps the code points
 // back to bytes.
 #pragma once
 
@@ -92,7 +92,7 @@ class BpeEncoder {
       push_symbol(sym, start, mapped.size() - start);
     }
     if (sym.empty()) return;
-    if (v.pre == PreTokenizer::Llama3) {
+    if (v.ignore_merges) {
       if (auto it = to_id.find(mapped); it != to_id.end()) {
         out.push_back(it->second);
         return;

@@ -1,13 +1,16 @@
 // Reads a TokenizerVocab from GGUF metadata (the tokenizer.ggml.* keys),
-// with llama.cpp's defaults for the keys a file leaves out.
+// with llama.cpp's defaults for the keys a file leaves out (and one
+// deliberate difference: see guess_pre_tokenizer).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "trix/core/error.h"
 #include "trix/io/gguf_reader.h"
+#include "trix/text/pre_tokenizer.h"
 #include "trix/text/vocab.h"
 
 namespace trix {
@@ -19,12 +22,27 @@ inline Error vocab_length_mismatch(const GgufReader& r, const char* key, size_t 
                " items, expected one per token (" + std::to_string(want) + ")");
 }
 
+// The pre-tokenizer for a BPE file without tokenizer.ggml.pre. LLaMA 3's
+// vocabulary (128256 tokens, <|begin_of_text|> and <|end_of_text|> at 128000
+// and 128001) gets its own ("llama-bpe"): older converters left the key out
+// for it, and the GPT-2 style split llama.cpp falls back to would change its
+// ids. Anything else gets llama.cpp's fallback, "default". Pass an override to
+// tokenizer_vocab_from_gguf when neither is right.
+inline std::string guess_pre_tokenizer(const TokenizerVocab& v) {
+  constexpr size_t kLlama3Tokens = 128256;
+  const bool llama3 = v.tokens.size() == kLlama3Tokens && v.tokens[128000] == "<|begin_of_text|>" &&
+                      v.tokens[128001] == "<|end_of_text|>";
+  return llama3 ? "llama-bpe" : "default";
+}
+
 }  // namespace detail
 
-// Throws trix::Error naming the key on a missing vocabulary, mismatched
-// array lengths, a token type out of range, an unsupported
-// tokenizer.ggml.model / tokenizer.ggml.pre, or a special id out of range.
-inline TokenizerVocab tokenizer_vocab_from_gguf(const GgufReader& r) {
+// The BPE pre-tokenizer: `pre_override` (a tokenizer.ggml.pre name) when not
+// empty, else the file's tokenizer.ggml.pre, else guess_pre_tokenizer's
+// answer. Throws trix::Error naming the key on a missing vocabulary,
+// mismatched array lengths, a token type out of range, an unsupported
+// tokenizer.ggml.model / pre-tokenizer name, or a special id out of range.
+inline TokenizerVocab tokenizer_vocab_from_gguf(const GgufReader& r, std::string_view pre_override = {}) {
   TokenizerVocab v;
   const std::string model = r.get_string("tokenizer.ggml.model");
   if (model == "llama") {
@@ -55,18 +73,25 @@ inline TokenizerVocab tokenizer_vocab_from_gguf(const GgufReader& r) {
   }
   if (v.kind == TokenizerKind::Bpe) {
     v.merges = r.get_array<std::string>("tokenizer.ggml.merges");
-    const std::string pre = r.find_string("tokenizer.ggml.pre").value_or("default");
-    if (pre == "default" || pre == "gpt2") {
-      v.pre = PreTokenizer::Gpt2;
-    } else if (pre == "llama-bpe" || pre == "llama3") {
-      v.pre = PreTokenizer::Llama3;
-    } else if (pre == "smollm") {
-      v.pre = PreTokenizer::Smollm;
-    } else {
-      throw Error(r.name() + ": metadata key 'tokenizer.ggml.pre' = \"" + pre +
-                  "\": unsupported (expected default, gpt2, llama-bpe, llama3 or smollm)");
+    const std::string pre = pre_override.empty()
+                                ? r.find_string("tokenizer.ggml.pre").value_or(detail::guess_pre_tokenizer(v))
+                                : std::string(pre_override);
+    const auto found = find_pre_tokenizer(pre);
+    if (!found) {
+      std::string msg = r.name();
+      msg += pre_override.empty() ? ": metadata key 'tokenizer.ggml.pre'" : ": pre-tokenizer override";
+      msg += " = \"" + pre + "\": unsupported (expected one of llama.cpp's names:";
+      for (const auto& n : kPreTokenizerNames) {
+        msg += ' ';
+        msg += n.name;
+      }
+      msg += ')';
+      throw Error(msg);
     }
-    v.add_bos = v.pre == PreTokenizer::Llama3;
+    v.pre = found->pre;
+    v.ignore_merges = found->ignore_merges;
+    v.add_bos = found->add_bos;
+    if (found->no_bos) v.bos = -1;
     v.add_space_prefix = false;
   } else {
     v.bos = 1, v.eos = 2, v.unk = 0;  // llama.cpp's SPM defaults

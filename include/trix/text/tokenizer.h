@@ -5,24 +5,25 @@
 //   gguf_vocab.h     reading a TokenizerVocab from GGUF metadata
 //   spm.h            SentencePiece-style merges (tokenizer.ggml.model "llama")
 //   bpe.h            byte-level BPE (tokenizer.ggml.model "gpt2")
-//   pre_tokenizer.h  BPE's gpt2 / llama3 / smollm pre-splits
+//   pre_tokenizer.h  BPE's pre-splits per tokenizer.ggml.pre (split_regex.h runs them)
 //   merge.h          the pair-merge loop spm.h and bpe.h share
 // This facade validates the vocabulary, handles special tokens and BOS/EOS,
 // and decodes.
 //
-// Special tokens (CONTROL / USER_DEFINED) are recognised in the input only
-// when parse_special is set: left to right, the longest match wins at each
-// position.
+// Special tokens are cut out of the input before encoding, as llama.cpp
+// does: USER_DEFINED always, CONTROL and UNKNOWN only when parse_special is
+// set; longer special texts are cut first (see partition). llama.cpp's
+// per-model lstrip/rstrip attributes are not applied.
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -46,10 +47,11 @@ struct DecodeOptions {
 
 class Tokenizer {
  public:
-  // Builds the tokenizer a GGUF file describes. Throws trix::Error naming the
-  // key on bad tokenizer metadata (see tokenizer_vocab_from_gguf).
-  static Tokenizer from_gguf(const GgufReader& r) {
-    return Tokenizer(tokenizer_vocab_from_gguf(r), r.name());
+  // Builds the tokenizer a GGUF file describes; `pre_override` names a
+  // tokenizer.ggml.pre to use instead of the file's. Throws trix::Error
+  // naming the key on bad tokenizer metadata (see tokenizer_vocab_from_gguf).
+  static Tokenizer from_gguf(const GgufReader& r, std::string_view pre_override = {}) {
+    return Tokenizer(tokenizer_vocab_from_gguf(r, pre_override), r.name());
   }
 
   // Builds from an explicit vocabulary. Throws on inconsistent sizes or ids.
@@ -75,7 +77,8 @@ class Tokenizer {
       const auto id = static_cast<int32_t>(i);
       to_id_.emplace(v_.tokens[i], id);
       const TokenType t = v_.types[i];
-      if ((t == TokenType::Control || t == TokenType::UserDefined) && !v_.tokens[i].empty()) {
+      if ((t == TokenType::Control || t == TokenType::UserDefined || t == TokenType::Unknown) &&
+          !v_.tokens[i].empty()) {
         specials_.push_back(id);
       }
     }
@@ -106,29 +109,23 @@ class Tokenizer {
   }
 
   // Text -> ids. add_special adds BOS/EOS as the model asks (add_bos /
-  // add_eos); parse_special turns special-token texts in `text` into their
-  // ids instead of tokenizing them as text. Never throws on any input bytes
-  // (invalid UTF-8 goes through byte fallback).
+  // add_eos); parse_special turns CONTROL / UNKNOWN token texts in `text`
+  // into their ids instead of tokenizing them as text (USER_DEFINED texts
+  // always are, as in llama.cpp). Never throws on any input bytes (invalid
+  // UTF-8 goes through byte fallback).
   std::vector<int32_t> encode(std::string_view text, bool add_special = true,
                               bool parse_special = false) const {
     std::vector<int32_t> out;
     if (add_special && v_.add_bos && v_.bos >= 0) out.push_back(v_.bos);
     bool prev_special = true;  // the start counts as "after a special" for the space prefix
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t next = text.size();
-      int32_t special = -1;
-      if (parse_special) std::tie(next, special) = find_special(text, pos);
-      if (next > pos) {
-        encode_text(text.substr(pos, next - pos), prev_special, out);
+    for (const Fragment& f : partition(text, parse_special)) {
+      if (f.special >= 0) {
+        out.push_back(f.special);
+        prev_special = true;
+      } else {
+        encode_text(text.substr(f.offset, f.length), prev_special, out);
         prev_special = false;
       }
-      if (special >= 0) {
-        out.push_back(special);
-        prev_special = true;
-        next += v_.tokens[static_cast<size_t>(special)].size();
-      }
-      pos = next;
     }
     if (add_special && v_.add_eos && v_.eos >= 0) out.push_back(v_.eos);
     return out;
@@ -189,17 +186,39 @@ class Tokenizer {
     return static_cast<size_t>(id);
   }
 
-  // First special token at or after `pos`: (its byte offset, id), or
-  // (text.size(), -1).
-  std::pair<size_t, int32_t> find_special(std::string_view text, size_t pos) const {
-    if (specials_.empty()) return {text.size(), -1};
-    for (size_t p = pos; p < text.size(); ++p) {
-      for (int32_t id : specials_) {
-        const std::string& s = v_.tokens[static_cast<size_t>(id)];
-        if (s[0] == text[p] && text.compare(p, s.size(), s) == 0) return {p, id};
+  // A stretch of the input: text to encode, or a special token's id.
+  struct Fragment {
+    size_t offset, length;
+    int32_t special;  // -1 for text
+  };
+
+  // Splits `text` at special-token texts as llama.cpp does: for each special
+  // token, longest text first (ties by id), every occurrence in the text
+  // fragments left so far, left to right, becomes its own fragment.
+  std::vector<Fragment> partition(std::string_view text, bool parse_special) const {
+    std::vector<Fragment> frags, next;
+    if (text.empty()) return frags;
+    frags.push_back({0, text.size(), -1});
+    for (int32_t id : specials_) {
+      if (!parse_special && v_.types[static_cast<size_t>(id)] != TokenType::UserDefined) continue;
+      const std::string& s = v_.tokens[static_cast<size_t>(id)];
+      next.clear();
+      for (const Fragment& f : frags) {
+        if (f.special >= 0) {
+          next.push_back(f);
+          continue;
+        }
+        const std::string_view within = text.substr(0, f.offset + f.length);
+        size_t pos = f.offset;
+        for (size_t m; (m = within.find(s, pos)) != std::string_view::npos; pos = m + s.size()) {
+          if (m > pos) next.push_back({pos, m - pos, -1});
+          next.push_back({m, s.size(), id});
+        }
+        if (pos < within.size()) next.push_back({pos, within.size() - pos, -1});
       }
+      frags.swap(next);
     }
-    return {text.size(), -1};
+    return frags;
   }
 
   // One stretch of text between special tokens (or the input's ends).
@@ -214,7 +233,7 @@ class Tokenizer {
   TokenizerVocab v_;
   std::string name_;
   detail::TokenIdMap to_id_;
-  std::vector<int32_t> specials_;  // CONTROL / USER_DEFINED ids, longest text first
+  std::vector<int32_t> specials_;  // CONTROL / USER_DEFINED / UNKNOWN ids, longest text first
   detail::SpmEncoder spm_;  // the encoder v_.kind names; the other stays empty
   detail::BpeEncoder bpe_;
 };

@@ -4,6 +4,7 @@
 // no encoding (spm.h, bpe.h, tokenizer.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,12 +21,25 @@ enum class TokenType : int32_t {
 
 enum class TokenizerKind { Spm, Bpe };
 
-// Pre-tokenizer for byte-level BPE, from tokenizer.ggml.pre.
-enum class PreTokenizer {
-  Gpt2,    // "default", "gpt2", or absent
-  Llama3,  // "llama-bpe", "llama3"
-  Smollm,  // "smollm": every digit on its own, then gpt2
+// Pre-tokenizer for byte-level BPE: one per distinct list of split patterns
+// llama.cpp uses (pre_tokenizer.h holds the patterns and maps every
+// tokenizer.ggml.pre name to one of these).
+enum class PreTokenizer : uint8_t {
+  Default,        // llama.cpp's "default" (also what an absent `pre` gets)
+  Gpt2,           // gpt-2, mpt, olmo, jais, phi-2, jina-*, roberta-bpe, ...
+  Llama3,         // llama3, llama-bpe, falcon3, dbrx, smaug-bpe, chatglm-bpe
+  Qwen2,          // qwen2, deepseek-r1-qwen, megrez, stablelm2
+  Starcoder,      // starcoder, refact, command-r, smollm, codeshell, exaone, minerva-7b
+  Falcon,         // falcon
+  DeepseekLlm,    // deepseek-llm
+  DeepseekCoder,  // deepseek-coder
+  Deepseek3Llm,   // deepseek-v3
+  Bloom,          // bloom, poro-chat, gpt3-finnish
+  Viking,         // viking
+  Tekken,         // tekken
+  Chameleon,      // chameleon
 };
+inline constexpr size_t kPreTokenizerCount = 13;
 
 // Everything a tokenizer needs; tokenizer_vocab_from_gguf fills it from
 // metadata, tests may build one by hand. Ids of -1 mean "none".
@@ -36,6 +50,7 @@ struct TokenizerVocab {
   std::vector<TokenType> types;   // empty means all Normal
   std::vector<std::string> merges;  // BPE: "left right", rank = index
   PreTokenizer pre = PreTokenizer::Gpt2;
+  bool ignore_merges = false;  // BPE: a pre-split piece that is a token stays whole
   int32_t bos = -1, eos = -1, unk = -1;
   bool add_bos = true;
   bool add_eos = false;
