@@ -7,7 +7,15 @@
 # other translation unit sees declarations only; trix::trix links this.
 function(trix_add_cpu_library target source headers)
   add_library(${target} STATIC ${source})
-  target_include_directories(${target} PRIVATE
+  # An installed package's headers are system headers to its user (as they
+  # are for every other target using trix::trix): the user's warning flags
+  # do not apply to our code.
+  get_target_property(imported ${headers} IMPORTED)
+  set(system)
+  if(imported)
+    set(system SYSTEM)
+  endif()
+  target_include_directories(${target} ${system} PRIVATE
     $<TARGET_PROPERTY:${headers},INTERFACE_INCLUDE_DIRECTORIES>)
   target_compile_definitions(${target} PRIVATE
     $<TARGET_PROPERTY:${headers},INTERFACE_COMPILE_DEFINITIONS>)
