@@ -1,6 +1,6 @@
 // Shared pieces of trix-bench: options, result records, timing and the
 // huge-page buffers that hold the weights. Each family of cases lives in its
-// own translation unit (Highway allows one per-target pass per unit).
+// own translation unit.
 #pragma once
 
 #include <sys/mman.h>

@@ -1,14 +1,13 @@
 // Small decoder ops at BitNet-b1.58-2B-4T sizes (hidden 2560, ffn 6912, 20
 // heads of 128), one thread, in cache: the Highway versions (trix/cpu/ops.h)
 // with the runtime's scalar ones (trix/runtime/matmul.h) as the naive baseline.
-#include "trix/cpu/ops.h"  // first: it runs the translation unit's per-target pass
-
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "bench.h"
+#include "trix/cpu/ops.h"
 #include "trix/runtime/reference_ops.h"
 #include "trix/runtime/rope.h"
 

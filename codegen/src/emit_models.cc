@@ -7,8 +7,10 @@
 //    arch_layer / arch_graph, which pick the graph of a run-time Arch. All
 //    specs of one architecture must agree on the graph options (they describe
 //    the same computation); a disagreement is a spec error.
-//  * trix/models/<name>.h: the model's description (architecture, graph
-//    options, tensor names), constexpr hyper-parameters, and `using Graph =`
+//  * trix/models/<name>_shape.h: the model's description (architecture,
+//    graph options, tensor names) and constexpr hyper-parameters, struct
+//    <Class>Shape, with no runtime include (file converters use it);
+//  * trix/models/<name>.h: struct <Class>, that shape plus `using Graph =`
 //    its architecture's graph, so SpecShape<Model> runs the same generated
 //    composition as a runtime-shaped model of that architecture.
 #include <cmath>
@@ -139,20 +141,20 @@ void emit_models(const SpecSet& specs, FileMap& out) {
   if (specs.models.empty()) return;
   emit_graphs(specs, out);
   for (const auto& m : specs.models) {
+    // The shape (constants and tensor names only, nothing of the runtime:
+    // file converters include just this) ...
     std::ostringstream h;
-    h << banner(m.file) << "// " << m.doc << "\n#pragma once\n\n#include <cstdint>\n\n"
-      << "#include \"trix/models/graphs.h\"\n\n"
+    h << banner(m.file) << "// " << m.doc << ": the shape only (trix/models/" << m.name
+      << ".h adds the layer graph)\n#pragma once\n\n#include <cstdint>\n\n"
       << "namespace trix::models {\n\n"
-      << "struct " << m.class_name << " {\n"
+      << "struct " << m.class_name << "Shape {\n"
       << "  static constexpr char kName[] = \"" << m.name << "\";\n"
       << "  static constexpr char kArchitecture[] = \"" << m.architecture << "\";\n"
       << "  static constexpr bool kCompileTime = " << (m.compile_time ? "true" : "false") << ";\n"
       << "  static constexpr bool kSwiGLU = " << (m.ffn == "swiglu" ? "true" : "false") << ";\n"
       << "  static constexpr bool kRopeNeox = " << (m.rope_style == "neox" ? "true" : "false") << ";\n"
       << "  static constexpr bool kSubNorms = " << (m.sub_norms ? "true" : "false") << ";\n"
-      << "  static constexpr bool kTiedOutput = " << (m.tied_output ? "true" : "false") << ";\n"
-      << "  // The layer composition (trix/models/graphs.h).\n"
-      << "  using Graph = " << arch_names(m.architecture).graph << ";\n";
+      << "  static constexpr bool kTiedOutput = " << (m.tied_output ? "true" : "false") << ";\n";
     for (const auto& [key, value] : m.hparams) {
       const bool is_float = key == "rope_theta" || key == "rms_eps";
       h << "  static constexpr " << (is_float ? "float " : "int64_t ") << key << " = " << number(value)
@@ -167,7 +169,18 @@ void emit_models(const SpecSet& specs, FileMap& out) {
       h << "      {\"" << t.name << "\", \"" << t.role << "\", \"" << t.format << "\"},\n";
     }
     h << "  };\n};\n\n}  // namespace trix::models\n";
-    out["trix/models/" + m.name + ".h"] = h.str();
+    out["trix/models/" + m.name + "_shape.h"] = h.str();
+
+    // ... and the model: the shape plus its architecture's graph.
+    std::ostringstream full;
+    full << banner(m.file) << "// " << m.doc << "\n#pragma once\n\n"
+         << "#include \"trix/models/" << m.name << "_shape.h\"\n#include \"trix/models/graphs.h\"\n\n"
+         << "namespace trix::models {\n\n"
+         << "struct " << m.class_name << " : " << m.class_name << "Shape {\n"
+         << "  // The layer composition (trix/models/graphs.h).\n"
+         << "  using Graph = " << arch_names(m.architecture).graph << ";\n"
+         << "};\n\n}  // namespace trix::models\n";
+    out["trix/models/" + m.name + ".h"] = full.str();
   }
 }
 

@@ -295,6 +295,26 @@ TEST(CodegenOutput, Deterministic) {
   }
 }
 
+// Dynamic dispatch is declarations only (the kernels are compiled once per
+// program, by trix/cpu/implementation.h from the TRIX_CPU_KERNELS list);
+// static dispatch compiles them in the including translation unit.
+TEST(CodegenOutput, DispatchHeaderDeclaresOnly) {
+  Files files = valid_set();
+  const FileMap both = generate(load_spec_texts(files), repo_root());
+  const std::string& dyn = both.at("trix/cpu/dispatch.h");
+  EXPECT_EQ(dyn.find("hwy/"), std::string::npos) << dyn;
+  EXPECT_EQ(dyn.find("HWY_"), std::string::npos) << dyn;
+  EXPECT_NE(dyn.find("\nvoid gemv_tq2_0_q8_k(const GemvArgs& args, size_t begin, size_t end);\n"),
+            std::string::npos) << dyn;
+  EXPECT_NE(dyn.find("#define TRIX_CPU_KERNELS(X) \\\n  X(gemv_tq2_0_q8_k, (const GemvArgs& args, size_t begin, "
+                     "size_t end))\n"),
+            std::string::npos) << dyn;
+  EXPECT_NE(both.at("trix/cpu/static_dispatch.h").find("HWY_STATIC_DISPATCH(gemv_tq2_0_q8_k)"), std::string::npos);
+  files[2].second = replace(files[2].second, "dispatch: [static, dynamic]", "dispatch: [static]");
+  const FileMap static_only = generate(load_spec_texts(files), repo_root());
+  EXPECT_EQ(static_only.at("trix/cpu/dispatch.h").find("gemv_tq2_0_q8_k"), std::string::npos);
+}
+
 TEST(CodegenOutput, TuningParameterReachesGeneratedCode) {
   Files files = valid_set();
   const FileMap four = generate(load_spec_texts(files), repo_root());
@@ -444,7 +464,12 @@ TEST(CodegenModelGraph, LlamaSpecYieldsGraphAndShape) {
   const std::string& tiny = files.at("trix/models/tiny.h");
   EXPECT_NE(tiny.find("using Graph = LlamaGraph;"), std::string::npos) << tiny;
   EXPECT_NE(tiny.find("#include \"trix/models/graphs.h\""), std::string::npos);
-  EXPECT_NE(tiny.find("static constexpr int64_t n_layers = 2;"), std::string::npos);
+  EXPECT_NE(tiny.find("struct Tiny : TinyShape {"), std::string::npos) << tiny;
+  // The shape stands alone (file converters include it): no runtime include.
+  const std::string& shape = files.at("trix/models/tiny_shape.h");
+  EXPECT_NE(shape.find("static constexpr int64_t n_layers = 2;"), std::string::npos);
+  EXPECT_EQ(shape.find("#include \"trix/models/graphs.h\""), std::string::npos) << shape;
+  EXPECT_EQ(shape.find("Graph"), std::string::npos) << shape;
 }
 
 TEST(CodegenModelGraph, BitnetSpecYieldsSubNormsAndRelu2) {
@@ -488,13 +513,15 @@ TEST(CodegenModelGraph, RepoSpecsCoverBothArchitectures) {
   const std::string& graphs = files.at("trix/models/graphs.h");
   EXPECT_NE(graphs.find("// llama (specs: stories260k, tinyllama_1_1b)"), std::string::npos) << graphs;
   EXPECT_NE(graphs.find("// bitnet-b1.58 (specs: bitnet_b1_58_2b_4t)"), std::string::npos) << graphs;
-  const std::string& b = files.at("trix/models/bitnet_b1_58_2b_4t.h");
+  EXPECT_NE(files.at("trix/models/bitnet_b1_58_2b_4t.h").find("using Graph = BitnetB158Graph;"),
+            std::string::npos);
+  const std::string& b = files.at("trix/models/bitnet_b1_58_2b_4t_shape.h");
   for (const char* want : {"dim = 2560;", "ffn_dim = 6912;", "n_layers = 30;", "n_heads = 20;",
                            "n_kv_heads = 5;", "vocab = 128256;", "rope_theta = 500000.0f;",
-                           "using Graph = BitnetB158Graph;", "blk.{layer}.ffn_sub_norm.weight"}) {
+                           "blk.{layer}.ffn_sub_norm.weight"}) {
     EXPECT_NE(b.find(want), std::string::npos) << want;
   }
-  const std::string& t = files.at("trix/models/tinyllama_1_1b.h");
+  const std::string& t = files.at("trix/models/tinyllama_1_1b_shape.h");
   for (const char* want : {"dim = 2048;", "ffn_dim = 5632;", "n_layers = 22;", "n_heads = 32;",
                            "n_kv_heads = 4;", "vocab = 32000;", "kTiedOutput = false;", "output.weight"}) {
     EXPECT_NE(t.find(want), std::string::npos) << want;

@@ -1,6 +1,6 @@
 // The scalar small ops of trix/runtime/matmul.h behind plain functions, compiled
-// in their own translation unit (ops_test_ref.cc): model/ops.h runs the
-// generated dispatch's per-target pass, and ops_test.cc runs its own.
+// in their own translation unit (ops_test_ref.cc): ops_test.cc runs its own
+// Highway per-target pass over trix/cpu/ops-inl.h.
 #pragma once
 
 #include <cstddef>

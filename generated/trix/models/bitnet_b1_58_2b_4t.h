@@ -2,52 +2,14 @@
 // BitNet b1.58 2B-4T shape, 30 layers, GQA 20/5 heads, head dim 128, relu^2 FFN
 #pragma once
 
-#include <cstdint>
-
+#include "trix/models/bitnet_b1_58_2b_4t_shape.h"
 #include "trix/models/graphs.h"
 
 namespace trix::models {
 
-struct BitnetB158_2B4T {
-  static constexpr char kName[] = "bitnet_b1_58_2b_4t";
-  static constexpr char kArchitecture[] = "bitnet-b1.58";
-  static constexpr bool kCompileTime = true;
-  static constexpr bool kSwiGLU = false;
-  static constexpr bool kRopeNeox = true;
-  static constexpr bool kSubNorms = true;
-  static constexpr bool kTiedOutput = true;
+struct BitnetB158_2B4T : BitnetB158_2B4TShape {
   // The layer composition (trix/models/graphs.h).
   using Graph = BitnetB158Graph;
-  static constexpr int64_t dim = 2560;
-  static constexpr int64_t ffn_dim = 6912;
-  static constexpr int64_t n_layers = 30;
-  static constexpr int64_t n_heads = 20;
-  static constexpr int64_t n_kv_heads = 5;
-  static constexpr int64_t vocab = 128256;
-  static constexpr int64_t context = 4096;
-  static constexpr float rope_theta = 500000.0f;
-  static constexpr float rms_eps = 1.0000000000000001e-05f;
-  static constexpr int64_t head_dim = dim / n_heads;
-  struct Tensor {
-    const char* name;  // {layer} stands for the block index
-    const char* role;
-    const char* format;  // "any": whatever the file holds
-  };
-  static constexpr Tensor kTensors[] = {
-      {"token_embd.weight", "token_embd", "any"},
-      {"blk.{layer}.attn_norm.weight", "attn_norm", "f32"},
-      {"blk.{layer}.attn_q.weight", "attn_q", "any"},
-      {"blk.{layer}.attn_k.weight", "attn_k", "any"},
-      {"blk.{layer}.attn_v.weight", "attn_v", "any"},
-      {"blk.{layer}.attn_sub_norm.weight", "attn_sub_norm", "f32"},
-      {"blk.{layer}.attn_output.weight", "attn_output", "any"},
-      {"blk.{layer}.ffn_norm.weight", "ffn_norm", "f32"},
-      {"blk.{layer}.ffn_gate.weight", "ffn_gate", "any"},
-      {"blk.{layer}.ffn_up.weight", "ffn_up", "any"},
-      {"blk.{layer}.ffn_sub_norm.weight", "ffn_sub_norm", "f32"},
-      {"blk.{layer}.ffn_down.weight", "ffn_down", "any"},
-      {"output_norm.weight", "output_norm", "f32"},
-  };
 };
 
 }  // namespace trix::models

@@ -2,50 +2,14 @@
 // 260K-parameter TinyStories Llama (llama2.c), 5 layers, GQA 8/4 heads
 #pragma once
 
-#include <cstdint>
-
+#include "trix/models/stories260k_shape.h"
 #include "trix/models/graphs.h"
 
 namespace trix::models {
 
-struct Stories260K {
-  static constexpr char kName[] = "stories260k";
-  static constexpr char kArchitecture[] = "llama";
-  static constexpr bool kCompileTime = true;
-  static constexpr bool kSwiGLU = true;
-  static constexpr bool kRopeNeox = false;
-  static constexpr bool kSubNorms = false;
-  static constexpr bool kTiedOutput = true;
+struct Stories260K : Stories260KShape {
   // The layer composition (trix/models/graphs.h).
   using Graph = LlamaGraph;
-  static constexpr int64_t dim = 64;
-  static constexpr int64_t ffn_dim = 172;
-  static constexpr int64_t n_layers = 5;
-  static constexpr int64_t n_heads = 8;
-  static constexpr int64_t n_kv_heads = 4;
-  static constexpr int64_t vocab = 512;
-  static constexpr int64_t context = 512;
-  static constexpr float rope_theta = 10000.0f;
-  static constexpr float rms_eps = 1.0000000000000001e-05f;
-  static constexpr int64_t head_dim = dim / n_heads;
-  struct Tensor {
-    const char* name;  // {layer} stands for the block index
-    const char* role;
-    const char* format;  // "any": whatever the file holds
-  };
-  static constexpr Tensor kTensors[] = {
-      {"token_embd.weight", "token_embd", "any"},
-      {"blk.{layer}.attn_norm.weight", "attn_norm", "f32"},
-      {"blk.{layer}.attn_q.weight", "attn_q", "any"},
-      {"blk.{layer}.attn_k.weight", "attn_k", "any"},
-      {"blk.{layer}.attn_v.weight", "attn_v", "any"},
-      {"blk.{layer}.attn_output.weight", "attn_output", "any"},
-      {"blk.{layer}.ffn_norm.weight", "ffn_norm", "f32"},
-      {"blk.{layer}.ffn_gate.weight", "ffn_gate", "any"},
-      {"blk.{layer}.ffn_up.weight", "ffn_up", "any"},
-      {"blk.{layer}.ffn_down.weight", "ffn_down", "any"},
-      {"output_norm.weight", "output_norm", "f32"},
-  };
 };
 
 }  // namespace trix::models

@@ -2,51 +2,14 @@
 // TinyLlama-1.1B shape, 22 layers, GQA 32/4 heads, untied output
 #pragma once
 
-#include <cstdint>
-
+#include "trix/models/tinyllama_1_1b_shape.h"
 #include "trix/models/graphs.h"
 
 namespace trix::models {
 
-struct TinyLlama1_1B {
-  static constexpr char kName[] = "tinyllama_1_1b";
-  static constexpr char kArchitecture[] = "llama";
-  static constexpr bool kCompileTime = false;
-  static constexpr bool kSwiGLU = true;
-  static constexpr bool kRopeNeox = false;
-  static constexpr bool kSubNorms = false;
-  static constexpr bool kTiedOutput = false;
+struct TinyLlama1_1B : TinyLlama1_1BShape {
   // The layer composition (trix/models/graphs.h).
   using Graph = LlamaGraph;
-  static constexpr int64_t dim = 2048;
-  static constexpr int64_t ffn_dim = 5632;
-  static constexpr int64_t n_layers = 22;
-  static constexpr int64_t n_heads = 32;
-  static constexpr int64_t n_kv_heads = 4;
-  static constexpr int64_t vocab = 32000;
-  static constexpr int64_t context = 2048;
-  static constexpr float rope_theta = 10000.0f;
-  static constexpr float rms_eps = 1.0000000000000001e-05f;
-  static constexpr int64_t head_dim = dim / n_heads;
-  struct Tensor {
-    const char* name;  // {layer} stands for the block index
-    const char* role;
-    const char* format;  // "any": whatever the file holds
-  };
-  static constexpr Tensor kTensors[] = {
-      {"token_embd.weight", "token_embd", "any"},
-      {"blk.{layer}.attn_norm.weight", "attn_norm", "f32"},
-      {"blk.{layer}.attn_q.weight", "attn_q", "any"},
-      {"blk.{layer}.attn_k.weight", "attn_k", "any"},
-      {"blk.{layer}.attn_v.weight", "attn_v", "any"},
-      {"blk.{layer}.attn_output.weight", "attn_output", "any"},
-      {"blk.{layer}.ffn_norm.weight", "ffn_norm", "f32"},
-      {"blk.{layer}.ffn_gate.weight", "ffn_gate", "any"},
-      {"blk.{layer}.ffn_up.weight", "ffn_up", "any"},
-      {"blk.{layer}.ffn_down.weight", "ffn_down", "any"},
-      {"output_norm.weight", "output_norm", "f32"},
-      {"output.weight", "output", "any"},
-  };
 };
 
 }  // namespace trix::models

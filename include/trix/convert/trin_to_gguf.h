@@ -67,9 +67,9 @@
 #include "trix/io/output_file.h"
 #include "trix/io/gguf_reader.h"
 #include "trix/io/gguf_writer.h"
-#include "trix/models/bitnet_b1_58_2b_4t.h"
-#include "trix/models/stories260k.h"
-#include "trix/models/tinyllama_1_1b.h"
+#include "trix/models/bitnet_b1_58_2b_4t_shape.h"
+#include "trix/models/stories260k_shape.h"
+#include "trix/models/tinyllama_1_1b_shape.h"
 
 namespace trix {
 
@@ -115,7 +115,7 @@ inline bool is_per_layer(std::string_view pattern) { return pattern.find("{layer
 
 }  // namespace detail
 
-// The description of a generated model struct (trix/models/*.h).
+// The description of a generated model shape (trix/models/*_shape.h).
 template <class M>
 TrinModelDesc trin_model_desc(const TrinDescOptions& opt = {}) {
   TrinModelDesc d;
@@ -206,13 +206,14 @@ TrinModelDesc trin_model_desc(const TrinDescOptions& opt = {}) {
 
 // The model specs this build knows, by spec name (specs/models/<name>.yaml).
 inline std::vector<std::string> trin_known_models() {
-  return {models::TinyLlama1_1B::kName, models::BitnetB158_2B4T::kName, models::Stories260K::kName};
+  return {models::TinyLlama1_1BShape::kName, models::BitnetB158_2B4TShape::kName,
+          models::Stories260KShape::kName};
 }
 
 inline TrinModelDesc trin_model_desc_by_name(std::string_view name, const TrinDescOptions& opt = {}) {
-  if (name == models::TinyLlama1_1B::kName) return trin_model_desc<models::TinyLlama1_1B>(opt);
-  if (name == models::BitnetB158_2B4T::kName) return trin_model_desc<models::BitnetB158_2B4T>(opt);
-  if (name == models::Stories260K::kName) return trin_model_desc<models::Stories260K>(opt);
+  if (name == models::TinyLlama1_1BShape::kName) return trin_model_desc<models::TinyLlama1_1BShape>(opt);
+  if (name == models::BitnetB158_2B4TShape::kName) return trin_model_desc<models::BitnetB158_2B4TShape>(opt);
+  if (name == models::Stories260KShape::kName) return trin_model_desc<models::Stories260KShape>(opt);
   std::string known;
   for (const auto& k : trin_known_models()) known += (known.empty() ? "" : ", ") + k;
   throw Error("unknown model spec '" + std::string(name) + "'; expected one of: " + known);

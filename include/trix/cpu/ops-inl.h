@@ -2,7 +2,8 @@
 // (adjacent pairs and NeoX halves), SwiGLU, the relu^2 gate, softmax,
 // residual add, one head's attention over an f32 or f16 KV cache, and the two activation quantizers (Q8_K blocks and
 // bitnet.cpp's per-token int8). Included once per Highway target
-// (foreach_target), hence the toggle guard; trix/cpu/ops.h dispatches.
+// (foreach_target, in trix/cpu/implementation.h), hence the toggle guard;
+// trix/cpu/ops.h declares the dispatched entry points.
 //
 // Contracts, each against the scalar version it replaces (tests/kernels/
 // ops_test.cc checks every one on every compiled target):
@@ -45,8 +46,8 @@
 #include "trix/formats/blocks.h"
 #include "trix/formats/i2_s.h"
 // The generated GEMV kernels join the same per-target pass: Highway allows
-// one foreach_target pass per translation unit, so trix/cpu/ops.h's pass
-// also compiles them, and generated/trix/cpu/dispatch.h may follow ops.h.
+// one foreach_target pass per translation unit, so trix/cpu/implementation.h's
+// pass over this file compiles them too.
 #include "trix/cpu/kernels-inl.h"
 
 HWY_BEFORE_NAMESPACE();

@@ -9,9 +9,8 @@
 // operations whatever the split, so results are bit-identical for any
 // thread count, and a GEMM row equals the GEMV of that token.
 //
-// Includes trix/cpu/ops.h and the generated dispatch tables: do not include
-// this from a file that itself includes hwy/foreach_target.h, nor after
-// trix/cpu/dispatch.h.
+// Uses the declarations of trix/cpu/ops.h and trix/cpu/dispatch.h; the
+// kernels themselves are compiled once per program (trix/cpu/implementation.h).
 #pragma once
 
 #include <algorithm>
@@ -19,11 +18,8 @@
 #include <cstddef>
 #include <cstdint>
 
-// The Highway small ops first (their quantizers prepare the activations):
-// trix/cpu/ops.h runs the translation unit's one per-target pass, which
-// also compiles the generated kernels that dispatch.h exports.
-#include "trix/cpu/ops.h"
 #include "trix/cpu/dispatch.h"
+#include "trix/cpu/ops.h"  // the quantizers that prepare the activations
 #include "trix/cpu/ternary_packed.h"
 #include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "trix/core/error.h"
-#include "trix/cpu/ops.h"  // first: runs the translation unit's Highway pass (see model/ops.h)
+#include "trix/cpu/ops.h"
 #include "trix/core/thread_pool.h"
 #include "trix/runtime/config.h"
 #include "trix/runtime/kv_cache.h"
