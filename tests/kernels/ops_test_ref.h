@@ -1,5 +1,5 @@
 // The scalar small ops of trix/runtime/matmul.h behind plain functions, compiled
-// in their own translation unit (ops_test_ref.cc): model/ops.h runs the
+// in their own translation unit (ops_test_ref.cc): trix/cpu/ops.h runs the
 // generated dispatch's per-target pass, and ops_test.cc runs its own.
 #pragma once
 

@@ -37,7 +37,7 @@
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_tq2_0_q8_k_ref.h"
 #include "trix/kernels/lanes16.h"
-// Per-target helper with its own toggle guard (before HWY_BEFORE_NAMESPACE).
+// Per-target helper with its own toggle guard (before target_begin-inl.h).
 #include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2 || \

@@ -52,7 +52,7 @@
 #include "trix/core/fp16.h"
 #include "trix/cpu/ternary_packed.h"
 #include "trix/kernels/lanes16.h"
-// Per-target helper; its own toggle guard (include before HWY_BEFORE_NAMESPACE).
+// Per-target helper; its own toggle guard (include before target_begin-inl.h).
 #include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
