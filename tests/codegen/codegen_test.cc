@@ -4,13 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <regex.h>
 #include <span>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "spec_reader.h"
 #include "specs.h"
 
@@ -240,23 +239,15 @@ TEST(CodegenErrors, DuplicateFormatNames) {
   }
 }
 
+std::string repo_root() { return TRIX_SOURCE_DIR; }
+
+using trix::test::read_text;
+
 // A CUDA variant on a kernel whose template has no device body (here the
 // Q8_0 GEMV) used to be accepted and emitted the TQ2_0 launcher.
 TEST(CodegenErrors, GpuVariantWithoutDeviceBody) {
   Files files = valid_set();
-  files.emplace_back("specs/formats/q8_0.yaml", R"(spec: format
-version: 1
-name: q8_0
-description: q8_0
-peer: {project: ggml, type_id: 8}
-block: {elements: 32, bytes: 34}
-fields:
-  - {name: d, type: f16}
-  - {name: qs, type: i8, count: 32}
-packing: {kind: none}
-roles: [weights, activations]
-matmul: {activations: q8_0}
-)");
+  files.emplace_back("specs/formats/q8_0.yaml", read_text(repo_root() + "/specs/formats/q8_0.yaml"));
   std::string q8 = replace(kKernel, "name: gemv_tq2_0_q8_k", "name: gemv_q8_0_q8_0");
   q8 = replace(q8, "weights: tq2_0\nactivations: q8_k", "weights: q8_0\nactivations: q8_0");
   files.emplace_back("specs/kernels/gemv_q8_0.yaml", q8);
@@ -283,8 +274,6 @@ TEST(CodegenErrors, TwoSpecsOfTheSameCode) {
               "x q8_k code with the same params as gemv_tq2_0_q8_k in specs/kernels/gemv.yaml");
   }
 }
-
-std::string repo_root() { return TRIX_SOURCE_DIR; }
 
 TEST(CodegenOutput, Deterministic) {
   const FileMap a = generate(load_specs(repo_root() + "/specs"), repo_root());
@@ -442,11 +431,9 @@ TEST(CodegenOutput, GpuVariantsNameTheSpecKernel) {
 TEST(CodegenOutput, CheckedInGeneratedMatchesSpecs) {
   const FileMap files = generate(load_specs(repo_root() + "/specs"), repo_root());
   for (const auto& [rel, text] : files) {
-    std::ifstream in(repo_root() + "/generated/" + rel, std::ios::binary);
-    ASSERT_TRUE(in) << "generated/" << rel << " missing: run trix-gen";
-    std::stringstream ss;
-    ss << in.rdbuf();
-    EXPECT_EQ(ss.str(), text) << "generated/" << rel << " is stale: run trix-gen --specs specs --out generated";
+    const std::string path = repo_root() + "/generated/" + rel;
+    ASSERT_TRUE(std::filesystem::exists(path)) << "generated/" << rel << " missing: run trix-gen";
+    EXPECT_EQ(read_text(path), text) << "generated/" << rel << " is stale: run trix-gen --specs specs --out generated";
   }
 }
 

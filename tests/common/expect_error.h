@@ -2,6 +2,7 @@
 // fragments. A try/catch without FAIL() in the try passes when nothing is
 // thrown; this cannot:
 //   EXPECT_TRUE(trix::test::throws_error([&] { f(); }, {"300", "256"}));
+// error_of gives the whole message, for tests that compare all of it.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -31,6 +32,19 @@ template <class Fn>
     return ::testing::AssertionSuccess() << msg;
   }
   return ::testing::AssertionFailure() << "no trix::Error thrown";
+}
+
+// The one-line message of the trix::Error fn throws, or "(no error)".
+template <class Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    return msg;
+  }
+  return "(no error)";
 }
 
 }  // namespace trix::test

@@ -1,6 +1,9 @@
-// What ../shared/models/stories260K/README.md says the model writes, greedy
-// from BOS: the first 61 token ids and their text. One copy for every test.
+// What ../shared/models/stories260K/README.md says of the model: its
+// hyper-parameters, and what it writes greedy from BOS (the first 61 token
+// ids and their text). One copy for every test.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <cstdint>
 #include <vector>
@@ -16,5 +19,20 @@ inline const std::vector<int32_t> kStories260kGreedyIds = {
 inline constexpr const char* kStories260kGreedyText =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
     "park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
+
+// The README's hyper-parameters, as any loader's config (a type with these
+// fields) must hold them.
+template <class Config>
+void expect_stories260k_config(const Config& c) {
+  EXPECT_EQ(c.dim, 64);
+  EXPECT_EQ(c.ffn_hidden, 172);
+  EXPECT_EQ(c.n_layers, 5);
+  EXPECT_EQ(c.n_heads, 8);
+  EXPECT_EQ(c.n_kv_heads, 4);
+  EXPECT_EQ(c.head_dim, 8);
+  EXPECT_EQ(c.vocab_size, 512);
+  EXPECT_EQ(c.context_length, 512);
+  EXPECT_TRUE(c.tied_output);
+}
 
 }  // namespace trix::test

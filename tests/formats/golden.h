@@ -7,19 +7,14 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "common/shared_data.h"
 
 namespace trix::test {
-
-inline std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
 
 inline std::vector<float> read_floats(const std::filesystem::path& path) {
   const std::vector<uint8_t> bytes = read_bytes(path);
@@ -38,10 +33,6 @@ struct GoldenPart {
   size_t cols;
 };
 inline constexpr GoldenPart kGoldenParts[] = {{"main", 4, 1024}, {"special", 4, 256}, {"wide", 64, 4096}};
-
-// Bitwise float comparison: NaN == NaN and -0 != +0, which EXPECT_EQ on
-// floats would get wrong.
-inline bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 }  // namespace trix::test
 

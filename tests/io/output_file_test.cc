@@ -17,14 +17,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <iterator>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/expect_error.h"
+#include "common/files.h"
 #include "trix/io/gguf_reader.h"
 #include "trix/io/gguf_writer.h"
 
@@ -33,44 +33,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
 void write_text(const fs::path& p, const std::string& s) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
 }
 
-class OutputFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = (fs::path(::testing::TempDir()) / "trix_output_file_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path path(const std::string& name) const { return dir_ / name; }
-  // Names in the folder, hidden ones (the temporaries) included.
-  std::set<std::string> names() const {
-    std::set<std::string> n;
-    for (const auto& e : fs::directory_iterator(dir_)) n.insert(e.path().filename().string());
-    return n;
-  }
-  static std::string error_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(no error)";
-  }
-
-  fs::path dir_;
-};
+using OutputFileTest = trix::test::TempDirTest;
+using trix::test::error_of;
+using trix::test::read_text;
 
 TEST_F(OutputFileTest, NewOutputAppearsOnlyOnCommit) {
   OutputFile out(path("o.gguf"));

@@ -14,11 +14,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "model/tools/tiny_gguf.h"
 #include "model/tools/tiny_llama2c.h"
 #include "trix/io/gguf_reader.h"
@@ -28,10 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
+using trix::test::read_text;
 
 void write_bytes(const fs::path& p, const void* data, size_t n) {
   std::ofstream(p, std::ios::binary | std::ios::trunc).write(static_cast<const char*>(data),
@@ -51,27 +48,18 @@ struct Launch {
   size_t fsize_limit = 0;  // RLIMIT_FSIZE in bytes (SIGXFSZ ignored) when > 0
 };
 
-class ToolOutput : public ::testing::Test {
+class ToolOutput : public trix::test::TempDirTest {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::path(::testing::TempDir()) / "trix_tool_output_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    ASSERT_NO_FATAL_FAILURE(TempDirTest::SetUp());
     fs::create_directory(dir_ / "logs");
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path path(const std::string& name) const { return dir_ / name; }
   std::string p(const std::string& name) const { return path(name).string(); }
 
   // Everything in the folder but logs/ (hidden temporaries included).
   std::set<std::string> names() const {
-    std::set<std::string> n;
-    for (const auto& e : fs::directory_iterator(dir_)) {
-      if (e.path().filename() != "logs") n.insert(e.path().filename().string());
-    }
+    std::set<std::string> n = TempDirTest::names();
+    n.erase("logs");
     return n;
   }
   bool has_temporary() const {
@@ -161,8 +149,6 @@ class ToolOutput : public ::testing::Test {
     write_bytes(path("m.bin"), ck.data(), ck.size());
     write_bytes(path("tok.bin"), tk.data(), tk.size());
   }
-
-  fs::path dir_;
 };
 
 std::string same_file(const std::string& prefix, const std::string& out, const std::string& in) {

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/kernel_accuracy.h"
+#include "common/gemv_checks.h"
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "kernels/gemv_test_data.h"
@@ -18,27 +18,17 @@ namespace trix::cpu {
 namespace HWY_NAMESPACE {
 
 void TestGemvMatchesReference() {
-  for (const auto& p : test::gemv_problems()) {
-    std::vector<float> want(p.rows), got(p.rows, -1.0f);
-    kernels::gemv_tq2_0_q8_k_ref(p.args(want.data()));
-    gemv_tq2_0_q8_k(p.args(got.data()), 0, p.rows);
-    for (size_t r = 0; r < p.rows; ++r) {
-      ASSERT_TRUE(test::meets_contract(kernels::gemv_tq2_0_q8_k::kAccuracy, want[r], got[r]))
-          << hwy::TargetName(HWY_TARGET) << " " << p.label << " row " << r;
-    }
-  }
+  ASSERT_TRUE(test::rows_meet_contract(kernels::gemv_tq2_0_q8_k::kAccuracy, test::gemv_problems(), gemv_tq2_0_q8_k,
+                                       kernels::gemv_tq2_0_q8_k_row_ref))
+      << hwy::TargetName(HWY_TARGET);
 }
 
 // Any split of the rows (as a thread pool makes) gives the same bits.
 void TestGemvRowRangesAgree() {
   const auto p = test::make_gemv_problem(29, 2560, test::GemvCase::kRandom, 99);
-  std::vector<float> whole(p.rows), parts(p.rows);
-  gemv_tq2_0_q8_k(p.args(whole.data()), 0, p.rows);
-  for (size_t split : {1u, 5u, 13u, 28u}) {
-    gemv_tq2_0_q8_k(p.args(parts.data()), 0, split);
-    gemv_tq2_0_q8_k(p.args(parts.data()), split, p.rows);
-    for (size_t r = 0; r < p.rows; ++r) ASSERT_TRUE(test::same_bits(whole[r], parts[r])) << split;
-  }
+  ASSERT_TRUE(test::row_splits_agree(p.rows, {1, 5, 13, 28},
+                                     [&](float* y, size_t b, size_t e) { gemv_tq2_0_q8_k(p.args(y), b, e); }))
+      << hwy::TargetName(HWY_TARGET);
 }
 
 // The kernel must agree with the plain per-block dot of the format within

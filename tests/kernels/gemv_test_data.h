@@ -102,11 +102,4 @@ inline std::vector<GemvProblem> gemv_problems() {
   return out;
 }
 
-inline bool same_bits(float a, float b) {
-  uint32_t ua, ub;
-  std::memcpy(&ua, &a, 4);
-  std::memcpy(&ub, &b, 4);
-  return ua == ub;
-}
-
 }  // namespace trix::test

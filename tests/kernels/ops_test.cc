@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bits.h"
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "kernels/ops_test_ref.h"
@@ -44,10 +45,6 @@ inline std::vector<float> random_vec(size_t n, uint64_t seed, float lo, float hi
   std::vector<float> v(n);
   for (auto& x : v) x = u(rng);
   return v;
-}
-
-inline bool same_bits(const float* a, const float* b, size_t n) {
-  return std::memcmp(a, b, n * sizeof(float)) == 0;
 }
 
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -98,10 +95,10 @@ void TestRmsNormSameBits() {
     std::vector<float> want(n), got(n);
     ops_test::ref_rmsnorm(x.data(), w.data(), want.data(), n, 1e-5f);
     RmsNorm(x.data(), w.data(), got.data(), n, 1e-5f);
-    ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " n=" << n;
+    ASSERT_TRUE(test::same_bits(want.data(), got.data(), n)) << target() << " n=" << n;
     std::vector<float> inplace = x;
     RmsNorm(inplace.data(), w.data(), inplace.data(), n, 1e-5f);
-    ASSERT_TRUE(ops_test::same_bits(want.data(), inplace.data(), n)) << target() << " in place n=" << n;
+    ASSERT_TRUE(test::same_bits(want.data(), inplace.data(), n)) << target() << " in place n=" << n;
   }
 }
 
@@ -119,7 +116,7 @@ void TestRopeSameBits() {
         } else {
           RopeNeox(got.data(), heads, head_dim, c.data(), s.data());
         }
-        ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), want.size()))
+        ASSERT_TRUE(test::same_bits(want.data(), got.data(), want.size()))
             << target() << " head_dim=" << head_dim << " heads=" << heads
             << (neox ? " neox" : " adjacent");
       }
@@ -138,12 +135,12 @@ void TestRelu2AndAddSameBits() {
     std::vector<float> want = g, got = g;
     ops_test::ref_relu2_gate(want.data(), up.data(), n);
     Relu2Gate(got.data(), up.data(), n);
-    ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " relu2 n=" << n;
+    ASSERT_TRUE(test::same_bits(want.data(), got.data(), n)) << target() << " relu2 n=" << n;
     want = g;
     got = g;
     ops_test::ref_add_inplace(want.data(), up.data(), n);
     AddInplace(got.data(), up.data(), n);
-    ASSERT_TRUE(ops_test::same_bits(want.data(), got.data(), n)) << target() << " add n=" << n;
+    ASSERT_TRUE(test::same_bits(want.data(), got.data(), n)) << target() << " add n=" << n;
   }
 }
 
@@ -243,7 +240,7 @@ void TestQuantizeI8SSameBytes() {
       const I8Activation a = trix::quantize_row_i8_s(x.data(), want.data(), n);
       const I8Activation b = QuantizeRowI8S(x.data(), got.data(), n);
       ASSERT_EQ(std::memcmp(want.data(), got.data(), n + 1), 0) << target() << " " << label << " n=" << n;
-      ASSERT_TRUE(ops_test::same_bits(&a.scale, &b.scale, 1)) << target() << " " << label << " n=" << n;
+      ASSERT_TRUE(test::same_bits(&a.scale, &b.scale, 1)) << target() << " " << label << " n=" << n;
       ASSERT_EQ(a.sum, b.sum) << target() << " " << label << " n=" << n;
     }
   }

@@ -1,4 +1,4 @@
-// The scalar small ops of trix/runtime/matmul.h behind plain functions, compiled
+// The scalar small ops of trix/runtime/reference_ops.h behind plain functions, compiled
 // in their own translation unit (ops_test_ref.cc): ops_test.cc runs its own
 // Highway per-target pass over trix/cpu/ops-inl.h.
 #pragma once

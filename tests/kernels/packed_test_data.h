@@ -136,11 +136,4 @@ inline PackedProblem make_packed_problem(PackedFormat f, size_t rows, size_t col
   return p;
 }
 
-inline bool same_float_bits(float a, float b) {
-  uint32_t ua, ub;
-  std::memcpy(&ua, &a, 4);
-  std::memcpy(&ub, &b, 4);
-  return ua == ub;
-}
-
 }  // namespace trix::test

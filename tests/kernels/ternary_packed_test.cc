@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bits.h"
 #include "common/kernel_accuracy.h"
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
@@ -122,9 +123,9 @@ void TestPackedGroupSplitsAgree() {
     RunGemv(p, a, split, ng);
     RunGemv(p, a, 0, split);
     for (size_t i = 0; i < p.n_tok * p.rows; ++i) {
-      ASSERT_TRUE(test::same_float_bits(p.want[i], m[i])) << split << " " << i;
+      ASSERT_TRUE(test::same_bits(p.want[i], m[i])) << split << " " << i;
     }
-    for (size_t r = 0; r < p.rows; ++r) ASSERT_TRUE(test::same_float_bits(p.want[r], v[r])) << split;
+    for (size_t r = 0; r < p.rows; ++r) ASSERT_TRUE(test::same_bits(p.want[r], v[r])) << split;
   }
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/expect_error.h"
+#include "common/files.h"
 #include "common/shared_data.h"
 #include "model/tools/tiny_llama2c.h"
 #include "trix/io/gguf_reader.h"
@@ -26,10 +28,8 @@ std::filesystem::path temp_path(const std::string& name) {
   return std::filesystem::path(::testing::TempDir()) / name;
 }
 
-std::vector<uint8_t> read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
+using test::error_of;
+using test::read_bytes;
 
 bool same_bytes(const GgufTensor& a, const GgufTensor& b) {
   return a.nbytes == b.nbytes && std::memcmp(a.data, b.data, a.nbytes) == 0;
@@ -84,7 +84,7 @@ TEST(Llama2c, Stories260kMatchesLlamaCppConversion) {
 
   // And against the checkpoint itself: no permutation, llama2.c's W[out][in]
   // is ggml's ne = {in, out} byte for byte.
-  const auto bin = read_file(model);
+  const auto bin = read_bytes(model);
   const GgufTensor& emb = ours.tensor("token_embd.weight");
   EXPECT_EQ(emb.ne[0], 64u);
   EXPECT_EQ(emb.ne[1], 512u);
@@ -117,15 +117,6 @@ TEST(Llama2c, SeparateClassifierIsWritten) {
   EXPECT_EQ(tokens[1], "<s>");
   EXPECT_EQ(tokens[3], "a\xe2\x96\x81" "b");
   std::filesystem::remove(out);
-}
-
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(Llama2cBad, Checkpoints) {

@@ -122,19 +122,11 @@ class StoriesGguf : public ::testing::Test {
 TEST_F(StoriesGguf, OwnConversionConfig) {
   const LoadedModel m = trix::load_model(own_path());
   const auto& c = m.config;
+  trix::test::expect_stories260k_config(c);
   EXPECT_EQ(c.arch, trix::Arch::Llama);
-  EXPECT_EQ(c.dim, 64);
-  EXPECT_EQ(c.ffn_hidden, 172);
-  EXPECT_EQ(c.n_layers, 5);
-  EXPECT_EQ(c.n_heads, 8);
-  EXPECT_EQ(c.n_kv_heads, 4);
-  EXPECT_EQ(c.head_dim, 8);
-  EXPECT_EQ(c.vocab_size, 512);
-  EXPECT_EQ(c.context_length, 512);
   EXPECT_EQ(c.rope_style, trix::RopeStyle::Adjacent);
   EXPECT_FLOAT_EQ(c.rope_theta, 10000.0f);
   EXPECT_FLOAT_EQ(c.rms_eps, 1e-5f);
-  EXPECT_TRUE(c.tied_output);
   EXPECT_EQ(m.weights.output.data, m.weights.token_embd.data);
   EXPECT_EQ(m.tokenizer.bos(), 1);
   EXPECT_EQ(m.tokenizer.eos(), 2);
@@ -280,6 +272,14 @@ TEST(ModelLoaderTiny, GoodFileLoadsAndRuns) {
   EXPECT_EQ(one, greedy(m, 2, 10));
 }
 
+// A gtest parameter name for a file kind of tiny_gguf.h ("offset-past-end"
+// -> "offset_past_end").
+std::string kind_name(const ::testing::TestParamInfo<const char*>& info) {
+  std::string n = info.param;
+  for (char& c : n) c = c == '-' ? '_' : c;
+  return n;
+}
+
 class ModelLoaderBad : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ModelLoaderBad, OneLineErrorNamingTheProblem) {
@@ -291,11 +291,7 @@ TEST_P(ModelLoaderBad, OneLineErrorNamingTheProblem) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, ModelLoaderBad, ::testing::ValuesIn(trix::test::kBadKinds),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n) c = c == '-' ? '_' : c;
-                           return n;
-                         });
+                         kind_name);
 
 TEST(ModelLoaderTiny, MissingTensorWrongShapeAndArchitecture) {
   using trix::test::tiny_llama_gguf;
@@ -351,11 +347,7 @@ TEST_P(GarbageWeights, GenerateStopsNamingTheStep) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, GarbageWeights, ::testing::ValuesIn(trix::test::kGarbageWeightKinds),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n) c = c == '-' ? '_' : c;
-                           return n;
-                         });
+                         kind_name);
 
 TEST(GarbageWeights, LaterStepIsNamed) {
   std::vector<float> logits(10, 0.5f);

@@ -13,13 +13,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <limits>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "common/shared_data.h"
 #include "trix/core/fp16.h"
 #include "trix/formats/tq2_0_fast.h"
@@ -43,10 +43,7 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-std::vector<uint8_t> read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using trix::test::read_bytes;
 
 void write_file(const fs::path& p, const void* data, size_t n) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -350,28 +347,16 @@ std::string write_gguf(const std::vector<TestTensor>& tensors, uint32_t alignmen
   return os.str();
 }
 
-class QuantizeGguf : public ::testing::Test {
+class QuantizeGguf : public trix::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("trix_quantize_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   // Names of leftover temporaries (trix::OutputFile's ".<name>.XXXXXX.tmp").
   std::string temporaries() const {
     std::string t;
-    for (const auto& e : fs::directory_iterator(dir_)) {
-      const std::string n = e.path().filename().string();
+    for (const std::string& n : names()) {
       if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0) t += n + " ";
     }
     return t;
   }
-  fs::path dir_;
 };
 
 QuantizeOptions model_options() {
@@ -490,7 +475,7 @@ TEST_F(QuantizeGguf, OutputLoadsAndHoldsTheScalarQuantizersBytes) {
     small.chunk_elements = 1;
     ThreadPool one(1);
     quantize_gguf_file(in, plan, small, dir_ / "out1.gguf", {in_path}, one);
-    EXPECT_EQ(read_file(out_path), read_file(dir_ / "out1.gguf"));
+    EXPECT_EQ(read_bytes(out_path), read_bytes(dir_ / "out1.gguf"));
   }
 }
 
@@ -510,7 +495,7 @@ class QuantizeTool : public QuantizeGguf {
     const int status = std::system(cmd.c_str());
     ToolResult r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    const auto out = read_file(dir_ / "stdout"), err = read_file(dir_ / "stderr");
+    const auto out = read_bytes(dir_ / "stdout"), err = read_bytes(dir_ / "stderr");
     r.out.assign(out.begin(), out.end());
     r.err.assign(err.begin(), err.end());
     return r;
@@ -534,10 +519,10 @@ TEST_F(QuantizeTool, RawModeReproducesGgmlGoldenBytes) {
       ToolResult r = run("--raw --threads 2" + shape + (g / ("input_" + std::string(part.name) + "_f32.bin")).string() +
                          " " + path("q.bin"));
       ASSERT_EQ(r.rc, 0) << r.err;
-      EXPECT_EQ(read_file(path("q.bin")), read_file(g / (base + ".bin")));
+      EXPECT_EQ(read_bytes(path("q.bin")), read_bytes(g / (base + ".bin")));
       r = run("--raw --dequantize" + shape + (g / (base + ".bin")).string() + " " + path("d.f32"));
       ASSERT_EQ(r.rc, 0) << r.err;
-      EXPECT_EQ(read_file(path("d.f32")), read_file(g / (base + "_dequant_f32.bin")));
+      EXPECT_EQ(read_bytes(path("d.f32")), read_bytes(g / (base + "_dequant_f32.bin")));
     }
   }
 }
@@ -550,11 +535,11 @@ TEST_F(QuantizeTool, RawModeI2SAndEdgeInputs) {
     const std::string type = format_info(f).name;
     ToolResult r = run("--raw --rows 8 --cols 256 --type " + type + " " + path("x.f32") + " " + path("q.bin"));
     ASSERT_EQ(r.rc, 0) << r.err;
-    const std::vector<uint8_t> q = read_file(path("q.bin"));
+    const std::vector<uint8_t> q = read_bytes(path("q.bin"));
     EXPECT_EQ(q, reference_bytes(f, x, rows, cols)) << type;
     r = run("--raw --dequantize --rows 8 --cols 256 --type " + type + " " + path("q.bin") + " " + path("d.f32"));
     ASSERT_EQ(r.rc, 0) << r.err;
-    EXPECT_EQ(read_file(path("d.f32")).size(), x.size() * sizeof(float));
+    EXPECT_EQ(read_bytes(path("d.f32")).size(), x.size() * sizeof(float));
   }
 }
 
@@ -606,7 +591,7 @@ TEST_F(QuantizeTool, GgufModeWritesALoadableFile) {
   r = run("--type tq2_0" + rules + "--keep 'nothing=q6_k' " + path("in.gguf") + " " + path("out2.gguf"));
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "warning: --keep pattern 'nothing' decides no tensor (no match, or earlier rules win)\n");
-  EXPECT_EQ(read_file(path("out.gguf")), read_file(path("out2.gguf")));
+  EXPECT_EQ(read_bytes(path("out.gguf")), read_bytes(path("out2.gguf")));
 
   r = run("--type tq2_0 " + path("in.gguf") + " " + path("out3.gguf"));
   EXPECT_EQ(r.rc, 1);

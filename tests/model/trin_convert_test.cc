@@ -8,7 +8,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <istream>
 #include <streambuf>
 #include <random>
@@ -17,6 +16,8 @@
 
 #include <sys/stat.h>
 
+#include "common/expect_error.h"
+#include "common/files.h"
 #include "trix/core/fp16.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/io/trin.h"
@@ -63,13 +64,10 @@ struct Tiny2L {
   };
 };
 
-class TrinConvert : public ::testing::Test {
+class TrinConvert : public trix::test::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("trix_trin_convert_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
+    ASSERT_NO_FATAL_FAILURE(TempDirTest::SetUp());
     desc_ = trix::trin_model_desc<Tiny2L>();
     std::mt19937 rng(7);
     for (const auto& l : desc_.ternary) {
@@ -78,7 +76,6 @@ class TrinConvert : public ::testing::Test {
       values_.push_back(std::move(v));
     }
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path write_trin(const std::string& name, size_t drop_tail = 0, size_t skip_last_tensors = 0) {
     std::vector<trix::TrinTensorView> views;
@@ -118,7 +115,6 @@ class TrinConvert : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
   trix::TrinModelDesc desc_;
   std::vector<std::vector<int8_t>> values_;
 };
@@ -241,18 +237,7 @@ TEST_F(TrinConvert, BaseSuppliesTokenizerAndNonTernaryTensors) {
   }
 }
 
-// Runs f and returns its trix::Error message (one line), or "" if none.
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const trix::Error& e) {
-    const std::string m = e.what();
-    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
-    return m;
-  }
-  return "";
-}
+using trix::test::error_of;
 
 TEST_F(TrinConvert, MalformedTrinAndShapeMismatch) {
   trix::TrinConvertOptions opt;
@@ -369,11 +354,7 @@ TEST_F(TrinConvert, OutputThatIsAnInputIsRefusedAndLeftIntact) {
   { std::ofstream(dir_ / "scales.txt") << "blk.0.attn_q.weight 0.5\n"; }
   fs::create_symlink(base, dir_ / "base_link.gguf");
   ASSERT_EQ(::link(trin.c_str(), (dir_ / "trin_link").c_str()), 0);
-  const auto bytes = [](const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  };
-  const std::string base_bytes = bytes(base), trin_bytes = bytes(trin);
+  const std::string base_bytes = trix::test::read_text(base), trin_bytes = trix::test::read_text(trin);
   trix::TrinConvertOptions opt;
   opt.base = base;
   opt.scale = 1.0f;
@@ -389,15 +370,15 @@ TEST_F(TrinConvert, OutputThatIsAnInputIsRefusedAndLeftIntact) {
   opt.scales_file = (dir_ / "scales.txt").string();
   EXPECT_EQ(error_of([&] { trix::convert_trin_to_gguf(desc_, trin, dir_ / "scales.txt", opt); }),
             opt.scales_file + ": is the same file as input '" + opt.scales_file + "'");
-  EXPECT_TRUE(bytes(base) == base_bytes) << "base changed";  // (no megabyte dumps)
-  EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
-  EXPECT_EQ(bytes(dir_ / "scales.txt"), "blk.0.attn_q.weight 0.5\n");
+  EXPECT_TRUE(trix::test::read_text(base) == base_bytes) << "base changed";  // (no megabyte dumps)
+  EXPECT_TRUE(trix::test::read_text(trin) == trin_bytes) << "TRIN changed";
+  EXPECT_EQ(trix::test::read_text(dir_ / "scales.txt"), "blk.0.attn_q.weight 0.5\n");
   // write_trin: the same rule.
   std::vector<trix::TrinTensorView> views;
   views.push_back({desc_.ternary[0].name, desc_.ternary[0].rows, desc_.ternary[0].cols, values_[0]});
   EXPECT_EQ(error_of([&] { trix::write_trin(trin, views, {dir_ / "trin_link"}); }),
             trin.string() + ": is the same file as input '" + (dir_ / "trin_link").string() + "'");
-  EXPECT_TRUE(bytes(trin) == trin_bytes) << "TRIN changed";
+  EXPECT_TRUE(trix::test::read_text(trin) == trin_bytes) << "TRIN changed";
 }
 
 // ---- TRIN input: bounded by the file (issue 9)

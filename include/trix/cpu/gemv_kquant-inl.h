@@ -54,17 +54,7 @@
 #include <immintrin.h>
 #endif
 
-HWY_BEFORE_NAMESPACE();
-// Highway 1.0.3's AVX3_DL target string lacks avx512vnni (see
-// gemv_ternary-inl.h); enable it for this file's AVX3_DL code.
-#if HWY_TARGET == HWY_AVX3_DL
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512vnni")
-#endif
-#endif
+#include "trix/cpu/target_begin-inl.h"  // Highway's attributes; AVX3_DL: +avx512vnni
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 namespace detail {
@@ -376,13 +366,6 @@ inline void GemvQ4KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_en
 
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
-#if HWY_TARGET == HWY_AVX3_DL
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
-#endif
-HWY_AFTER_NAMESPACE();
+#include "trix/cpu/target_end-inl.h"
 
 #endif  // TRIX_CPU_GEMV_KQUANT_INL_H_

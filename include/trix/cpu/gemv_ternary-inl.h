@@ -37,7 +37,7 @@
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_tq2_0_q8_k_ref.h"
 #include "trix/kernels/lanes16.h"
-// Per-target helper with its own toggle guard (before HWY_BEFORE_NAMESPACE).
+// Per-target helper with its own toggle guard (before target_begin-inl.h).
 #include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2 || \
@@ -45,25 +45,8 @@
 #include <immintrin.h>
 #endif
 
-HWY_BEFORE_NAMESPACE();
-// Highway 1.0.3's AVX3_DL target string names avxvnni but not avx512vnni,
-// although its runtime check requires AVX512-VNNI; enable the instruction for
-// this file's AVX3_DL code (lambdas included) explicitly.
-#if HWY_TARGET == HWY_AVX3_DL
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512vnni")
-#endif
-#endif
-// GCC 12 reports the undefined-on-purpose upper halves inside its own AVX-512
-// intrinsic headers (_mm512_cvtepi32_ps, _mm512_inserti64x4) as
-// maybe-uninitialized at -O1; the values are fully defined.
-#if !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#define TRIX_TARGET_QUIET_MAYBE_UNINITIALIZED
+#include "trix/cpu/target_begin-inl.h"  // Highway's attributes; AVX3_DL: +avx512vnni
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 
@@ -306,16 +289,6 @@ inline void GemvTQ2_0Q8KRows(const GemvArgs& args, size_t row_begin, size_t row_
 
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
-#if !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-#if HWY_TARGET == HWY_AVX3_DL
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
-#endif
-HWY_AFTER_NAMESPACE();
+#include "trix/cpu/target_end-inl.h"
 
 #endif  // TRIX_CPU_GEMV_TERNARY_INL_H_

@@ -52,26 +52,17 @@
 #include "trix/core/fp16.h"
 #include "trix/cpu/ternary_packed.h"
 #include "trix/kernels/lanes16.h"
-// Per-target helper; its own toggle guard (include before HWY_BEFORE_NAMESPACE).
+// Per-target helper; its own toggle guard (include before target_begin-inl.h).
 #include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
 #include <immintrin.h>
 #endif
 
-HWY_BEFORE_NAMESPACE();
-// Highway 1.0.3's AVX3_DL target string lacks avx512vnni (see
-// gemv_ternary-inl.h) and gfni; enable both for this file's AVX3_DL code.
 // GFNI instructions are written only on the path GemvGroups takes after a
 // runtime check (Highway's AVX3_DL check does not include GFNI).
-#if HWY_TARGET == HWY_AVX3_DL
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512vnni,gfni"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512vnni,gfni")
-#endif
-#endif
+#define TRIX_TARGET_WITH_GFNI
+#include "trix/cpu/target_begin-inl.h"  // Highway's attributes; AVX3_DL: +avx512vnni,gfni
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 namespace detail {
@@ -756,13 +747,6 @@ inline void PackedTernaryGemm(const PackedMatmulArgs& a, size_t g0, size_t g1) {
 
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
-#if HWY_TARGET == HWY_AVX3_DL
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
-#endif
-HWY_AFTER_NAMESPACE();
+#include "trix/cpu/target_end-inl.h"
 
 #endif  // TRIX_CPU_TERNARY_PACKED_INL_H_

@@ -11,9 +11,9 @@
 // BF16). Sums use a fixed 8-lane blocking so their rounding does not depend
 // on compiler flags or on the thread count. Accuracy: every op is within a
 // few float ulps per element of an fp64 evaluation (tests/runtime/
-// test_ops.cpp states the tolerances). They do not throw: shapes and
-// formats are validated by the caller (validate_weights, matvec_supported)
-// and asserted in debug builds.
+// ops_test.cc states the tolerances). They do not throw: shapes and formats
+// are validated by the caller (validate_weights, matvec_supported) and
+// asserted in debug builds.
 #pragma once
 
 #include <algorithm>

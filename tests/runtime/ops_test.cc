@@ -13,10 +13,10 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <vector>
 
+#include "common/bits.h"
 #include "trix/core/fp16.h"
 #include "trix/core/thread_pool.h"
 #include "trix/formats/f16.h"
@@ -73,7 +73,7 @@ TEST(Ops, RmsNormMatchesFp64) {
     // In place gives the same bits.
     std::vector<float> inplace = x;
     trix::ref::rmsnorm(inplace.data(), w.data(), inplace.data(), n, 1e-5f);
-    EXPECT_EQ(std::memcmp(inplace.data(), out.data(), out.size() * 4), 0);
+    EXPECT_TRUE(trix::test::same_bits(inplace.data(), out.data(), out.size()));
   }
 }
 
@@ -298,6 +298,45 @@ float reference_dot(const TestMatrix& m, int64_t r, const float* x) {
 
 class MatvecFormat : public ::testing::TestWithParam<FormatId> {};
 
+// matmul(y, pool) of n_tok tokens with 1, 2 and 3 threads: the same bits
+// each time (kept in `first`), and matvec(t, y, pool) of each token alone
+// the bits of that token's rows.
+template <class Matmul, class Matvec>
+void run_thread_invariant(int64_t rows, int64_t n_tok, std::vector<float>& first, Matmul matmul, Matvec matvec) {
+  first.clear();
+  for (size_t threads : {1, 2, 3}) {
+    trix::ThreadPool pool(threads);
+    std::vector<float> y(static_cast<size_t>(n_tok * rows));
+    matmul(y.data(), pool);
+    if (first.empty()) {
+      first = y;
+    } else {
+      ASSERT_TRUE(trix::test::same_bits(first.data(), y.data(), y.size())) << "threads " << threads;
+    }
+    for (int64_t t = 0; t < n_tok; ++t) {
+      std::vector<float> one(static_cast<size_t>(rows));
+      matvec(t, one.data(), pool);
+      ASSERT_TRUE(trix::test::same_bits(one.data(), y.data() + t * rows, one.size())) << "token " << t;
+    }
+  }
+}
+
+// got, row r of token activations xt, against the fp64 dot of the
+// dequantized row: within 1e-6 of the sum of magnitudes for formats with
+// float activations, 0.02 for those that quantize the activations.
+void expect_near_fp64(const TestMatrix& m, int64_t r, const float* xt, float got, int64_t t) {
+  const int64_t cols = m.view.cols;
+  double exact = 0, mag = 0;
+  for (int64_t c = 0; c < cols; ++c) {
+    const double p = double{m.dequant[static_cast<size_t>(r * cols + c)]} * xt[c];
+    exact += p;
+    mag += std::fabs(p);
+  }
+  const FormatId f = m.view.format;
+  const bool float_acts = f == FormatId::F32 || f == FormatId::F16 || f == FormatId::BF16;
+  EXPECT_NEAR(got, exact, (float_acts ? 1e-6 : 0.02) * mag) << "row " << r << " token " << t;
+}
+
 TEST_P(MatvecFormat, MatchesReferenceDotAndFp64AndIsThreadInvariant) {
   const FormatId f = GetParam();
   const int64_t rows = 19, cols = 512, n_tok = 3;
@@ -306,21 +345,12 @@ TEST_P(MatvecFormat, MatchesReferenceDotAndFp64AndIsThreadInvariant) {
   const auto x = random_vec(static_cast<size_t>(n_tok * cols), 43, -3, 3);
   trix::ref::MatvecScratch scratch;
   std::vector<float> first;
-  for (size_t threads : {1, 2, 3}) {
-    trix::ThreadPool pool(threads);
-    std::vector<float> y(static_cast<size_t>(n_tok * rows));
-    trix::ref::matmul(m.view, x.data(), n_tok, y.data(), pool, scratch);
-    if (first.empty()) {
-      first = y;
-    } else {
-      ASSERT_EQ(std::memcmp(first.data(), y.data(), y.size() * 4), 0) << "threads " << threads;
-    }
-    for (int64_t t = 0; t < n_tok; ++t) {
-      std::vector<float> one(static_cast<size_t>(rows));
-      trix::ref::matvec(m.view, x.data() + t * cols, one.data(), pool, scratch);
-      ASSERT_EQ(std::memcmp(one.data(), y.data() + t * rows, one.size() * 4), 0) << "token " << t;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(run_thread_invariant(
+      rows, n_tok, first,
+      [&](float* y, trix::ThreadPool& pool) { trix::ref::matmul(m.view, x.data(), n_tok, y, pool, scratch); },
+      [&](int64_t t, float* y, trix::ThreadPool& pool) {
+        trix::ref::matvec(m.view, x.data() + t * cols, y, pool, scratch);
+      }));
   for (int64_t t = 0; t < n_tok; ++t) {
     const float* xt = x.data() + t * cols;
     for (int64_t r = 0; r < rows; ++r) {
@@ -329,14 +359,7 @@ TEST_P(MatvecFormat, MatchesReferenceDotAndFp64AndIsThreadInvariant) {
       if (!std::isnan(ref)) {
         EXPECT_EQ(got, ref) << "row " << r << " token " << t;
       }
-      double exact = 0, mag = 0;
-      for (int64_t c = 0; c < cols; ++c) {
-        const double p = double{m.dequant[static_cast<size_t>(r * cols + c)]} * xt[c];
-        exact += p;
-        mag += std::fabs(p);
-      }
-      const bool float_acts = f == FormatId::F32 || f == FormatId::F16 || f == FormatId::BF16;
-      EXPECT_NEAR(got, exact, (float_acts ? 1e-6 : 0.02) * mag) << "row " << r << " token " << t;
+      expect_near_fp64(m, r, xt, got, t);
     }
   }
 }
@@ -366,21 +389,9 @@ TEST_P(MatvecFormat, PreparedPathIsThreadInvariantAndMatchesItsContract) {
   const auto x = random_vec(static_cast<size_t>(n_tok * cols), 45, -3, 3);
   trix::PreparedScratch scratch;
   std::vector<float> first;
-  for (size_t threads : {1, 2, 3}) {
-    trix::ThreadPool pool(threads);
-    std::vector<float> y(static_cast<size_t>(n_tok * rows));
-    trix::matmul(pw, x.data(), n_tok, y.data(), pool, scratch);
-    if (first.empty()) {
-      first = y;
-    } else {
-      ASSERT_EQ(std::memcmp(first.data(), y.data(), y.size() * 4), 0) << "threads " << threads;
-    }
-    for (int64_t t = 0; t < n_tok; ++t) {
-      std::vector<float> one(static_cast<size_t>(rows));
-      trix::matvec(pw, x.data() + t * cols, one.data(), pool, scratch);
-      ASSERT_EQ(std::memcmp(one.data(), y.data() + t * rows, one.size() * 4), 0) << "token " << t;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(run_thread_invariant(
+      rows, n_tok, first, [&](float* y, trix::ThreadPool& pool) { trix::matmul(pw, x.data(), n_tok, y, pool, scratch); },
+      [&](int64_t t, float* y, trix::ThreadPool& pool) { trix::matvec(pw, x.data() + t * cols, y, pool, scratch); }));
   for (int64_t t = 0; t < n_tok; ++t) {
     const float* xt = x.data() + t * cols;
     std::vector<trix::BlockQ8_K> a8k(static_cast<size_t>(cols) / 256);
@@ -394,16 +405,9 @@ TEST_P(MatvecFormat, PreparedPathIsThreadInvariantAndMatchesItsContract) {
                                                         a8k.data(), static_cast<size_t>(cols))
                 : trix::kernels::gemv_q4_k_q8_k_row_ref(static_cast<const trix::BlockQ4_K*>(m.view.row(r)),
                                                         a8k.data(), static_cast<size_t>(cols));
-        ASSERT_EQ(std::memcmp(&got, &want, 4), 0) << "row " << r << " token " << t;
+        ASSERT_TRUE(trix::test::same_bits(got, want)) << "row " << r << " token " << t;
       }
-      double exact = 0, mag = 0;
-      for (int64_t c = 0; c < cols; ++c) {
-        const double p = double{m.dequant[static_cast<size_t>(r * cols + c)]} * xt[c];
-        exact += p;
-        mag += std::fabs(p);
-      }
-      const bool float_acts = f == FormatId::F32 || f == FormatId::F16 || f == FormatId::BF16;
-      EXPECT_NEAR(got, exact, (float_acts ? 1e-6 : 0.02) * mag) << "row " << r << " token " << t;
+      expect_near_fp64(m, r, xt, got, t);
     }
   }
 }

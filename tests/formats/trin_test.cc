@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/test_util.h"
+#include "formats/inputs.h"
 #include "trix/io/trin.h"
 
 namespace trix::test {

@@ -7,8 +7,9 @@
 #include <limits>
 #include <vector>
 
+#include "common/bits.h"
 #include "formats/golden.h"
-#include "formats/test_util.h"
+#include "formats/inputs.h"
 #include "trix/formats/f16.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/q8_0.h"
@@ -30,6 +31,21 @@ std::vector<float> ternary_floats(size_t n, uint64_t seed, float scale) {
   return out;
 }
 
+// x quantized and dequantized: the blocks and the values read back.
+template <class Block>
+struct RoundTrip {
+  std::vector<Block> q;
+  std::vector<float> y;
+};
+template <class Block>
+RoundTrip<Block> round_trip(const std::vector<float>& x, void (*quantize)(const float*, Block*, size_t),
+                            void (*dequantize)(const Block*, float*, size_t)) {
+  RoundTrip<Block> r{std::vector<Block>(x.size() / Block::kElements), std::vector<float>(x.size())};
+  quantize(x.data(), r.q.data(), x.size());
+  dequantize(r.q.data(), r.y.data(), x.size());
+  return r;
+}
+
 template <class Block>
 void expect_ternary_round_trip(void (*quantize)(const float*, Block*, size_t),
                                void (*dequantize)(const Block*, float*, size_t)) {
@@ -37,10 +53,7 @@ void expect_ternary_round_trip(void (*quantize)(const float*, Block*, size_t),
     for (const size_t nblocks : {size_t{1}, size_t{3}, size_t{8}}) {
       const size_t n = nblocks * Block::kElements;
       const std::vector<float> x = ternary_floats(n, nblocks * 31 + 7, scale);
-      std::vector<Block> q(nblocks);
-      quantize(x.data(), q.data(), n);
-      std::vector<float> y(n);
-      dequantize(q.data(), y.data(), n);
+      const std::vector<float> y = round_trip(x, quantize, dequantize).y;
       for (size_t i = 0; i < n; ++i) ASSERT_EQ(y[i], x[i]) << "scale " << scale << " element " << i;
     }
   }
@@ -102,10 +115,7 @@ void expect_ternary_bound(void (*quantize)(const float*, Block*, size_t),
                           void (*dequantize)(const Block*, float*, size_t)) {
   const size_t n = 4 * 256;
   const std::vector<float> x = uniform_floats(n, 99, 3.0f);
-  std::vector<Block> q(n / 256);
-  quantize(x.data(), q.data(), n);
-  std::vector<float> y(n);
-  dequantize(q.data(), y.data(), n);
+  const std::vector<float> y = round_trip(x, quantize, dequantize).y;
   for (size_t b = 0; b < n / 256; ++b) {
     float amax = 0.0f;
     for (size_t i = 0; i < 256; ++i) amax = std::max(amax, std::fabs(x[b * 256 + i]));
@@ -120,10 +130,7 @@ TEST(FormatsRoundTrip, BoundTQ1_0) { expect_ternary_bound<BlockTQ1_0>(quantize_r
 TEST(FormatsRoundTrip, BoundQ8_K) {
   const size_t n = 5 * 256;
   const std::vector<float> x = uniform_floats(n, 5, 40.0f);
-  std::vector<BlockQ8_K> q(n / 256);
-  quantize_row_q8_k(x.data(), q.data(), n);
-  std::vector<float> y(n);
-  dequantize_row_q8_k(q.data(), y.data(), n);
+  const auto [q, y] = round_trip<BlockQ8_K>(x, quantize_row_q8_k, dequantize_row_q8_k);
   for (size_t b = 0; b < q.size(); ++b) {
     int32_t bsum = 0;
     for (size_t i = 0; i < 256; ++i) {
@@ -144,10 +151,7 @@ TEST(FormatsRoundTrip, BoundQ8_K) {
 TEST(FormatsRoundTrip, BoundQ8_0) {
   const size_t n = 40 * 32;
   const std::vector<float> x = uniform_floats(n, 6, 7.0f);
-  std::vector<BlockQ8_0> q(n / 32);
-  quantize_row_q8_0(x.data(), q.data(), n);
-  std::vector<float> y(n);
-  dequantize_row_q8_0(q.data(), y.data(), n);
+  const auto [q, y] = round_trip<BlockQ8_0>(x, quantize_row_q8_0, dequantize_row_q8_0);
   for (size_t b = 0; b < q.size(); ++b) {
     float amax = 0.0f;
     for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));

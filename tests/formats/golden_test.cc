@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bits.h"
 #include "formats/golden.h"
 #include "trix/formats/q4_k.h"
 #include "trix/formats/q6_k.h"

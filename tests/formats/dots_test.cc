@@ -9,8 +9,9 @@
 #include <cstring>
 #include <vector>
 
+#include "common/bits.h"
 #include "formats/golden.h"
-#include "formats/test_util.h"
+#include "formats/inputs.h"
 #include "trix/formats/f16.h"
 #include "trix/formats/i2_s.h"
 #include "trix/formats/q4_k.h"
@@ -72,14 +73,12 @@ std::vector<float> dequant_q8_k(const std::vector<BlockQ8_K>& a) {
 
 constexpr size_t kN = 7 * 256;  // odd block count
 
-TEST(FormatsDots, TQ2_0xQ8_K) {
-  std::vector<BlockTQ2_0> w(kN / 256);
-  quantize_row_tq2_0(uniform_floats(kN, 1).data(), w.data(), kN);
-  w[2].qs[5] = 0xFF;  // code 3 decodes to +2: the integer sum must still be exact
-  const std::vector<BlockQ8_K> a = q8_k_row(kN, 2);
-  std::vector<float> wf(kN);
-  dequantize_row_tq2_0(w.data(), wf.data(), kN);
-  const std::vector<float> af = dequant_q8_k(a);
+// The contract's terms of a ternary row (TQ2_0, TQ1_0) against Q8_K: per
+// block the exact sum of code * q, the codes read back from the dequantized
+// weights wf, and d_w * d_a.
+template <class Block>
+std::vector<Term> ternary_terms(const std::vector<Block>& w, const std::vector<float>& wf,
+                                const std::vector<BlockQ8_K>& a) {
   std::vector<Term> terms;
   for (size_t b = 0; b < w.size(); ++b) {
     int64_t s = 0;
@@ -88,6 +87,18 @@ TEST(FormatsDots, TQ2_0xQ8_K) {
     }
     terms.push_back({s, fp16_to_fp32(w[b].d) * a[b].d});
   }
+  return terms;
+}
+
+TEST(FormatsDots, TQ2_0xQ8_K) {
+  std::vector<BlockTQ2_0> w(kN / 256);
+  quantize_row_tq2_0(uniform_floats(kN, 1).data(), w.data(), kN);
+  w[2].qs[5] = 0xFF;  // code 3 decodes to +2: the integer sum must still be exact
+  const std::vector<BlockQ8_K> a = q8_k_row(kN, 2);
+  std::vector<float> wf(kN);
+  dequantize_row_tq2_0(w.data(), wf.data(), kN);
+  const std::vector<float> af = dequant_q8_k(a);
+  const std::vector<Term> terms = ternary_terms(w, wf, a);
   const Replay r = replay(terms);
   const float got = vec_dot_tq2_0_q8_k(w.data(), a.data(), kN);
   EXPECT_TRUE(same_bits(got, r.contract)) << got << " vs " << r.contract;
@@ -100,14 +111,7 @@ TEST(FormatsDots, TQ1_0xQ8_K) {
   const std::vector<BlockQ8_K> a = q8_k_row(kN, 4);
   std::vector<float> wf(kN);
   dequantize_row_tq1_0(w.data(), wf.data(), kN);
-  std::vector<Term> terms;
-  for (size_t b = 0; b < w.size(); ++b) {
-    int64_t s = 0;
-    for (size_t i = 0; i < 256; ++i) {
-      s += static_cast<int64_t>(std::lround(wf[b * 256 + i] / fp16_to_fp32(w[b].d))) * a[b].qs[i];
-    }
-    terms.push_back({s, fp16_to_fp32(w[b].d) * a[b].d});
-  }
+  const std::vector<Term> terms = ternary_terms(w, wf, a);
   const Replay r = replay(terms);
   const float got = vec_dot_tq1_0_q8_k(w.data(), a.data(), kN);
   EXPECT_TRUE(same_bits(got, r.contract)) << got << " vs " << r.contract;
