@@ -93,7 +93,7 @@ HWY_INLINE __m512i DotPairs(__m512i sum, __m512i pairs, __m512i scales) {
 }
 
 template <size_t kPrefetchBytes>
-inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
+inline float KQuantRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   // Bytes 0..31 of a 64-byte code vector take qh bits 0-1 (low nibbles) or
   // 4-5 (high nibbles), bytes 32..63 bits 2-3 or 6-7; each moved to bits 4-5.
@@ -167,7 +167,7 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
 }
 
 template <size_t kPrefetchBytes>
-inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   // Bytes 0..31 of chunk m's vector: low nibbles of qs[32m ..), bytes 32..63
   // their high nibbles.
@@ -227,7 +227,7 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
 #elif HWY_TARGET == HWY_AVX2
 
 template <size_t kPrefetchBytes>
-inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
+inline float KQuantRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   const __m256i m0f = _mm256_set1_epi8(0x0F);
   const __m256i m03 = _mm256_set1_epi8(0x03);
   const __m256i m0c = _mm256_set1_epi8(0x0C);
@@ -283,7 +283,7 @@ inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
 }
 
 template <size_t kPrefetchBytes>
-inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   const __m256i m0f = _mm256_set1_epi8(0x0F);
   alignas(16) int8_t dup[16];
   for (int i = 0; i < 16; ++i) dup[i] = static_cast<int8_t>(8 + i / 2);
@@ -326,12 +326,12 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
 #else
 
 template <size_t kPrefetchBytes>
-inline float Q6KRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
+inline float KQuantRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return kernels::gemv_q6_k_q8_k_row_ref(w, x, nb * BlockQ6_K::kElements);
 }
 
 template <size_t kPrefetchBytes>
-inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   return kernels::gemv_q4_k_q8_k_row_ref(w, x, nb * BlockQ4_K::kElements);
 }
 
@@ -339,29 +339,27 @@ inline float Q4KRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
 
 }  // namespace detail
 
-// Rows [row_begin, row_end) of y = W x: W Q6_K rows (row r at args.w + r *
-// args.w_row_bytes), x args.k / 256 Q8_K blocks, k % 256 == 0.
-template <size_t kPrefetchBytes>
-inline void GemvQ6KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+// Rows [row_begin, row_end) of y = W x: W rows of Block (Q6_K or Q4_K; row
+// r at args.w + r * args.w_row_bytes), x args.k / 256 Q8_K blocks,
+// k % 256 == 0.
+template <class Block, size_t kPrefetchBytes>
+inline void GemvKQuantRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
   const auto* x = static_cast<const BlockQ8_K*>(args.x);
   const auto* w_base = static_cast<const uint8_t*>(args.w);
-  const size_t nb = args.k / BlockQ6_K::kElements;
+  const size_t nb = args.k / Block::kElements;
   for (size_t r = row_begin; r < row_end; ++r) {
-    const auto* row = reinterpret_cast<const BlockQ6_K*>(w_base + r * args.w_row_bytes);
-    args.y[r] = detail::Q6KRow<kPrefetchBytes>(row, x, nb);
+    const auto* row = reinterpret_cast<const Block*>(w_base + r * args.w_row_bytes);
+    args.y[r] = detail::KQuantRow<kPrefetchBytes>(row, x, nb);
   }
 }
 
-// Rows [row_begin, row_end) of y = W x for Q4_K rows (see GemvQ6KQ8KRows).
+template <size_t kPrefetchBytes>
+inline void GemvQ6KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  GemvKQuantRows<BlockQ6_K, kPrefetchBytes>(args, row_begin, row_end);
+}
 template <size_t kPrefetchBytes>
 inline void GemvQ4KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
-  const auto* x = static_cast<const BlockQ8_K*>(args.x);
-  const auto* w_base = static_cast<const uint8_t*>(args.w);
-  const size_t nb = args.k / BlockQ4_K::kElements;
-  for (size_t r = row_begin; r < row_end; ++r) {
-    const auto* row = reinterpret_cast<const BlockQ4_K*>(w_base + r * args.w_row_bytes);
-    args.y[r] = detail::Q4KRow<kPrefetchBytes>(row, x, nb);
-  }
+  GemvKQuantRows<BlockQ4_K, kPrefetchBytes>(args, row_begin, row_end);
 }
 
 }  // namespace HWY_NAMESPACE
