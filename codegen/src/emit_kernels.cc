@@ -1,8 +1,9 @@
 // Emits, per kernel spec: the spec constants (trix/kernels/<name>.h), the
 // Highway instantiations (trix/cpu/kernels-inl.h) with the static dispatch
 // header and the dynamic dispatch declarations (trix/cpu/dispatch.h, whose
-// TRIX_CPU_KERNELS list trix/cpu/implementation.h defines them from), the CUDA header (trix/cuda/<name>.cuh) and the Metal
-// source plus its C++ host header (trix/metal/<name>.metal, .h).
+// TRIX_CPU_KERNELS list trix/cpu/implementation.h defines them from), the
+// CUDA header (trix/cuda/<name>.cuh) and the Metal source plus its C++ host
+// header (trix/metal/<name>.metal, .h).
 #include <fstream>
 #include <span>
 #include <set>
