@@ -20,13 +20,17 @@
 // every push in reverse order and #undefs them.
 #include "hwy/highway.h"
 
+// clang applies only the first pushed target attribute to a function, so
+// on AVX3_DL it gets one attribute with Highway's features and ours.
+#if !(HWY_TARGET == HWY_AVX3_DL && defined(__clang__))
 HWY_BEFORE_NAMESPACE();
+#endif
 #if HWY_TARGET == HWY_AVX3_DL
 #if defined(__clang__)
 #if defined(TRIX_TARGET_WITH_GFNI)
-#pragma clang attribute push(__attribute__((target("avx512vnni,gfni"))), apply_to = function)
+HWY_PUSH_ATTRIBUTES(HWY_TARGET_STR ",avx512vnni,gfni")
 #else
-#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
+HWY_PUSH_ATTRIBUTES(HWY_TARGET_STR ",avx512vnni")
 #endif
 #else
 #pragma GCC push_options

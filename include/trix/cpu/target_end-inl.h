@@ -11,6 +11,8 @@
 #pragma GCC pop_options
 #endif
 #endif
+#if !(HWY_TARGET == HWY_AVX3_DL && defined(__clang__))
 HWY_AFTER_NAMESPACE();
+#endif
 #undef TRIX_TARGET_WITH_GFNI
 #undef TRIX_TARGET_QUIET_MAYBE_UNINITIALIZED
