@@ -32,19 +32,9 @@
 #include "trix/io/llama2c.h"
 #include "trix/io/mapped_file.h"
 #include "trix/io/output_file.h"
-#include "trix/text/tokenizer.h"
+#include "trix/text/vocab.h"
+
 namespace trix {
-
-namespace detail {
-
-inline bool is_byte_piece(std::string_view s) {
-  auto hex = [](char ch) {
-    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F') || (ch >= 'a' && ch <= 'f');
-  };
-  return s.size() == 6 && s.substr(0, 3) == "<0x" && hex(s[3]) && hex(s[4]) && s[5] == '>';
-}
-
-}  // namespace detail
 
 // The GGUF vocabulary llama.cpp's converter derives from tokenizer.bin (see
 // the file comment): pieces with U+2581 for spaces, scores, token types.
@@ -74,7 +64,7 @@ inline GgufSpmVocab llama2c_vocab_to_gguf(const Llama2cVocab& in) {
       type = TokenType::Control;
     } else if (text.empty()) {
       type = TokenType::Control;
-    } else if (detail::is_byte_piece(text)) {
+    } else if (detail::parse_byte_token(text)) {
       type = TokenType::Byte;
     }
     std::string escaped;
