@@ -2,12 +2,14 @@
 # The README's test command (and what CI runs): installs what is missing,
 # then
 #   1. checks generated/ is what trix-gen makes from specs/ (regenerate + diff)
-#   2. builds the dev preset (Debug, ASan+UBSan, -Werror) and runs every test
-#   3. builds the release preset (-O3, -Werror) and runs every test again
+#   2. builds the dev preset (Debug, ASan+UBSan, -Werror) and runs its tests
+#      (all but the benchmarks' smoke runs)
+#   3. builds the release preset (-O3, -Werror) with the benchmarks and runs
+#      its tests (all but the one-TU-per-header test, a compile-only check)
 #   4. compiles the generated CUDA headers with nvcc for each listed arch
 #   5. installs TriX and builds + runs tests/consumer against the package
 #   6. cross-builds the kernel tests for aarch64 and runs them under qemu
-#   7. builds the libFuzzer targets (clang, ASan+UBSan) and runs each for
+#   7. builds the libFuzzer targets and the kernels (clang, ASan+UBSan), runs each for
 #      $TRIX_FUZZ_SECONDS (default 60) on its seed corpus (tests/fuzz/ci.sh)
 # Options: TRIX_SKIP_RELEASE=1 / TRIX_SKIP_CROSS=1 / TRIX_SKIP_FUZZ=1 skip
 # steps 3 / 6 / 7 locally (the fuzz step is never skipped under CI=true).

@@ -4,7 +4,8 @@
 # $TRIX_FUZZ_SECONDS (default 60) on a temporary copy of its seed corpus
 # (tests/fuzz/corpus/<name>/), $TRIX_FUZZ_PARALLEL (default 2) at a time.
 # Exits non-zero on any crash, leak, timeout or out-of-memory, and prints the
-# executions per target. Installs clang when missing (needs root).
+# executions per target. The same clang build also compiles trix_cpu (every
+# Highway kernel for every x86 target), the only clang build of the kernels. Installs clang when missing (needs root).
 # TRIX_FUZZ_BUILD_ONLY=1 only builds, and lists the targets.
 #   tests/fuzz/ci.sh            # from the repository root or anywhere
 set -euo pipefail
@@ -32,7 +33,7 @@ if ((${#targets[@]} == 0)); then
   echo "error: no fuzz_* targets in $build" >&2
   exit 1
 fi
-ninja -C "$build" -j "$parallel" "${targets[@]}"
+ninja -C "$build" -j "$parallel" "${targets[@]}" trix_cpu
 if [[ ${TRIX_FUZZ_BUILD_ONLY:-0} == 1 ]]; then
   printf '%s\n' "${targets[@]}"
   exit 0
