@@ -13,8 +13,22 @@
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
+# TRIX_AARCH64_COMPILER=clang (cache or environment) builds with clang
+# --target=aarch64-linux-gnu instead, on the same sysroot and C++ runtime.
+if(NOT TRIX_AARCH64_COMPILER AND DEFINED ENV{TRIX_AARCH64_COMPILER})
+  set(TRIX_AARCH64_COMPILER "$ENV{TRIX_AARCH64_COMPILER}")
+endif()
+set(TRIX_AARCH64_COMPILER "${TRIX_AARCH64_COMPILER}" CACHE STRING "gcc (default) or clang")
+list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES TRIX_AARCH64_COMPILER)
+if(TRIX_AARCH64_COMPILER STREQUAL "clang")
+  set(CMAKE_C_COMPILER clang)
+  set(CMAKE_CXX_COMPILER clang++)
+  set(CMAKE_C_COMPILER_TARGET aarch64-linux-gnu)
+  set(CMAKE_CXX_COMPILER_TARGET aarch64-linux-gnu)
+else()
+  set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+  set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
+endif()
 
 if(NOT TRIX_AARCH64_SYSROOT AND DEFINED ENV{TRIX_AARCH64_SYSROOT})
   set(TRIX_AARCH64_SYSROOT "$ENV{TRIX_AARCH64_SYSROOT}")

@@ -14,7 +14,9 @@
 # architecture added to dpkg) and unpacked into $build/sysroot.
 #
 # Env: TRIX_AARCH64_BUILD (default build/aarch64), TRIX_AARCH64_JOBS (2),
-#      TRIX_AARCH64_CPUS (space-separated subset of the names above).
+#      TRIX_AARCH64_CPUS (space-separated subset of the names above),
+#      TRIX_AARCH64_COMPILER=clang (build with clang --target=aarch64-linux-gnu;
+#      by default GCC builds and runs, and clang only compiles the kernels).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -68,6 +70,16 @@ mapfile -t tests < <(cd "$build/tree" && ctest -N -L kernels | sed -n 's/^ *Test
 ((${#tests[@]})) || { echo "error: no kernel tests configured" >&2; exit 1; }
 echo "== building ${tests[*]}"
 time ninja -C "$build/tree" -j "$jobs" "${tests[@]}"
+
+# ---- clang compiles the same kernels for aarch64 (its NEON dotprod path
+# differs from GCC's: see trix/cpu/arm_dot-inl.h). Compile only, to keep CI
+# short; TRIX_AARCH64_COMPILER=clang with this script runs them.
+if [[ ${TRIX_AARCH64_COMPILER:-gcc} != clang ]] && command -v clang++ >/dev/null; then
+  echo "== clang --target=aarch64-linux-gnu: trix/cpu/implementation.cc"
+  clang++ --target=aarch64-linux-gnu -std=c++20 -O2 -Wall -Wextra -Werror \
+    -I"$root/include" -I"$root/generated" -isystem "$sysroot/usr/include" \
+    -c "$root/include/trix/cpu/implementation.cc" -o "$build/implementation-clang.o"
+fi
 
 # ---- run under qemu on each emulated CPU
 qemu_cpu() {

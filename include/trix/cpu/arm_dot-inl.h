@@ -30,15 +30,24 @@
 #include <arm_neon.h>
 
 HWY_BEFORE_NAMESPACE();
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("arch=armv8.2-a+dotprod")
-#endif
+TRIX_ARM_DOTPROD_BEGIN
 namespace trix::cpu {
 namespace HWY_NAMESPACE {
 namespace arm_dot {
+
+// One sdot: lane j of acc += sum over k < 4 of a[4j + k] * b[4j + k].
+// clang 14's arm_neon.h declares vdotq_s32 only when the whole translation
+// unit targets +dotprod (not under a target attribute, as GCC's does), so
+// clang gets the instruction itself (allowed: this region has the dotprod
+// target attribute).
+HWY_INLINE int32x4_t Sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__clang__) && !defined(__ARM_FEATURE_DOTPROD)
+  __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+#else
+  return vdotq_s32(acc, a, b);
+#endif
+}
 
 HWY_INLINE int16x8_t PairSums(int8x16_t c, int8x16_t q) {
   return vpaddq_s16(vmull_s8(vget_low_s8(c), vget_low_s8(q)), vmull_high_s8(c, q));
@@ -53,10 +62,10 @@ HWY_INLINE int32x4_t Dot16(int32x4_t acc, uint8x16_t codes, int8x16_t q0, int8x1
   const int8x16_t c2 = vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(codes, 4), m3));
   const int8x16_t c3 = vreinterpretq_s8_u8(vshrq_n_u8(codes, 6));  // top field: no mask
   if constexpr (kSdot) {
-    acc = vdotq_s32(acc, c0, q0);
-    acc = vdotq_s32(acc, c1, q1);
-    acc = vdotq_s32(acc, c2, q2);
-    return vdotq_s32(acc, c3, q3);
+    acc = Sdot(acc, c0, q0);
+    acc = Sdot(acc, c1, q1);
+    acc = Sdot(acc, c2, q2);
+    return Sdot(acc, c3, q3);
   } else {
     int16x8_t s = PairSums(c0, q0);
     s = vaddq_s16(s, PairSums(c1, q1));
@@ -69,11 +78,7 @@ HWY_INLINE int32x4_t Dot16(int32x4_t acc, uint8x16_t codes, int8x16_t q0, int8x1
 }  // namespace arm_dot
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+TRIX_ARM_DOTPROD_END
 HWY_AFTER_NAMESPACE();
 
 #endif  // HWY_NEON && A64

@@ -24,3 +24,18 @@ inline bool arm_has_dotprod() {
 }
 
 }  // namespace trix::cpu
+
+// Brackets the NEON code that inlines vdotq_s32: the functions between them
+// are compiled with +dotprod (Highway's NEON target does not enable it), and
+// called only where arm_has_dotprod() or the kSdot = false path makes that
+// safe (see arm_dot-inl.h). clang takes a function attribute, GCC a target
+// pragma; both are undone by TRIX_ARM_DOTPROD_END.
+#if defined(__clang__)
+#define TRIX_ARM_DOTPROD_BEGIN \
+  _Pragma("clang attribute push(__attribute__((target(\"dotprod\"))), apply_to = function)")
+#define TRIX_ARM_DOTPROD_END _Pragma("clang attribute pop")
+#else
+#define TRIX_ARM_DOTPROD_BEGIN \
+  _Pragma("GCC push_options") _Pragma("GCC target(\"arch=armv8.2-a+dotprod\")")
+#define TRIX_ARM_DOTPROD_END _Pragma("GCC pop_options")
+#endif

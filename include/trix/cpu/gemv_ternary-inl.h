@@ -33,6 +33,7 @@
 
 #include "hwy/highway.h"
 #include "trix/core/fp16.h"
+#include "trix/cpu/arm_features.h"
 #include "trix/formats/blocks.h"
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_tq2_0_q8_k_ref.h"
@@ -74,12 +75,7 @@ inline float block_scale(const BlockTQ2_0& w, const BlockQ8_K& x) {
 
 #if HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
 // Compiled with +dotprod (vdotq_s32 is inlined here); see arm_dot-inl.h.
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("arch=armv8.2-a+dotprod")
-#endif
+TRIX_ARM_DOTPROD_BEGIN
 template <bool kSdot>
 inline void GemvRowsNeon(const GemvArgs& args, size_t row_begin, size_t row_end) {
   const size_t n_blocks = args.k / BlockTQ2_0::kElements;
@@ -107,11 +103,7 @@ inline void GemvRowsNeon(const GemvArgs& args, size_t row_begin, size_t row_end)
     args.y[r] = lanes16_combine(v);
   }
 }
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+TRIX_ARM_DOTPROD_END
 #endif  // HWY_NEON && A64
 
 }  // namespace detail

@@ -50,6 +50,7 @@
 
 #include "hwy/highway.h"
 #include "trix/core/fp16.h"
+#include "trix/cpu/arm_features.h"
 #include "trix/cpu/ternary_packed.h"
 #include "trix/kernels/lanes16.h"
 // Per-target helper; its own toggle guard (include before target_begin-inl.h).
@@ -518,12 +519,7 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
 // accumulators (4 rows x 4 quarters) stay in registers.
 // Compiled with +dotprod (needed where vdotq_s32 is inlined); see
 // arm_dot-inl.h for why the kSdot = false instance is safe without it.
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("arch=armv8.2-a+dotprod")
-#endif
+TRIX_ARM_DOTPROD_BEGIN
 template <bool kScaled, bool kSdot>
 inline void GemvGroupsNeon(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
   const PackedTernaryView& w = a.w;
@@ -586,11 +582,7 @@ inline void GemvGroupsNeon(const PackedMatmulArgs& a, size_t t, size_t g0, size_
     store_group<kScaled>(a, t, g, acc_f, acc_i);
   }
 }
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+TRIX_ARM_DOTPROD_END
 
 template <bool kScaled>
 inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
