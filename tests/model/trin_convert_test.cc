@@ -23,16 +23,16 @@
 #include "trix/io/trin.h"
 #include "trix/io/gguf_reader.h"
 #include "trix/io/gguf_writer.h"
+#include "trix/models/tinyllama_1_1b_shape.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// A 2-layer, 256-dim model in the shape of a generated trix::models struct.
-struct Tiny2L {
+// A 2-layer, 256-dim llama: TinyLlama's generated shape (its tensor list,
+// untied output, flags) with small dimensions.
+struct Tiny2L : trix::models::TinyLlama1_1BShape {
   static constexpr char kName[] = "tiny2l";
-  static constexpr char kArchitecture[] = "llama";
-  static constexpr bool kRopeNeox = false;
   static constexpr int64_t dim = 256;
   static constexpr int64_t ffn_dim = 512;
   static constexpr int64_t n_layers = 2;
@@ -40,28 +40,7 @@ struct Tiny2L {
   static constexpr int64_t n_kv_heads = 2;
   static constexpr int64_t vocab = 64;
   static constexpr int64_t context = 128;
-  static constexpr float rope_theta = 10000.0f;
-  static constexpr float rms_eps = 1e-5f;
   static constexpr int64_t head_dim = dim / n_heads;
-  struct Tensor {
-    const char* name;
-    const char* role;
-    const char* format;
-  };
-  static constexpr Tensor kTensors[] = {
-      {"token_embd.weight", "token_embd", "any"},
-      {"blk.{layer}.attn_norm.weight", "attn_norm", "f32"},
-      {"blk.{layer}.attn_q.weight", "attn_q", "any"},
-      {"blk.{layer}.attn_k.weight", "attn_k", "any"},
-      {"blk.{layer}.attn_v.weight", "attn_v", "any"},
-      {"blk.{layer}.attn_output.weight", "attn_output", "any"},
-      {"blk.{layer}.ffn_norm.weight", "ffn_norm", "f32"},
-      {"blk.{layer}.ffn_gate.weight", "ffn_gate", "any"},
-      {"blk.{layer}.ffn_up.weight", "ffn_up", "any"},
-      {"blk.{layer}.ffn_down.weight", "ffn_down", "any"},
-      {"output_norm.weight", "output_norm", "f32"},
-      {"output.weight", "output", "any"},
-  };
 };
 
 class TrinConvert : public trix::test::TempDirTest {
