@@ -58,33 +58,48 @@ void parallel_groups(ThreadPool& pool, const PackedMatmulArgs& args, Kernel&& ke
   });
 }
 
-// Quantizes n_tok tokens (x: n_tok x w.cols floats) to Q8_K and prepares
-// them; returns the prepared bytes' stride. Tokens are split across the
-// pool (each token's bytes depend only on its own floats).
-inline size_t prepare_acts_q8_k(ThreadPool& pool, const PackedTernaryView& w, const float* x,
-                                size_t n_tok, PackedActScratch& scratch, const uint8_t** out) {
-  const size_t nb = w.n_blocks;
-  const size_t stride = prepared_act_bytes(nb);
-  const size_t q8_bytes = round_up_64(nb * sizeof(BlockQ8_K));
+// Prepares n_tok tokens' activations, stride bytes each, split across the
+// pool (each token's bytes depend only on its own floats):
+// prepare_token(t, tmp, out) writes token t to out, with tmp_bytes of
+// per-task scratch at tmp. Returns the first token's bytes.
+template <class PrepareToken>
+const uint8_t* prepare_acts(ThreadPool& pool, size_t n_tok, size_t stride, size_t tmp_bytes,
+                            PackedActScratch& scratch, const PrepareToken& prepare_token) {
   const size_t n_tasks = std::min(pool.num_threads(), n_tok);
-  uint8_t* base = scratch.reserve(stride * n_tok + q8_bytes * n_tasks);
+  uint8_t* base = scratch.reserve(stride * n_tok + tmp_bytes * n_tasks);
   pool.parallel_for(n_tasks, [&](size_t task, size_t) {
-    auto* q8 = reinterpret_cast<BlockQ8_K*>(base + stride * n_tok + q8_bytes * task);
+    uint8_t* tmp = base + stride * n_tok + tmp_bytes * task;
     const auto [b, e] = ThreadPool::chunk(n_tok, n_tasks, task);
-    for (size_t t = b; t < e; ++t) {
-      ops::quantize_row_q8_k(x + t * w.cols, q8, w.cols);  // quantize_row_q8_k's bytes
-      prepare_act_q8_k(q8, nb, base + t * stride);
-    }
+    for (size_t t = b; t < e; ++t) prepare_token(t, tmp, base + t * stride);
   });
-  *out = base;
-  return stride;
+  return base;
+}
+
+// Runs the packed GEMV (one token) or GEMM (several) over prepared
+// activations, row groups split across the pool.
+using PackedKernel = void (*)(const PackedMatmulArgs&, size_t begin, size_t end);
+template <PackedKernel kGemv, PackedKernel kGemm>
+void run_packed(ThreadPool& pool, const PackedTernaryView& w, const uint8_t* acts, size_t act_stride,
+                size_t n_tok, float* y, size_t y_stride) {
+  PackedMatmulArgs a;
+  a.w = w;
+  a.acts = acts;
+  a.act_stride = act_stride;
+  a.n_tok = n_tok;
+  a.y = y;
+  a.y_stride = y_stride;
+  if (n_tok == 1) {
+    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) { kGemv(args, b, e); });
+  } else {
+    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) { kGemm(args, b, e); });
+  }
 }
 
 // y[t * y_stride + r] = sum_c W[r][c] x[t][c] for packed TQ2_0 or TQ1_0
 // weights (format says which: TQ1_0 was decoded to TQ2_0 codes by
 // prepare_weight, so both run the TQ2_0 packed4 kernels, whose specs list
-// TQ1_0 in prepared_from), with Q8_K activations: the lanes16 contract per
-// (row, token).
+// TQ1_0 in prepared_from), with Q8_K activations (quantize_row_q8_k's bytes,
+// then prepared): the lanes16 contract per (row, token).
 inline void packed_matmul_q8_k(ThreadPool& pool, const PackedTernaryView& w, FormatId format,
                                const float* x, size_t n_tok, float* y, size_t y_stride,
                                PackedActScratch& scratch) {
@@ -92,62 +107,31 @@ inline void packed_matmul_q8_k(ThreadPool& pool, const PackedTernaryView& w, For
                 kernels::gemm_packed_tq2_0_q8_k::kSourceFormats);
   assert(std::ranges::count(kernels::gemv_packed_tq2_0_q8_k::kSourceFormats, format) == 1);
   (void)format;
-  PackedMatmulArgs a;
-  a.w = w;
-  a.act_stride = prepare_acts_q8_k(pool, w, x, n_tok, scratch, &a.acts);
-  a.n_tok = n_tok;
-  a.y = y;
-  a.y_stride = y_stride;
-  if (n_tok == 1) {
-    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
-      gemv_packed_tq2_0_q8_k(args, b, e);
-    });
-  } else {
-    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
-      gemm_packed_tq2_0_q8_k(args, b, e);
-    });
-  }
+  const size_t nb = w.n_blocks;
+  const size_t stride = prepared_act_bytes(nb);
+  const uint8_t* acts = prepare_acts(pool, n_tok, stride, round_up_64(nb * sizeof(BlockQ8_K)), scratch,
+                                     [&](size_t t, uint8_t* tmp, uint8_t* out) {
+                                       auto* q8 = reinterpret_cast<BlockQ8_K*>(tmp);
+                                       ops::quantize_row_q8_k(x + t * w.cols, q8, w.cols);
+                                       prepare_act_q8_k(q8, nb, out);
+                                     });
+  run_packed<gemv_packed_tq2_0_q8_k, gemm_packed_tq2_0_q8_k>(pool, w, acts, stride, n_tok, y, y_stride);
 }
 
-// Quantizes n_tok tokens to bitnet.cpp's per-token int8 (quantize_row_i8_s)
-// and prepares them (scale in slot 0); returns the stride.
-inline size_t prepare_acts_i8_s(ThreadPool& pool, const PackedTernaryView& w, const float* x,
-                                size_t n_tok, PackedActScratch& scratch, const uint8_t** out) {
-  const size_t stride = prepared_act_bytes(w.n_blocks);
-  const size_t q_bytes = round_up_64(w.cols);
-  const size_t n_tasks = std::min(pool.num_threads(), n_tok);
-  uint8_t* base = scratch.reserve(stride * n_tok + q_bytes * n_tasks);
-  pool.parallel_for(n_tasks, [&](size_t task, size_t) {
-    auto* q = reinterpret_cast<int8_t*>(base + stride * n_tok + q_bytes * task);
-    const auto [b, e] = ThreadPool::chunk(n_tok, n_tasks, task);
-    for (size_t t = b; t < e; ++t) {
-      const float s = ops::quantize_row_i8_s(x + t * w.cols, q, w.cols).scale;  // quantize_row_i8_s's codes
-      prepare_act_i8(q, w.cols, s, base + t * stride);
-    }
-  });
-  *out = base;
-  return stride;
-}
-
-// y[t * y_stride + r] for packed I2_S weights: per (row, token)
-// float(isum) / act_scale * w.tensor_scale, vec_dot_i2_s_i8's contract.
+// y[t * y_stride + r] for packed I2_S weights with bitnet.cpp's per-token
+// int8 activations (quantize_row_i8_s's codes, then prepared, scale in slot
+// 0): per (row, token) float(isum) / act_scale * w.tensor_scale,
+// vec_dot_i2_s_i8's contract.
 inline void packed_matmul_i8_s(ThreadPool& pool, const PackedTernaryView& w, const float* x, size_t n_tok,
                                float* y, size_t y_stride, PackedActScratch& scratch) {
-  PackedMatmulArgs a;
-  a.w = w;
-  a.act_stride = prepare_acts_i8_s(pool, w, x, n_tok, scratch, &a.acts);
-  a.n_tok = n_tok;
-  a.y = y;
-  a.y_stride = y_stride;
-  if (n_tok == 1) {
-    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
-      gemv_packed_i2_s_i8_s(args, b, e);
-    });
-  } else {
-    parallel_groups(pool, a, [](const PackedMatmulArgs& args, size_t b, size_t e) {
-      gemm_packed_i2_s_i8_s(args, b, e);
-    });
-  }
+  const size_t stride = prepared_act_bytes(w.n_blocks);
+  const uint8_t* acts = prepare_acts(pool, n_tok, stride, round_up_64(w.cols), scratch,
+                                     [&](size_t t, uint8_t* tmp, uint8_t* out) {
+                                       auto* q = reinterpret_cast<int8_t*>(tmp);
+                                       const float s = ops::quantize_row_i8_s(x + t * w.cols, q, w.cols).scale;
+                                       prepare_act_i8(q, w.cols, s, out);
+                                     });
+  run_packed<gemv_packed_i2_s_i8_s, gemm_packed_i2_s_i8_s>(pool, w, acts, stride, n_tok, y, y_stride);
 }
 
 // ------------------------------------------------------------ rows as stored

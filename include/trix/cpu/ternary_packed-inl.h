@@ -92,6 +92,32 @@ inline void store_group(const PackedMatmulArgs& a, size_t t, size_t g, const flo
   }
 }
 
+// The rows-outside, blocks-inside loop of one token over groups g0..g1-1:
+// row_block(ab, wr, scale, acc_f_row, acc_i_row) adds block b of row i (its
+// activation block ab, its 64 code bytes wr, the float scale dw * da when
+// kScaled) into that row's 16 lane accumulators; store_group finishes.
+template <bool kScaled, class RowBlock>
+inline void ForGroupRowBlocks(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1,
+                              const RowBlock& row_block) {
+  const PackedTernaryView& w = a.w;
+  const size_t nb = w.n_blocks;
+  const uint8_t* act = a.acts + t * a.act_stride;
+  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
+  for (size_t g = g0; g < g1; ++g) {
+    const uint8_t* wg = w.group(g);
+    const float* dw = kScaled ? w.scales(g) : nullptr;
+    alignas(64) float acc_f[64] = {};
+    alignas(64) int32_t acc_i[64] = {};
+    for (size_t i = 0; i < 4 && g * kPackedRows + i < w.rows; ++i) {
+      for (size_t b = 0; b < nb; ++b) {
+        row_block(act + b * kPackedActBlockBytes, wg + (b * kPackedRows + i) * kPackedCodeBytes,
+                  kScaled ? dw[b * 4 + i] * da[b] : 0.0f, acc_f + 16 * i, acc_i + 16 * i);
+      }
+    }
+    store_group<kScaled>(a, t, g, acc_f, acc_i);
+  }
+}
+
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3
 
 HWY_INLINE __m512i Dot4(__m512i sum, __m512i codes, __m512i act) {
@@ -601,110 +627,80 @@ inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1
 // the block's 64 bytes (16 lanes). Inactive bytes load as zero.
 template <bool kScaled>
 inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
-  const PackedTernaryView& w = a.w;
-  const size_t nb = w.n_blocks;
-  const uint8_t* act = a.acts + t * a.act_stride;
-  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
   const size_t step = std::min<size_t>(svcntb(), kPackedCodeBytes);
-  for (size_t g = g0; g < g1; ++g) {
-    const uint8_t* wg = w.group(g);
-    const float* dw = kScaled ? w.scales(g) : nullptr;
-    alignas(64) float acc_f[64] = {};
-    alignas(64) int32_t acc_i[64] = {};
-    for (size_t i = 0; i < 4 && g * kPackedRows + i < w.rows; ++i) {
-      for (size_t b = 0; b < nb; ++b) {
-        const uint8_t* ab = act + b * kPackedActBlockBytes;
-        const int8_t* aq = reinterpret_cast<const int8_t*>(ab);
-        const int32_t* init = reinterpret_cast<const int32_t*>(ab + 256);
-        const uint8_t* wr = wg + (b * kPackedRows + i) * kPackedCodeBytes;
-        const float scale = kScaled ? dw[b * 4 + i] * da[b] : 0.0f;
-        for (size_t j = 0; j < kPackedCodeBytes; j += step) {
-          const svbool_t p8 = svwhilelt_b8_u64(j, kPackedCodeBytes);
-          const svbool_t p32 = svwhilelt_b32_u64(j / 4, 16);
-          const svuint8_t codes = svld1_u8(p8, wr + j);
-          svint32_t s = svld1_s32(p32, init + j / 4);
-          s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, codes, 3)), svld1_s8(p8, aq + j));
-          s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, svlsr_n_u8_x(p8, codes, 2), 3)),
-                        svld1_s8(p8, aq + 64 + j));
-          s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, svlsr_n_u8_x(p8, codes, 4), 3)),
-                        svld1_s8(p8, aq + 128 + j));
-          s = svdot_s32(s, svreinterpret_s8_u8(svlsr_n_u8_x(p8, codes, 6)), svld1_s8(p8, aq + 192 + j));
-          float* af = acc_f + 16 * i + j / 4;
-          int32_t* ai = acc_i + 16 * i + j / 4;
-          if constexpr (kScaled) {
-            const svfloat32_t v = svsub_n_f32_x(p32, svreinterpret_f32_s32(s), kMagicFloat);
-            svst1_f32(p32, af, svmla_n_f32_x(p32, svld1_f32(p32, af), v, scale));  // fused
-          } else {
-            svst1_s32(p32, ai, svadd_s32_x(p32, svld1_s32(p32, ai), s));
-          }
-        }
+  ForGroupRowBlocks<kScaled>(a, t, g0, g1, [step](const uint8_t* ab, const uint8_t* wr, float scale,
+                                                  float* acc_f, int32_t* acc_i) {
+    const int8_t* aq = reinterpret_cast<const int8_t*>(ab);
+    const int32_t* init = reinterpret_cast<const int32_t*>(ab + 256);
+    for (size_t j = 0; j < kPackedCodeBytes; j += step) {
+      const svbool_t p8 = svwhilelt_b8_u64(j, kPackedCodeBytes);
+      const svbool_t p32 = svwhilelt_b32_u64(j / 4, 16);
+      const svuint8_t codes = svld1_u8(p8, wr + j);
+      svint32_t s = svld1_s32(p32, init + j / 4);
+      s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, codes, 3)), svld1_s8(p8, aq + j));
+      s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, svlsr_n_u8_x(p8, codes, 2), 3)),
+                    svld1_s8(p8, aq + 64 + j));
+      s = svdot_s32(s, svreinterpret_s8_u8(svand_n_u8_x(p8, svlsr_n_u8_x(p8, codes, 4), 3)),
+                    svld1_s8(p8, aq + 128 + j));
+      s = svdot_s32(s, svreinterpret_s8_u8(svlsr_n_u8_x(p8, codes, 6)), svld1_s8(p8, aq + 192 + j));
+      float* af = acc_f + j / 4;
+      int32_t* ai = acc_i + j / 4;
+      if constexpr (kScaled) {
+        const svfloat32_t v = svsub_n_f32_x(p32, svreinterpret_f32_s32(s), kMagicFloat);
+        svst1_f32(p32, af, svmla_n_f32_x(p32, svld1_f32(p32, af), v, scale));  // fused
+      } else {
+        svst1_s32(p32, ai, svadd_s32_x(p32, svld1_s32(p32, ai), s));
       }
     }
-    store_group<kScaled>(a, t, g, acc_f, acc_i);
-  }
+  });
 }
 
 #else  // portable Highway path
 
 template <bool kScaled>
 inline void GemvGroups(const PackedMatmulArgs& a, size_t t, size_t g0, size_t g1) {
-  namespace hn = hwy::HWY_NAMESPACE;
-  const hn::CappedTag<int32_t, 16> di;
-  const hn::RebindToUnsigned<decltype(di)> du;
-  const hn::RebindToFloat<decltype(di)> df;
-  // Bytes are loaded as u32 lanes (4 code or activation bytes per lane; the
-  // Highway loads are byte-addressed, so no alignment or aliasing issue).
-  auto load_u32 = [&](const uint8_t* p) { return hn::LoadU(du, reinterpret_cast<const uint32_t*>(p)); };
-  const size_t N = hn::Lanes(di);
-  const PackedTernaryView& w = a.w;
-  const size_t nb = w.n_blocks;
-  const uint8_t* act = a.acts + t * a.act_stride;
-  const float* da = reinterpret_cast<const float*>(act + nb * kPackedActBlockBytes);
-  const auto three = hn::Set(du, 3u);
-  for (size_t g = g0; g < g1; ++g) {
-    const uint8_t* wg = w.group(g);
-    const float* dw = kScaled ? w.scales(g) : nullptr;
-    alignas(64) float acc_f[64] = {};
-    alignas(64) int32_t acc_i[64] = {};
-    for (size_t i = 0; i < 4 && g * kPackedRows + i < w.rows; ++i) {
-      for (size_t b = 0; b < nb; ++b) {
-        const uint8_t* ab = act + b * kPackedActBlockBytes;
-        const uint8_t* wr = wg + (b * kPackedRows + i) * kPackedCodeBytes;
-        alignas(64) float v[16];
-        for (size_t j = 0; j < 16; j += N) {  // lanes j .. j + N - 1
-          const auto codes = load_u32(wr + 4 * j);
-          int32_t init[16];
-          std::memcpy(init, ab + 256, sizeof init);
-          auto s = hn::LoadU(di, init + j);
-          for (int n = 0; n < 4; ++n) {
-            const auto q4 = hn::BitCast(di, load_u32(ab + 64 * n + 4 * j));
-            for (int k = 0; k < 4; ++k) {
-              const auto c = hn::BitCast(di, hn::And(hn::ShiftRightSame(codes, 8 * k + 2 * n), three));
-              const auto q = hn::ShiftRightSame(hn::ShiftLeftSame(q4, 24 - 8 * k), 24);
-              s = hn::Add(s, hn::Mul(c, q));
-            }
-          }
-          if constexpr (kScaled) {
-            hn::StoreU(hn::Sub(hn::BitCast(df, s), hn::Set(df, kMagicFloat)), df, v + j);
-          } else {
-            hn::StoreU(hn::Add(hn::LoadU(di, acc_i + 16 * i + j), s), di, acc_i + 16 * i + j);
-          }
-        }
-        if constexpr (kScaled) {
-          const float scale = dw[b * 4 + i] * da[b];
-#if HWY_NATIVE_FMA
-          for (size_t j = 0; j < 16; j += N) {
-            const auto acc = hn::LoadU(df, acc_f + 16 * i + j);
-            hn::StoreU(hn::MulAdd(hn::LoadU(df, v + j), hn::Set(df, scale), acc), df, acc_f + 16 * i + j);
-          }
-#else
-          for (size_t l = 0; l < 16; ++l) acc_f[16 * i + l] = std::fma(v[l], scale, acc_f[16 * i + l]);
-#endif
+  ForGroupRowBlocks<kScaled>(a, t, g0, g1, [](const uint8_t* ab, const uint8_t* wr, float scale,
+                                              float* acc_f, int32_t* acc_i) {
+    namespace hn = hwy::HWY_NAMESPACE;
+    const hn::CappedTag<int32_t, 16> di;
+    const hn::RebindToUnsigned<decltype(di)> du;
+    const hn::RebindToFloat<decltype(di)> df;
+    // Bytes are loaded as u32 lanes (4 code or activation bytes per lane; the
+    // Highway loads are byte-addressed, so no alignment or aliasing issue).
+    auto load_u32 = [&](const uint8_t* p) { return hn::LoadU(du, reinterpret_cast<const uint32_t*>(p)); };
+    const size_t N = hn::Lanes(di);
+    const auto three = hn::Set(du, 3u);
+    alignas(64) float v[16];
+    for (size_t j = 0; j < 16; j += N) {  // lanes j .. j + N - 1
+      const auto codes = load_u32(wr + 4 * j);
+      int32_t init[16];
+      std::memcpy(init, ab + 256, sizeof init);
+      auto s = hn::LoadU(di, init + j);
+      for (int n = 0; n < 4; ++n) {
+        const auto q4 = hn::BitCast(di, load_u32(ab + 64 * n + 4 * j));
+        for (int k = 0; k < 4; ++k) {
+          const auto c = hn::BitCast(di, hn::And(hn::ShiftRightSame(codes, 8 * k + 2 * n), three));
+          const auto q = hn::ShiftRightSame(hn::ShiftLeftSame(q4, 24 - 8 * k), 24);
+          s = hn::Add(s, hn::Mul(c, q));
         }
       }
+      if constexpr (kScaled) {
+        hn::StoreU(hn::Sub(hn::BitCast(df, s), hn::Set(df, kMagicFloat)), df, v + j);
+      } else {
+        hn::StoreU(hn::Add(hn::LoadU(di, acc_i + j), s), di, acc_i + j);
+      }
     }
-    store_group<kScaled>(a, t, g, acc_f, acc_i);
-  }
+    if constexpr (kScaled) {
+#if HWY_NATIVE_FMA
+      for (size_t j = 0; j < 16; j += N) {
+        const auto acc = hn::LoadU(df, acc_f + j);
+        hn::StoreU(hn::MulAdd(hn::LoadU(df, v + j), hn::Set(df, scale), acc), df, acc_f + j);
+      }
+#else
+      for (size_t l = 0; l < 16; ++l) acc_f[l] = std::fma(v[l], scale, acc_f[l]);
+#endif
+    }
+  });
 }
 
 #endif
