@@ -56,6 +56,11 @@ class GgufReader {
   }
 
   const std::string& name() const { return name_; }
+  // The mapping's MappedFile::release_pages for bytes of an opened file
+  // (nothing for from_memory: the caller owns those bytes).
+  void release_pages(const void* p, size_t n) const {
+    if (file_) file_->release_pages(p, n);
+  }
   uint32_t version() const { return version_; }
   uint32_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }

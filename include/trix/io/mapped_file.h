@@ -58,6 +58,21 @@ class MappedFile {
 
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
 
+  // Drops this process's pages of [p, p + n) (the whole pages inside it)
+  // from the mapping: they stop counting in its resident memory and are
+  // read again from the page cache (the file is unchanged, the mapping
+  // read-only and private) if touched later. For bytes already copied
+  // elsewhere, e.g. weights repacked at load time. A range outside the
+  // mapping is ignored; so is a failing madvise (it is advice).
+  void release_pages(const void* p, size_t n) const {
+    const auto b = reinterpret_cast<uintptr_t>(p), base = reinterpret_cast<uintptr_t>(data_);
+    if (b < base || n > size_ || b - base > size_ - n) return;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = (b + page - 1) / page * page;
+    const uintptr_t hi = (b + n) / page * page;
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
+
   // "directory", "FIFO", ... for messages about a path that is not a file.
   static std::string file_kind(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";

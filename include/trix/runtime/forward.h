@@ -76,7 +76,7 @@ std::span<const float> forward(const Shape& s, const PreparedModel& w,
     float* x = b.x.data();
     const int64_t half = s.head_dim / 2;
     for (int64_t t = 0; t < n_tok; ++t) {
-      embedding_row(w.views.token_embd, tokens[static_cast<size_t>(start + t)], x + t * s.dim);
+      embedding_row(w.token_embd(), tokens[static_cast<size_t>(start + t)], x + t * s.dim);
       rope_table(pos0 + start + t, s.head_dim, s.rope_theta, b.rope_cos.data() + t * half,
                  b.rope_sin.data() + t * half);
     }

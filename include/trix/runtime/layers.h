@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -60,31 +61,52 @@ struct PreparedModel {
   ModelWeights views;
   std::vector<PreparedLayer> layers;
   PreparedWeight output;
+
+  // token_embd as the forward pass reads its rows: from the output's copy
+  // when the output is tied to it and was copied (so pages of the file that
+  // the loader released are not read back), else the view.
+  WeightView token_embd() const {
+    WeightView v = views.token_embd;
+    if (output.rows && output.view.data == v.data) v.data = output.rows->data();
+    return v;
+  }
 };
+
+// Called with the bytes of a weight that prepare_model has copied (repacked
+// or moved to huge pages), which the model no longer reads; the GGUF loader
+// drops them from the process (GgufReader::release_pages), so that resident
+// memory holds one copy of each weight, not the file's and the prepared one.
+using ReleaseSource = std::function<void(const void* data, size_t bytes)>;
 
 // Prepares every projection of `w` (see PreparedLayer). Repacking the
 // ternary formats reads all their bytes once: a full BitNet-2B-4T takes a
 // second or two.
-inline std::shared_ptr<const PreparedModel> prepare_model(const ModelWeights& w) {
+inline std::shared_ptr<const PreparedModel> prepare_model(const ModelWeights& w,
+                                                          const ReleaseSource& release = {}) {
   auto p = std::make_shared<PreparedModel>();
   p->views = w;
   p->layers.reserve(w.layers.size());
+  auto prepare = [&](const WeightView& v) {
+    PreparedWeight pw = prepare_weight(v);
+    if (release && (pw.packed || pw.rows)) release(v.data, static_cast<size_t>(v.rows * v.row_bytes()));
+    return pw;
+  };
   for (const LayerWeights& l : w.layers) {
     PreparedLayer q;
     q.attn_norm = l.attn_norm;
     q.attn_sub_norm = l.attn_sub_norm;
     q.ffn_norm = l.ffn_norm;
     q.ffn_sub_norm = l.ffn_sub_norm;
-    q.wq = prepare_weight(l.wq);
-    q.wk = prepare_weight(l.wk);
-    q.wv = prepare_weight(l.wv);
-    q.wo = prepare_weight(l.wo);
-    q.w_gate = prepare_weight(l.w_gate);
-    q.w_up = prepare_weight(l.w_up);
-    q.w_down = prepare_weight(l.w_down);
+    q.wq = prepare(l.wq);
+    q.wk = prepare(l.wk);
+    q.wv = prepare(l.wv);
+    q.wo = prepare(l.wo);
+    q.w_gate = prepare(l.w_gate);
+    q.w_up = prepare(l.w_up);
+    q.w_down = prepare(l.w_down);
     p->layers.push_back(std::move(q));
   }
-  p->output = prepare_weight(w.output);
+  p->output = prepare(w.output);
   return p;
 }
 

@@ -283,7 +283,8 @@ inline LoadedModel load_model(GgufReader r) {
   ModelWeights w = gguf_model_weights(r, c);
   Tokenizer tok = Tokenizer::from_gguf(r);
   validate_weights(c, w);
-  auto prepared = prepare_model(w);
+  // Weights that prepare_model copies leave the mapping's resident pages.
+  auto prepared = prepare_model(w, [&r](const void* p, size_t n) { r.release_pages(p, n); });
   return LoadedModel{std::move(r), c, std::move(w), std::move(prepared), std::move(tok)};
 }
 
