@@ -6,8 +6,12 @@
 //     tokens, default 64) in tokens per second at 1 and 2 threads, per weight
 //     format (TQ2_0, TQ1_0, I2_S), with the bytes each decoded token streams
 //     and that traffic as a share of the DRAM read bandwidth measured in the
-//     same run (bench/dram.cc), next to llama.cpp's figures (DESIGN.md s4)
-//     and TriX's targets.
+//     same run (bench/dram.cc), the load time (file in the page cache) and
+//     the peak resident memory against the file's size, next to llama.cpp's
+//     figures and TriX's targets. llama.cpp's figures come from the same run
+//     when LLAMA_BENCH names a llama-bench binary (run on the same file with
+//     -p/-n/-t as here); otherwise they are the same-machine-kind
+//     measurements of issue 15 (llama.cpp c392e509, 2026-11), labelled so.
 //  2. stories260K (../shared) with the runtime shape vs the compile-time
 //     trix::models::Stories260K: tokens per second, and the size of two
 //     otherwise identical programs (stories_size.cc built both ways).
@@ -16,11 +20,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <span>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench.h"
@@ -109,17 +115,86 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// llama.cpp's whole-model figures for this shape (DESIGN.md section 4,
-// midpoints of the ranges) and TriX's targets; 0 where none is given.
+// Tokens per second at 1 and 2 threads; 0 where none is given.
 struct Reference {
   double prompt_1t, prompt_2t, decode_1t, decode_2t;
 };
+// llama.cpp c392e509 (llama-bench -p 128 -n 64) on this shape's TQ2_0 and
+// TQ1_0 files, on a 2-core AVX-512 VM of the project's machine kind, one
+// program after the other (issue 15, 2026-11): midpoints of the ranges.
 Reference llama_cpp_figures(trix::FormatId f) {
-  if (f == trix::FormatId::TQ2_0) return {23.5, 47.0, 16.5, 23.5};
-  if (f == trix::FormatId::TQ1_0) return {12.3, 24.1, 9.4, 15.0};
+  if (f == trix::FormatId::TQ2_0) return {28.0, 53.0, 7.65, 13.95};
+  if (f == trix::FormatId::TQ1_0) return {13.0, 26.5, 6.25, 11.75};
   return {0, 0, 0, 0};
 }
-constexpr Reference kTargets = {75.0, 0.0, 34.0, 52.0};
+// TriX's targets (issue 15): prompt tokens per second for TQ2_0 and TQ1_0;
+// decode as a share of the DRAM roofline, 95% on 1 thread, 90% on 2.
+constexpr Reference kTargets = {85.0, 160.0, 0.0, 0.0};
+constexpr double kTargetPctOfDram[3] = {0.0, 95.0, 90.0};
+
+// llama-bench's tokens per second for (prompt, decode) on `path` with
+// `threads` threads, run now: {pp, tg}; {0, 0} when it fails.
+std::pair<double, double> run_llama_bench(const std::string& exe, const fs::path& path, int64_t prompt,
+                                          int64_t decode, size_t threads) {
+  std::string cmd = "'";
+  cmd += exe;
+  cmd += "' -m '";
+  cmd += path.string();
+  cmd += "' -p " + std::to_string(prompt) + " -n " + std::to_string(decode) + " -t " +
+         std::to_string(threads) + " -r 3 -o json 2>/dev/null";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) return {0, 0};
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  ::pclose(f);
+  // One JSON object per test: "n_prompt": P, "n_gen": G, ... "avg_ts": X.
+  const auto number_after = [&](const std::string& key, size_t from, size_t to) {
+    const size_t k = out.find("\"" + key + "\":", from);
+    return k < to ? std::strtod(out.c_str() + k + key.size() + 3, nullptr) : -1.0;
+  };
+  std::pair<double, double> r{0, 0};
+  for (size_t b = out.find('{'); b != std::string::npos; b = out.find('{', b + 1)) {
+    const size_t e = out.find('}', b);
+    if (e == std::string::npos) break;
+    const double pp = number_after("n_prompt", b, e), tg = number_after("n_gen", b, e);
+    const double ts = number_after("avg_ts", b, e);
+    if (pp > 0 && tg == 0) r.first = ts;
+    if (pp == 0 && tg > 0) r.second = ts;
+  }
+  return r;
+}
+
+// Peak resident memory (VmHWM) of this process since the last
+// reset_peak_rss(), in bytes; -1 where /proc does not say.
+int64_t peak_rss() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t kib = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kib = std::strtoll(line + 6, nullptr, 10);
+  }
+  std::fclose(f);
+  return kib < 0 ? -1 : kib * 1024;
+}
+// Starts a new peak (Linux: "5" to /proc/self/clear_refs resets VmHWM).
+void reset_peak_rss() {
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
+
+// Reads the whole file once, so that a timed load finds it in the page cache.
+void read_through(const fs::path& p) {
+  std::FILE* f = std::fopen(p.c_str(), "rb");
+  if (!f) return;
+  std::vector<char> buf(size_t{1} << 20);
+  while (std::fread(buf.data(), 1, buf.size(), f) == buf.size()) {
+  }
+  std::fclose(f);
+}
 
 struct BitnetRow {
   std::string type;
@@ -128,7 +203,10 @@ struct BitnetRow {
   int64_t prompt_tokens = 0, decode_tokens = 0;
   double prompt_tok_s = 0, decode_tok_s = 0;
   double bytes_per_token = 0, decode_gbps = 0, pct_of_dram = 0;
-  double llama_prompt = 0, llama_decode = 0, target_prompt = 0, target_decode = 0;
+  double llama_prompt = 0, llama_decode = 0, target_prompt = 0, target_decode = 0, target_pct = 0;
+  bool llama_same_run = false;  // llama.cpp's figures measured in this run (LLAMA_BENCH)
+  double load_s = 0;            // load_model, file in the page cache (repack included)
+  int64_t file_bytes = 0, peak_rss_bytes = 0;  // peak: from before the load to the end of the row
   // Decode split: the output projection (vocab x dim, the tied Q6_K
   // token_embd here) timed alone, and everything else per token.
   double output_ms = 0, rest_ms = 0;
@@ -196,12 +274,12 @@ BitnetRow run_bitnet(const trix::LoadedModel& m, const std::string& type, size_t
   const trix::FormatId f = trix::find_format(type)->id;
   const Reference l = llama_cpp_figures(f);
   const bool full = m.config.n_layers == 30 && m.config.dim == 2560;
+  r.target_pct = threads < 3 ? kTargetPctOfDram[threads] : 0;
   if (full) {
     r.llama_prompt = threads == 1 ? l.prompt_1t : threads == 2 ? l.prompt_2t : 0;
     r.llama_decode = threads == 1 ? l.decode_1t : threads == 2 ? l.decode_2t : 0;
-    if (f == trix::FormatId::TQ2_0) {
-      r.target_prompt = threads == 1 ? kTargets.prompt_1t : 0;
-      r.target_decode = threads == 1 ? kTargets.decode_1t : threads == 2 ? kTargets.decode_2t : 0;
+    if (f == trix::FormatId::TQ2_0 || f == trix::FormatId::TQ1_0) {
+      r.target_prompt = threads == 1 ? kTargets.prompt_1t : threads == 2 ? kTargets.prompt_2t : 0;
     }
   }
   return r;
@@ -266,9 +344,13 @@ int main(int argc, char** argv) {
     }
 
     std::vector<BitnetRow> rows;
-    std::printf("\n%-6s %6s %3s | %14s %9s | %14s %9s | %8s %7s %6s | %9s %9s\n", "type", "layers", "T",
-                "prompt tok/s", "llama.cpp", "decode tok/s", "llama.cpp", "MB/token", "GB/s",
-                "%DRAM", "output ms", "rest ms");
+    std::printf("\nllama.cpp columns: %s\n", std::getenv("LLAMA_BENCH") && *std::getenv("LLAMA_BENCH")
+                                                ? "llama-bench on the same file, this run (LLAMA_BENCH)"
+                                                : "llama.cpp c392e509 on this machine kind, 2026-11 (issue 15); "
+                                                  "full 30-layer shape only");
+    std::printf("%-6s %6s %3s | %14s %9s | %14s %9s | %8s %7s %6s | %9s %9s | %6s %8s %5s\n", "type",
+                "layers", "T", "prompt tok/s", "llama.cpp", "decode tok/s", "llama.cpp", "MB/token", "GB/s",
+                "%DRAM", "output ms", "rest ms", "load s", "peak MB", "xfile");
     for (const auto& type : a.types) {
       const trix::FormatInfo* f = trix::find_format(type);
       if (!f) throw trix::Error("--types: unknown format '" + type + "'");
@@ -283,13 +365,29 @@ int main(int argc, char** argv) {
         fs::create_directories(a.model_dir);
         trix::write_synthetic_bitnet(o, path, pool);  // temporary + rename (trix::OutputFile)
       }
+      read_through(path);
+      reset_peak_rss();
+      const auto t_load = Clock::now();
       const trix::LoadedModel m = trix::load_model(path);
+      const double load_s = seconds_since(t_load);
       for (size_t t : a.threads) {
-        const BitnetRow r = run_bitnet(m, type, t, a, ctx);
-        std::printf("%-6s %6lld %3zu | %14.2f %9.1f | %14.2f %9.1f | %8.1f %7.2f %6.1f | %9.2f %9.2f\n",
+        BitnetRow r = run_bitnet(m, type, t, a, ctx);
+        r.load_s = load_s;
+        r.file_bytes = file_size_or(path);
+        r.peak_rss_bytes = peak_rss();
+        if (const char* lb = std::getenv("LLAMA_BENCH"); lb && *lb) {
+          const auto [pp, tg] = run_llama_bench(lb, path, a.prompt, a.decode, t);
+          r.llama_prompt = pp;
+          r.llama_decode = tg;
+          r.llama_same_run = true;
+        }
+        std::printf("%-6s %6lld %3zu | %14.2f %9.1f | %14.2f %9.1f | %8.1f %7.2f %6.1f | %9.2f %9.2f"
+                    " | %6.2f %8.0f %5.2f\n",
                     r.type.c_str(), static_cast<long long>(r.layers), r.threads, r.prompt_tok_s,
                     r.llama_prompt, r.decode_tok_s, r.llama_decode, r.bytes_per_token / 1e6,
-                    r.decode_gbps, r.pct_of_dram, r.output_ms, r.rest_ms);
+                    r.decode_gbps, r.pct_of_dram, r.output_ms, r.rest_ms, r.load_s,
+                    static_cast<double>(r.peak_rss_bytes) / 1e6,
+                    static_cast<double>(r.peak_rss_bytes) / static_cast<double>(r.file_bytes));
         std::fflush(stdout);
         rows.push_back(r);
       }
@@ -350,8 +448,11 @@ int main(int argc, char** argv) {
          << ", \"llama_cpp_prompt_tok_s\": " << r.llama_prompt
          << ", \"llama_cpp_decode_tok_s\": " << r.llama_decode
          << ", \"target_prompt_tok_s\": " << r.target_prompt
-         << ", \"target_decode_tok_s\": " << r.target_decode << ", \"decode_output_ms\": " << r.output_ms
-         << ", \"decode_rest_ms\": " << r.rest_ms << "}"
+         << ", \"target_decode_tok_s\": " << r.target_decode
+         << ", \"target_pct_of_dram\": " << r.target_pct << ", \"decode_output_ms\": " << r.output_ms
+         << ", \"decode_rest_ms\": " << r.rest_ms << ", \"llama_cpp_same_run\": "
+         << (r.llama_same_run ? "true" : "false") << ", \"load_s\": " << r.load_s
+         << ", \"file_bytes\": " << r.file_bytes << ", \"peak_rss_bytes\": " << r.peak_rss_bytes << "}"
          << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     js << "  ],\n  \"stories260k\": [\n";
