@@ -11,7 +11,8 @@
 //     figures and TriX's targets. llama.cpp's figures come from the same run
 //     when LLAMA_BENCH names a llama-bench binary (run on the same file with
 //     -p/-n/-t as here); otherwise they are the same-machine-kind
-//     measurements of issue 15 (llama.cpp c392e509, 2026-11), labelled so.
+//     measurements in DESIGN.md section 4 (llama.cpp c392e509, 2026-12-03),
+//     labelled so.
 //  2. stories260K (../shared) with the runtime shape vs the compile-time
 //     trix::models::Stories260K: tokens per second, and the size of two
 //     otherwise identical programs (stories_size.cc built both ways).
@@ -28,6 +29,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <malloc.h>
 
 #include "bench.h"
 #include "trix/core/error.h"
@@ -121,7 +124,7 @@ struct Reference {
 };
 // llama.cpp c392e509 (llama-bench -p 128 -n 64) on this shape's TQ2_0 and
 // TQ1_0 files, on a 2-core AVX-512 VM of the project's machine kind, one
-// program after the other (issue 15, 2026-11): midpoints of the ranges.
+// program after the other (DESIGN.md section 4, 2026-12-03): midpoints.
 Reference llama_cpp_figures(trix::FormatId f) {
   if (f == trix::FormatId::TQ2_0) return {28.0, 53.0, 7.65, 13.95};
   if (f == trix::FormatId::TQ1_0) return {13.0, 26.5, 6.25, 11.75};
@@ -165,15 +168,16 @@ std::pair<double, double> run_llama_bench(const std::string& exe, const fs::path
   return r;
 }
 
-// Peak resident memory (VmHWM) of this process since the last
-// reset_peak_rss(), in bytes; -1 where /proc does not say.
-int64_t peak_rss() {
+// `field` of /proc/self/status (VmHWM: peak resident memory since the last
+// reset_peak_rss(); VmRSS: now), in bytes; -1 where /proc does not say.
+int64_t status_bytes(const char* field) {
   std::FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return -1;
   char line[256];
   int64_t kib = -1;
+  const size_t n = std::strlen(field);
   while (std::fgets(line, sizeof line, f)) {
-    if (std::strncmp(line, "VmHWM:", 6) == 0) kib = std::strtoll(line + 6, nullptr, 10);
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':') kib = std::strtoll(line + n + 1, nullptr, 10);
   }
   std::fclose(f);
   return kib < 0 ? -1 : kib * 1024;
@@ -206,7 +210,9 @@ struct BitnetRow {
   double llama_prompt = 0, llama_decode = 0, target_prompt = 0, target_decode = 0, target_pct = 0;
   bool llama_same_run = false;  // llama.cpp's figures measured in this run (LLAMA_BENCH)
   double load_s = 0;            // load_model, file in the page cache (repack included)
-  int64_t file_bytes = 0, peak_rss_bytes = 0;  // peak: from before the load to the end of the row
+  // Peak resident memory from before the load to the end of the row, and
+  // what the process held before the load (the program, the thread pool).
+  int64_t file_bytes = 0, peak_rss_bytes = 0, base_rss_bytes = 0;
   // Decode split: the output projection (vocab x dim, the tied Q6_K
   // token_embd here) timed alone, and everything else per token.
   double output_ms = 0, rest_ms = 0;
@@ -346,11 +352,11 @@ int main(int argc, char** argv) {
     std::vector<BitnetRow> rows;
     std::printf("\nllama.cpp columns: %s\n", std::getenv("LLAMA_BENCH") && *std::getenv("LLAMA_BENCH")
                                                 ? "llama-bench on the same file, this run (LLAMA_BENCH)"
-                                                : "llama.cpp c392e509 on this machine kind, 2026-11 (issue 15); "
+                                                : "llama.cpp c392e509 on this machine kind, 2026-12-03 (DESIGN.md s4); "
                                                   "full 30-layer shape only");
-    std::printf("%-6s %6s %3s | %14s %9s | %14s %9s | %8s %7s %6s | %9s %9s | %6s %8s %5s\n", "type",
+    std::printf("%-6s %6s %3s | %14s %9s | %14s %9s | %8s %7s %6s | %9s %9s | %6s %8s %7s %5s\n", "type",
                 "layers", "T", "prompt tok/s", "llama.cpp", "decode tok/s", "llama.cpp", "MB/token", "GB/s",
-                "%DRAM", "output ms", "rest ms", "load s", "peak MB", "xfile");
+                "%DRAM", "output ms", "rest ms", "load s", "peak MB", "base MB", "xfile");
     for (const auto& type : a.types) {
       const trix::FormatInfo* f = trix::find_format(type);
       if (!f) throw trix::Error("--types: unknown format '" + type + "'");
@@ -364,9 +370,11 @@ int main(int argc, char** argv) {
         std::printf("writing %s ...\n", path.c_str());
         fs::create_directories(a.model_dir);
         trix::write_synthetic_bitnet(o, path, pool);  // temporary + rename (trix::OutputFile)
+        ::malloc_trim(0);  // the writer's freed buffers must not count as the model's memory
       }
       read_through(path);
       reset_peak_rss();
+      const int64_t base_rss = status_bytes("VmRSS");
       const auto t_load = Clock::now();
       const trix::LoadedModel m = trix::load_model(path);
       const double load_s = seconds_since(t_load);
@@ -374,7 +382,8 @@ int main(int argc, char** argv) {
         BitnetRow r = run_bitnet(m, type, t, a, ctx);
         r.load_s = load_s;
         r.file_bytes = file_size_or(path);
-        r.peak_rss_bytes = peak_rss();
+        r.peak_rss_bytes = status_bytes("VmHWM");
+        r.base_rss_bytes = base_rss;
         if (const char* lb = std::getenv("LLAMA_BENCH"); lb && *lb) {
           const auto [pp, tg] = run_llama_bench(lb, path, a.prompt, a.decode, t);
           r.llama_prompt = pp;
@@ -382,11 +391,11 @@ int main(int argc, char** argv) {
           r.llama_same_run = true;
         }
         std::printf("%-6s %6lld %3zu | %14.2f %9.1f | %14.2f %9.1f | %8.1f %7.2f %6.1f | %9.2f %9.2f"
-                    " | %6.2f %8.0f %5.2f\n",
+                    " | %6.2f %8.0f %7.0f %5.2f\n",
                     r.type.c_str(), static_cast<long long>(r.layers), r.threads, r.prompt_tok_s,
                     r.llama_prompt, r.decode_tok_s, r.llama_decode, r.bytes_per_token / 1e6,
                     r.decode_gbps, r.pct_of_dram, r.output_ms, r.rest_ms, r.load_s,
-                    static_cast<double>(r.peak_rss_bytes) / 1e6,
+                    static_cast<double>(r.peak_rss_bytes) / 1e6, static_cast<double>(r.base_rss_bytes) / 1e6,
                     static_cast<double>(r.peak_rss_bytes) / static_cast<double>(r.file_bytes));
         std::fflush(stdout);
         rows.push_back(r);
@@ -452,7 +461,8 @@ int main(int argc, char** argv) {
          << ", \"target_pct_of_dram\": " << r.target_pct << ", \"decode_output_ms\": " << r.output_ms
          << ", \"decode_rest_ms\": " << r.rest_ms << ", \"llama_cpp_same_run\": "
          << (r.llama_same_run ? "true" : "false") << ", \"load_s\": " << r.load_s
-         << ", \"file_bytes\": " << r.file_bytes << ", \"peak_rss_bytes\": " << r.peak_rss_bytes << "}"
+         << ", \"file_bytes\": " << r.file_bytes << ", \"peak_rss_bytes\": " << r.peak_rss_bytes
+         << ", \"rss_before_load_bytes\": " << r.base_rss_bytes << "}"
          << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     js << "  ],\n  \"stories260k\": [\n";

@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -72,13 +71,8 @@ struct PreparedModel {
   }
 };
 
-// Called with the bytes of a weight that prepare_model has copied (repacked
-// or moved to huge pages), which the model no longer reads; the GGUF loader
-// drops them from the process (GgufReader::release_pages), so that resident
-// memory holds one copy of each weight, not the file's and the prepared one.
-using ReleaseSource = std::function<void(const void* data, size_t bytes)>;
-
-// Prepares every projection of `w` (see PreparedLayer). Repacking the
+// Prepares every projection of `w` (see PreparedLayer), handing the source
+// bytes of what it copies to `release` (see ReleaseSource). Repacking the
 // ternary formats reads all their bytes once: a full BitNet-2B-4T takes a
 // second or two.
 inline std::shared_ptr<const PreparedModel> prepare_model(const ModelWeights& w,
@@ -86,11 +80,7 @@ inline std::shared_ptr<const PreparedModel> prepare_model(const ModelWeights& w,
   auto p = std::make_shared<PreparedModel>();
   p->views = w;
   p->layers.reserve(w.layers.size());
-  auto prepare = [&](const WeightView& v) {
-    PreparedWeight pw = prepare_weight(v);
-    if (release && (pw.packed || pw.rows)) release(v.data, static_cast<size_t>(v.rows * v.row_bytes()));
-    return pw;
-  };
+  auto prepare = [&](const WeightView& v) { return prepare_weight(v, release); };
   for (const LayerWeights& l : w.layers) {
     PreparedLayer q;
     q.attn_norm = l.attn_norm;

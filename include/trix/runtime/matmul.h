@@ -6,10 +6,12 @@
 // lookup is in trix/runtime/embedding.h (included here).
 #pragma once
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -48,11 +50,19 @@ struct PreparedWeight {
   const void* row_data() const { return rows ? rows->data() : view.data; }
 };
 
+// Called with bytes of a weight that have been copied (repacked or moved to
+// huge pages) and are no longer read from where they were; the GGUF loader
+// drops them from the process (GgufReader::release_pages), so that resident
+// memory holds one copy of each weight, not the file's and the prepared one.
+using ReleaseSource = std::function<void(const void* data, size_t bytes)>;
+
 // Readies `w` as its format's traits say (FormatTraits::prepare): packed4
 // repack (TQ2_0, TQ1_0, I2_S: the formats a packed4 kernel spec consumes),
-// huge-page copy of the rows (Q6_K, Q4_K), or nothing. Precondition:
+// huge-page copy of the rows (Q6_K, Q4_K), or nothing; hands what it copied
+// to `release` (the huge-page copy in 16 MiB steps, so the file's pages and
+// the copy of a 269 MB output matrix are never both resident). Precondition:
 // validated shapes (row_bytes() > 0).
-inline PreparedWeight prepare_weight(const WeightView& w) {
+inline PreparedWeight prepare_weight(const WeightView& w, const ReleaseSource& release = {}) {
   PreparedWeight p;
   p.view = w;
   const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
@@ -62,10 +72,17 @@ inline PreparedWeight prepare_weight(const WeightView& w) {
       // I2_S: tensor scale 1 in the packed view; w.view.scale is applied
       // afterwards, as the reference path does (same bits).
       p.packed = std::make_shared<const cpu::PackedTernary>(cpu::pack_packed4(w.format, w.data, rows, cols, row_bytes));
+      if (release) release(w.data, rows * row_bytes);
       break;
     case Prepare::HugePageCopy: {
       auto copy = std::make_shared<HugePageBuffer>(rows * row_bytes);
-      std::memcpy(copy->data(), w.data, rows * row_bytes);
+      constexpr size_t kStep = size_t{16} << 20;
+      const auto* src = static_cast<const uint8_t*>(w.data);
+      for (size_t off = 0; off < rows * row_bytes; off += kStep) {
+        const size_t n = std::min(kStep, rows * row_bytes - off);
+        std::memcpy(copy->data() + off, src + off, n);
+        if (release) release(src + off, n);
+      }
       p.rows = std::move(copy);
       break;
     }
