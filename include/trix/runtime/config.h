@@ -12,7 +12,7 @@ namespace trix {
 
 enum class Arch : uint8_t {
   Llama,       // RMSNorm, GQA attention, RoPE, SwiGLU FFN
-  BitnetB158,  // llama.cpp LLM_ARCH_BITNET: + attn_sub_norm, ffn_sub_norm, relu^2 gate
+  BitnetB158,  // bitnet-b1.58 / bitnet-25 / llama.cpp "bitnet": + attn_sub_norm, ffn_sub_norm, relu^2 gate by default
 };
 
 // Which elements RoPE rotates together. Adjacent is llama2.c and ggml's
