@@ -32,7 +32,7 @@
 //   after a larger element) get nearest_int's bits, as bitnet.cpp's release
 //   build does; an infinite product gives -128.
 // For finite input |q| <= 127.
-// Floating-point contraction is off for this header's functions (GCC would
+// Floating-point contraction is off for this header's functions (GCC may
 // otherwise fuse x * s + 1.5 * 2^23 into one FMA on FMA targets, rounding
 // once instead of twice); popped at the end.
 #pragma once

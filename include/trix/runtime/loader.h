@@ -135,8 +135,12 @@ inline FfnActivation gguf_bitnet_activation(const GgufReader& r, const std::stri
   if (!v) return arch == "bitnet" ? FfnActivation::SiLU : FfnActivation::ReluSquared;
   if (*v == "relu2") return FfnActivation::ReluSquared;
   if (*v == "silu") return FfnActivation::SiLU;
-  std::string msg = r.name();
-  msg += ": metadata key '" + key + "' = \"" + *v + "\": unsupported (expected \"relu2\" or \"silu\")";
+  std::string msg = r.name();  // appended piece by piece (GCC 12 -O3 -Wrestrict on "literal" + string)
+  msg += ": metadata key '";
+  msg += key;
+  msg += "' = \"";
+  msg += *v;
+  msg += "\": unsupported (expected \"relu2\" or \"silu\")";
   throw Error(msg);
 }
 
@@ -211,7 +215,10 @@ inline ModelConfig gguf_model_config(const GgufReader& r) {
 inline void check_i2_s_layout(const GgufReader& r, const GgufTensor& t, int64_t rows, int64_t cols) {
   const auto fail = [&](const std::string& what) {
     std::string msg = r.name();
-    msg += ": tensor '" + t.name + "': " + what;
+    msg += ": tensor '";
+    msg += t.name;
+    msg += "': ";
+    msg += what;
     msg += ": not the published I2_S layout (128-weight groups of 32 bytes, then a 32-byte trailer "
            "holding the f32 scale), the only one TriX reads (bitnet.cpp's ARM 64-weight-group and "
            "x86 4-rows-per-byte layouts carry the same type id)";
@@ -220,7 +227,9 @@ inline void check_i2_s_layout(const GgufReader& r, const GgufTensor& t, int64_t 
   const auto n_rows = static_cast<size_t>(rows), n_cols = static_cast<size_t>(cols);
   const float scale = i2_s_scale(t.data, n_rows, n_cols);
   if (!(scale >= 0.0f) || !std::isfinite(scale)) {
-    fail("the scale in its trailer is " + std::to_string(scale) + ", not a finite number >= 0");
+    std::string what = "the scale in its trailer is ";
+    what += std::to_string(scale);
+    fail(what + ", not a finite number >= 0");
   }
   // Code 3 in any of a byte's four fields: bits 2k and 2k+1 both set.
   const size_t n = n_rows * n_cols / 4;
@@ -234,7 +243,9 @@ inline void check_i2_s_layout(const GgufReader& r, const GgufTensor& t, int64_t 
   for (; i < n; ++i) {
     const uint8_t b = t.data[i];
     if ((b & (b >> 1) & 0x55) != 0) {
-      fail("byte " + std::to_string(i) + " holds 2-bit code 3, which bitnet.cpp's I2_S quantizer never writes");
+      std::string what = "byte ";
+      what += std::to_string(i);
+      fail(what + " holds 2-bit code 3, which bitnet.cpp's I2_S quantizer never writes");
     }
   }
 }
