@@ -10,6 +10,9 @@
 // are padding (bitnet.cpp reserves them for alignment and leaves them
 // unspecified; TriX writes zeros and ignores them on read).
 // value = (c - 1) * scale. Row r starts at byte r * cols / 4.
+// bitnet.cpp's ARM (64-weight groups) and 4-rows-per-byte x86 packings
+// share the type id but are other layouts, not read by TriX (the loader
+// refuses what it can detect: see trix/runtime/loader.h).
 //
 // quantize_i2_s gives bitnet.cpp's quantize_i2_s bytes:
 //   scale = max |x| over the whole tensor (computed in double with fmax, so
