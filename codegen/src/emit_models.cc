@@ -69,7 +69,7 @@ std::string layer_body(const ModelSpec& m) {
     << "    ffn_gated_block(s, w, n_tok, x,\n"
     << "                    "
     << (m.sub_norms ? "static_cast<const float*>(w.ffn_sub_norm.data)" : "/*sub_norm=*/nullptr")
-    << ", " << (m.ffn == "swiglu" ? "FfnActivation::SiLU" : "FfnActivation::ReluSquared") << ", b, pool);\n";
+    << ", s.ffn_activation, b, pool);\n";
   return o.str();
 }
 

@@ -131,6 +131,7 @@ int run(const Args& a) {
   trix::GenerateOptions opt;
   opt.max_new_tokens = a.n_predict;
   opt.eos_id = tok.eos();
+  opt.stop_ids = tok.eog_ids();  // eot, eom, <|eot_id|>, ... as llama.cpp stops
 
   std::fputs(a.prompt.c_str(), stdout);
   std::fflush(stdout);

@@ -3,11 +3,18 @@
 // ternary weights (see trix/convert/synthetic_bitnet.h).
 //
 //   trix-make-synthetic-bitnet [--type tq2_0|tq1_0|i2_s|f32] [--layers N]
-//                              [--small] [--arch bitnet-b1.58|bitnet]
+//                              [--small] [--published]
+//                              [--arch bitnet-b1.58|bitnet-25|bitnet]
+//                              [--hidden-act relu2|silu]
 //                              [--seed S] [--threads N] out.gguf
 // --small: the 2-layer, small-vocabulary test variant (dim 256, ffn 512).
+// --published: the layout of the published ggml-model-i2_s.gguf (I2_S, F16
+// tied embedding, gpt2 tokenizer with scores and no pre, add_bos); --type
+// must then be i2_s (the default under --published).
 // --arch bitnet: llama.cpp's architecture name (its upstream loader knows
-// this one; bitnet.cpp knows both). Errors print one line, exit non-zero.
+// this one; bitnet.cpp knows all three; TriX runs "bitnet" with SiLU unless
+// --hidden-act says otherwise). --hidden-act writes <arch>.hidden_activation.
+// Errors print one line, exit non-zero.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -34,10 +41,10 @@ int64_t parse_int(const std::string& flag, const std::string& text) {
 int main(int argc, char** argv) {
   try {
     trix::SyntheticBitnetOptions o;
-    std::string type = "tq2_0", out, arch = o.arch;
+    std::string type, out, arch = o.arch, hidden_act;
     int64_t layers = -1, threads = 0;
     uint64_t seed = o.seed;
-    bool small = false;
+    bool small = false, published = false;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       const auto value = [&]() -> std::string {
@@ -50,6 +57,10 @@ int main(int argc, char** argv) {
         layers = parse_int(a, value());
       } else if (a == "--small") {
         small = true;
+      } else if (a == "--published") {
+        published = true;
+      } else if (a == "--hidden-act") {
+        hidden_act = value();
       } else if (a == "--arch") {
         arch = value();
       } else if (a == "--seed") {
@@ -59,7 +70,8 @@ int main(int argc, char** argv) {
         if (threads < 1 || threads > 1024) throw trix::Error("--threads must be in [1, 1024]");
       } else if (a == "-h" || a == "--help") {
         std::printf("usage: %s [--type tq2_0|tq1_0|i2_s|f32] [--layers N] [--small] "
-                    "[--arch bitnet-b1.58|bitnet] [--seed S] [--threads N] out.gguf\n", argv[0]);
+                    "[--published] [--arch bitnet-b1.58|bitnet-25|bitnet] [--hidden-act relu2|silu] "
+                    "[--seed S] [--threads N] out.gguf\n", argv[0]);
         return 0;
       } else if (!a.empty() && a[0] == '-') {
         throw trix::Error("unknown argument '" + a + "' (see --help)");
@@ -71,11 +83,14 @@ int main(int argc, char** argv) {
     }
     if (out.empty()) throw trix::Error("no output file given (usage: --type tq2_0 --layers 30 out.gguf)");
     trix::check_output_path(out);  // a directory, device or FIFO: refused before the work
+    if (type.empty()) type = published ? "i2_s" : "tq2_0";
     const trix::FormatInfo* f = trix::find_format(type);
     if (!f) throw trix::Error("--type '" + type + "': expected tq2_0, tq1_0, i2_s or f32");
     const trix::FormatId format = f->id;
     if (small) o = trix::SyntheticBitnetOptions::small(format);
     o.weight_format = format;
+    o.published = published;
+    o.hidden_activation = hidden_act;
     o.arch = arch;
     o.seed = seed;
     if (layers >= 0) o.n_layers = layers;

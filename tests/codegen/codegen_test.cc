@@ -446,7 +446,7 @@ TEST(CodegenModelGraph, LlamaSpecYieldsGraphAndShape) {
   EXPECT_NE(graphs.find("struct LlamaGraph {"), std::string::npos);
   EXPECT_NE(graphs.find("attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::Adjacent,"),
             std::string::npos) << graphs;
-  EXPECT_NE(graphs.find("/*sub_norm=*/nullptr, FfnActivation::SiLU, b, pool);"), std::string::npos) << graphs;
+  EXPECT_NE(graphs.find("/*sub_norm=*/nullptr, s.ffn_activation, b, pool);"), std::string::npos) << graphs;
   EXPECT_EQ(graphs.find("BitnetB158Graph"), std::string::npos) << "no bitnet spec in this set";
   const std::string& tiny = files.at("trix/models/tiny.h");
   EXPECT_NE(tiny.find("using Graph = LlamaGraph;"), std::string::npos) << tiny;
@@ -472,8 +472,11 @@ TEST(CodegenModelGraph, BitnetSpecYieldsSubNormsAndRelu2) {
   EXPECT_NE(graphs.find("struct BitnetB158Graph {"), std::string::npos);
   EXPECT_NE(graphs.find("RopeStyle::NeoxHalves,\n                    static_cast<const float*>(w.attn_sub_norm.data));"),
             std::string::npos) << graphs;
-  EXPECT_NE(graphs.find("static_cast<const float*>(w.ffn_sub_norm.data), FfnActivation::ReluSquared, b, pool);"),
+  EXPECT_NE(graphs.find("static_cast<const float*>(w.ffn_sub_norm.data), s.ffn_activation, b, pool);"),
             std::string::npos) << graphs;
+  // relu^2 is the spec's (the default); the blocks run the shape's activation.
+  EXPECT_NE(graphs.find("kInfo = {RopeStyle::NeoxHalves, FfnActivation::ReluSquared, true};"), std::string::npos)
+      << graphs;
   EXPECT_NE(graphs.find("case Arch::BitnetB158:\n      BitnetB158Graph::layer("), std::string::npos);
   EXPECT_NE(graphs.find("case Arch::Llama:\n      LlamaGraph::layer("), std::string::npos);
   EXPECT_NE(out.at("trix/models/tiny_bitnet.h").find("using Graph = BitnetB158Graph;"), std::string::npos);

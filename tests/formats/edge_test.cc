@@ -262,8 +262,8 @@ TEST(FormatsEdge, NonFiniteKQuants) {
   }
 }
 
-// Ties: Q8_K rounds half to even (ggml's nearest_int), TQ2_0 and I8_S half
-// away from zero (lroundf / round).
+// Ties: Q8_K and I8_S round half to even (ggml's nearest_int; bitnet.cpp's
+// for I8_S), TQ2_0 half away from zero (lroundf).
 TEST(FormatsEdge, RoundingTies) {
   std::vector<float> x(256, 0.0f);
   x[0] = -127.0f;  // the max: iscale = -127 / max = 1, codes = x
@@ -282,6 +282,17 @@ TEST(FormatsEdge, RoundingTies) {
   quantize_row_tq2_0(t.data(), &q2, 256);
   EXPECT_EQ((q2.qs[1] & 3), 2);
   EXPECT_EQ((q2.qs[2] & 3), 0);
+  std::vector<int8_t> codes(256);
+  x[0] = 127.0f;  // s = 1
+  x[3] = -2.5f;
+  x[4] = 0.5f;
+  const I8Activation act = quantize_row_i8_s(x.data(), codes.data(), 256);
+  EXPECT_EQ(act.scale, 1.0f);
+  EXPECT_EQ(codes[1], 2);
+  EXPECT_EQ(codes[2], -4);
+  EXPECT_EQ(codes[3], -2);
+  EXPECT_EQ(codes[4], 0);
+  EXPECT_EQ(act.sum, 127 + 2 - 4 - 2);
 }
 
 }  // namespace

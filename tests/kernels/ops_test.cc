@@ -3,6 +3,7 @@
 //
 // Tolerances:
 //   quantize_row_q8_k, quantize_row_i8_s: same bytes, scale bits and sum;
+//     i8_s's exact .5 products: literal half-to-even codes;
 //   rmsnorm, rope (both styles), relu2_gate, add_inplace: same bits as the
 //     scalar ops (the vector code keeps their operation order and turns FP
 //     contraction off; GCC would otherwise fuse a * b + c on FMA targets);
@@ -246,6 +247,53 @@ void TestQuantizeI8SSameBytes() {
   }
 }
 
+// Exact .5 products round half to even (bitnet.cpp's nearest_int), with
+// both signs, in the scalar reference and on this target, against literal
+// codes (not against each other). The row's max sets s exactly: 127 gives
+// s = 1, 63.5 gives s = 2. Lengths 37 and 301 put ties in full vectors and
+// in the masked tail on every target.
+void TestQuantizeI8SRoundsHalfToEven() {
+  struct Case {
+    float max;
+    std::vector<float> x;
+    std::vector<int8_t> want;
+  };
+  const std::vector<Case> cases = {
+      {127.0f,
+       {0.5f, 1.5f, 2.5f, 3.5f, -0.5f, -1.5f, -2.5f, -3.5f, 126.5f, -126.5f, 125.5f, -125.5f, 0.49999997f,
+        -0.50000006f},
+       {0, 2, 2, 4, 0, -2, -2, -4, 126, -126, 126, -126, 0, -1}},
+      {63.5f, {0.25f, 0.75f, 1.25f, 1.75f, -0.25f, -0.75f, -1.25f, -1.75f, 63.25f, -63.25f},
+       {0, 2, 2, 4, 0, -2, -2, -4, 126, -126}},
+  };
+  for (const Case& c : cases) {
+    for (size_t n : {37u, 301u}) {
+      // x[0] is the max; the ties repeat over the rest (codes fill every lane).
+      std::vector<float> x(n);
+      std::vector<int8_t> want(n);
+      x[0] = c.max;
+      want[0] = 127;
+      int32_t want_sum = 127;
+      for (size_t i = 1; i < n; ++i) {
+        x[i] = c.x[(i - 1) % c.x.size()];
+        want[i] = c.want[(i - 1) % c.want.size()];
+        want_sum += want[i];
+      }
+      std::vector<int8_t> ref(n), got(n);
+      const I8Activation a = trix::quantize_row_i8_s(x.data(), ref.data(), n);
+      const I8Activation b = QuantizeRowI8S(x.data(), got.data(), n);
+      ASSERT_EQ(a.scale, 127.0f / c.max);
+      ASSERT_EQ(b.scale, a.scale) << target();
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(ref[i], want[i]) << "scalar, max " << c.max << " x[" << i << "] = " << x[i];
+        ASSERT_EQ(got[i], want[i]) << target() << ", max " << c.max << " x[" << i << "] = " << x[i];
+      }
+      ASSERT_EQ(a.sum, want_sum);
+      ASSERT_EQ(b.sum, want_sum) << target();
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
 HWY_AFTER_NAMESPACE();
@@ -261,5 +309,6 @@ HWY_EXPORT_AND_TEST_P(OpsTest, TestSoftmaxMatchesFp64);
 HWY_EXPORT_AND_TEST_P(OpsTest, TestAttentionHeadMatchesScalar);
 HWY_EXPORT_AND_TEST_P(OpsTest, TestQuantizeQ8KSameBytes);
 HWY_EXPORT_AND_TEST_P(OpsTest, TestQuantizeI8SSameBytes);
+HWY_EXPORT_AND_TEST_P(OpsTest, TestQuantizeI8SRoundsHalfToEven);
 }  // namespace trix::cpu
 #endif

@@ -374,5 +374,61 @@ TEST(TokenizerBad, Metadata) {
             "(no error)");
 }
 
+// ---- end of generation (Tokenizer::is_eog / eog_ids)
+
+// The set llama.cpp stops on: eos, eot and eom ids from the keys, and the
+// end-marker texts whatever id they have.
+TEST(TokenizerEog, KeysAndTexts) {
+  const std::vector<std::string> toks = {"<unk>",         "<s>",         "</s>",      "a",
+                                         "<|eot_id|>",    "<|end_of_text|>", "<|im_end|>", "<end_of_turn>",
+                                         "<|eom_id|>",    "b",           "c",         "<|endoftext|>"};
+  const auto bytes = gguf_with([&](GgufWriter& w) {
+    w.set_string("tokenizer.ggml.model", "llama");
+    w.set("tokenizer.ggml.tokens", GgufValue::array(toks));
+    w.set_u32("tokenizer.ggml.eot_token_id", 9);
+    w.set_u32("tokenizer.ggml.eom_token_id", 10);
+  });
+  const Tokenizer tok = Tokenizer::from_gguf(GgufReader::from_memory(bytes, "t.gguf"));
+  EXPECT_EQ(tok.vocab().eot, 9);
+  EXPECT_EQ(tok.vocab().eom, 10);
+  EXPECT_EQ(tok.eog_ids(), (std::vector<int32_t>{2, 4, 5, 6, 7, 8, 9, 10, 11}));
+  for (int32_t id : {-1, 0, 1, 3, 12, 1000}) EXPECT_FALSE(tok.is_eog(id)) << id;
+  for (int32_t id : tok.eog_ids()) EXPECT_TRUE(tok.is_eog(id)) << id;
+
+  // Without the keys only eos and the texts; llama.cpp's "none" id counts for nothing.
+  const auto plain = gguf_with([&](GgufWriter& w) {
+    w.set_string("tokenizer.ggml.model", "llama");
+    w.set("tokenizer.ggml.tokens", GgufValue::array(std::vector<std::string>(toks.begin(), toks.begin() + 4)));
+    w.set_u32("tokenizer.ggml.eot_token_id", 0xFFFFFFFFu);
+  });
+  EXPECT_EQ(Tokenizer::from_gguf(GgufReader::from_memory(plain, "t.gguf")).eog_ids(), (std::vector<int32_t>{2}));
+
+  EXPECT_EQ(from_gguf_error(gguf_with([&](GgufWriter& w) {
+              w.set_string("tokenizer.ggml.model", "llama");
+              w.set("tokenizer.ggml.tokens", GgufValue::array(toks));
+              w.set_u32("tokenizer.ggml.eom_token_id", 99);
+            })),
+            "t.gguf: metadata key 'tokenizer.ggml.eom_token_id' = 99 is not a token id (vocabulary "
+            "has 12 tokens)");
+}
+
+// "</s>" ends generation as a special token, not as a NORMAL BPE token (the
+// HTML closing tag); the other texts count whatever their type.
+TEST(TokenizerEog, EndOfSentenceOnlyWhenSpecial) {
+  TokenizerVocab v = tiny_bpe(PreTokenizer::Gpt2);
+  v.tokens.push_back("</s>");
+  v.types.push_back(TokenType::Normal);
+  v.tokens.push_back("<|eot_id|>");
+  v.types.push_back(TokenType::Normal);
+  const auto n = static_cast<int32_t>(v.tokens.size());
+  const int32_t end = v.eos;  // "<|end|>": eos, and an end text too
+  const Tokenizer normal(v);
+  EXPECT_EQ(normal.eog_ids(), (std::vector<int32_t>{end, n - 1}));
+  v.types[static_cast<size_t>(n - 2)] = TokenType::Control;
+  v.eos = -1;
+  const Tokenizer control(std::move(v));
+  EXPECT_EQ(control.eog_ids(), (std::vector<int32_t>{end, n - 2, n - 1}));
+}
+
 }  // namespace
 }  // namespace trix

@@ -1,5 +1,6 @@
 // An fp64 scalar re-implementation of llama.cpp's LLM_ARCH_BITNET graph
-// (bitnet-b1.58-2B-4T: NeoX RoPE, attn_sub_norm before wo, relu^2 gate,
+// (bitnet-b1.58-2B-4T: NeoX RoPE, attn_sub_norm before wo, relu^2 gate or
+// SiLU when asked (a file's hidden_activation),
 // ffn_sub_norm before w_down, output tied to token_embd), written
 // independently of the runtime, one token at a time. Weights are plain float
 // matrices (row-major [rows][cols]); every sum is in double.
@@ -16,6 +17,7 @@ struct BitnetRefDims {
   int64_t dim, ffn, layers, heads, kv_heads, head_dim, vocab;
   double theta = 500000.0;
   double eps = 1e-5;
+  bool silu = false;  // gate act: SiLU instead of relu^2
 };
 
 struct BitnetRefWeights {
@@ -114,7 +116,10 @@ class BitnetReference {
       const RefVec g = ref_matvec(L.gate, f, d_.ffn);
       const RefVec u = ref_matvec(L.up, f, d_.ffn);
       RefVec a(static_cast<size_t>(d_.ffn));
-      for (size_t i = 0; i < a.size(); ++i) a[i] = (g[i] > 0 ? g[i] * g[i] : 0.0) * u[i];
+      for (size_t i = 0; i < a.size(); ++i) {
+        const double act = d_.silu ? g[i] / (1.0 + std::exp(-g[i])) : (g[i] > 0 ? g[i] * g[i] : 0.0);
+        a[i] = act * u[i];
+      }
       const RefVec dn = ref_matvec(L.down, ref_rmsnorm(a, L.ffn_sub_norm, d_.eps), D);
       for (size_t i = 0; i < x.size(); ++i) x[i] += dn[i];
     }

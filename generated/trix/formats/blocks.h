@@ -134,7 +134,7 @@ static_assert(offsetof(BlockI2_S, qs) == 0);
 
 // i8_s: per-token int8 activations (bitnet.cpp quantize_row_i8_s), one f32 scale per row
 // Packing: one signed byte per element; the row's f32 scale s follows its n bytes (4-byte trailer), x ~ q / s
-// Scale: s = float(127 / max(1e-5, max |x|)) computed in double; q = round(x * s) half away from zero, clamped to [-128, 127]
+// Scale: s = float(127 / max(1e-5, max |x|)) computed in double; q = nearest_int(float(x * s)) (ggml's, half to even, as bitnet.cpp), clamped to [-128, 127]
 struct BlockI8_S {
   static constexpr FormatId kId = FormatId::I8_S;
   static constexpr size_t kElements = 1;

@@ -27,7 +27,7 @@ struct BitnetB158Graph {
     attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::NeoxHalves,
                     static_cast<const float*>(w.attn_sub_norm.data));
     ffn_gated_block(s, w, n_tok, x,
-                    static_cast<const float*>(w.ffn_sub_norm.data), FfnActivation::ReluSquared, b, pool);
+                    static_cast<const float*>(w.ffn_sub_norm.data), s.ffn_activation, b, pool);
   }
 };
 
@@ -43,7 +43,7 @@ struct LlamaGraph {
     attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::Adjacent,
                     /*sub_norm=*/nullptr);
     ffn_gated_block(s, w, n_tok, x,
-                    /*sub_norm=*/nullptr, FfnActivation::SiLU, b, pool);
+                    /*sub_norm=*/nullptr, s.ffn_activation, b, pool);
   }
 };
 

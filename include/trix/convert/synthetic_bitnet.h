@@ -19,8 +19,21 @@
 // and the writer can fill rows in parallel.
 // The tokenizer is byte-level BPE ("gpt2", pre "llama-bpe", no merges):
 // the 256 byte tokens, fillers, and special tokens at the top (the last
-// 256 ids for the full vocabulary, as llama3's <|begin_of_text|> = 128000 and
-// <|end_of_text|> = 128001; the last 2 for small vocabularies).
+// 256 ids for the full vocabulary, as llama3's <|begin_of_text|> = 128000,
+// <|end_of_text|> = 128001, <|start_header_id|> / <|end_header_id|> =
+// 128006 / 128007 and <|eot_id|> = 128009; the last 2 for small
+// vocabularies).
+//
+// Published layout (SyntheticBitnetOptions::published): shaped like the
+// published BitNet-b1.58-2B-4T file, ggml-model-i2_s.gguf: I2_S
+// projections, token_embd in F16 (the same values: the Q6_K codes above
+// times 2^-10 are exact in f16) and tied (no output.weight), the same 332
+// tensors for 30 layers (11 per layer, sub-norms included), and a "gpt2"
+// tokenizer with no tokenizer.ggml.pre, with tokenizer.ggml.scores, merges
+// (a few real ones: the first fillers become "he", "Ġt", ...), and
+// add_bos_token = true; small vocabularies end in <|begin_of_text|>,
+// <|end_of_text|>, <|eot_id|> (eos stays <|end_of_text|>, as in that file,
+// which names no eot id either).
 #pragma once
 
 #include <algorithm>
@@ -46,7 +59,9 @@ namespace trix {
 
 struct SyntheticBitnetOptions {
   FormatId weight_format = FormatId::TQ2_0;  // TQ2_0, TQ1_0, I2_S or F32
-  std::string arch = "bitnet-b1.58";         // or llama.cpp's "bitnet"
+  std::string arch = "bitnet-b1.58";         // or "bitnet-25", or llama.cpp's "bitnet"
+  bool published = false;                    // the published file's layout (see the file comment)
+  std::string hidden_activation;             // written as <arch>.hidden_activation unless empty
   int64_t n_layers = 30;
   int64_t dim = 2560;
   int64_t ffn_hidden = 6912;
@@ -72,6 +87,19 @@ struct SyntheticBitnetOptions {
     o.context_length = 64;
     return o;
   }
+  // The published file's layout (I2_S, F16 embedding, no pre, scores, ...):
+  // full size, or the 2-layer test size with the same per-layer tensors.
+  static SyntheticBitnetOptions published_full() {
+    SyntheticBitnetOptions o;
+    o.weight_format = FormatId::I2_S;
+    o.published = true;
+    return o;
+  }
+  static SyntheticBitnetOptions published_small() {
+    SyntheticBitnetOptions o = small(FormatId::I2_S);
+    o.published = true;
+    return o;
+  }
   // Throws trix::Error naming the first unusable option.
   void validate() const {
     const auto need = [](bool ok, const std::string& what) {
@@ -80,13 +108,16 @@ struct SyntheticBitnetOptions {
     need(weight_format == FormatId::TQ2_0 || weight_format == FormatId::TQ1_0 ||
              weight_format == FormatId::I2_S || weight_format == FormatId::F32,
          "weight format must be tq2_0, tq1_0, i2_s or f32");
-    need(arch == "bitnet-b1.58" || arch == "bitnet", "arch must be bitnet-b1.58 or bitnet");
+    need(arch == "bitnet-b1.58" || arch == "bitnet-25" || arch == "bitnet",
+         "arch must be bitnet-b1.58, bitnet-25 or bitnet");
+    need(!published || weight_format == FormatId::I2_S, "the published layout has i2_s weights");
     need(n_layers >= 1 && n_layers <= 1024, "layers must be in [1, 1024]");
     need(dim > 0 && dim % 256 == 0 && ffn_hidden > 0 && ffn_hidden % 256 == 0,
          "dim and ffn_hidden must be multiples of 256 (ternary and Q6_K blocks)");
     need(n_heads > 0 && dim % n_heads == 0 && head_dim() % 2 == 0, "dim / n_heads must be even");
     need(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "n_kv_heads must divide n_heads");
     need(vocab_size >= 258 && vocab_size <= (1 << 24), "vocab must be in [258, 2^24]");
+    need(!published || vocab_size >= 265, "the published layout needs a vocab of at least 265 (merges, 3 specials)");
     need(context_length > 0, "context must be > 0");
   }
 };
@@ -183,12 +214,19 @@ inline void synthetic_row(const SyntheticBitnetOptions& o, std::string_view tens
 struct SyntheticVocab {
   std::vector<std::string> tokens;
   std::vector<int32_t> types;
+  std::vector<std::string> merges;  // published layout only
+  std::vector<float> scores;        // published layout only: -id for text tokens, 0 for specials
   int32_t bos = 0, eos = 0;
 };
 
-inline SyntheticVocab synthetic_vocab(int64_t vocab_size) {
+// The published layout's merges, in rank order ("Ġ" is the space byte).
+inline constexpr std::string_view kSyntheticMerges[] = {"h e", "\xc4\xa0 t", "\xc4\xa0t h", "i n", "e r",
+                                                        "\xc4\xa0th e"};
+
+inline SyntheticVocab synthetic_vocab(int64_t vocab_size, bool published = false) {
   SyntheticVocab v;
-  const int64_t n_special = vocab_size >= 128256 ? 256 : 2;
+  const bool full = vocab_size >= 128256;
+  const int64_t n_special = full ? 256 : (published ? 3 : 2);
   v.bos = static_cast<int32_t>(vocab_size - n_special);
   v.eos = v.bos + 1;
   v.tokens.reserve(static_cast<size_t>(vocab_size));
@@ -197,15 +235,37 @@ inline SyntheticVocab synthetic_vocab(int64_t vocab_size) {
     unicode::utf8_append(t, detail::byte_to_codepoint()[b]);
     v.tokens.push_back(std::move(t));
   }
-  for (int64_t i = 256; i < v.bos; ++i) v.tokens.push_back("<tok" + std::to_string(i) + ">");
+  if (published) {
+    for (std::string_view m : kSyntheticMerges) {
+      const size_t sp = m.find(' ');
+      v.merges.emplace_back(m);
+      v.tokens.push_back(std::string(m.substr(0, sp)) + std::string(m.substr(sp + 1)));
+    }
+  }
+  for (auto i = static_cast<int64_t>(v.tokens.size()); i < v.bos; ++i) {
+    v.tokens.push_back("<tok" + std::to_string(i) + ">");
+  }
   v.tokens.push_back("<|begin_of_text|>");
   v.tokens.push_back("<|end_of_text|>");
   for (int64_t i = v.eos + 1; i < vocab_size; ++i) {
-    v.tokens.push_back("<|reserved_special_token_" + std::to_string(i - v.eos - 1) + "|>");
+    const int64_t k = i - v.bos;  // llama3's names where it has them
+    if (k == 6 && full) {
+      v.tokens.push_back("<|start_header_id|>");
+    } else if (k == 7 && full) {
+      v.tokens.push_back("<|end_header_id|>");
+    } else if ((k == 9 && full) || (k == 2 && !full)) {
+      v.tokens.push_back("<|eot_id|>");
+    } else {
+      v.tokens.push_back("<|reserved_special_token_" + std::to_string(i - v.eos - 1) + "|>");
+    }
   }
   v.types.assign(static_cast<size_t>(vocab_size), static_cast<int32_t>(TokenType::Normal));
   for (int64_t i = v.bos; i < vocab_size; ++i) {
     v.types[static_cast<size_t>(i)] = static_cast<int32_t>(TokenType::Control);
+  }
+  if (published) {
+    v.scores.assign(static_cast<size_t>(vocab_size), 0.0f);
+    for (int32_t i = 0; i < v.bos; ++i) v.scores[static_cast<size_t>(i)] = -static_cast<float>(i);
   }
   return v;
 }
@@ -221,7 +281,7 @@ struct SyntheticTensor {
 // The tensors in file order (llama.cpp's names; output tied to token_embd).
 inline std::vector<SyntheticTensor> synthetic_tensors(const SyntheticBitnetOptions& o) {
   const FormatId w = o.weight_format;
-  const FormatId embd = w == FormatId::F32 ? FormatId::F32 : FormatId::Q6_K;
+  const FormatId embd = o.published ? FormatId::F16 : (w == FormatId::F32 ? FormatId::F32 : FormatId::Q6_K);
   const int64_t q = o.n_heads * o.head_dim(), kv = o.n_kv_heads * o.head_dim();
   std::vector<SyntheticTensor> t;
   t.push_back({"token_embd.weight", o.vocab_size, o.dim, embd});
@@ -286,8 +346,10 @@ inline void write_synthetic_bitnet(const SyntheticBitnetOptions& o, const std::f
   GgufWriter g(path);
   const std::string a = o.arch + ".";
   g.set_string("general.architecture", o.arch);
-  g.set_string("general.name", "trix synthetic bitnet-b1.58 (" +
-                                   std::string(format_info(o.weight_format).name) + ")");
+  std::string name = "trix synthetic bitnet-b1.58 (";
+  name += format_info(o.weight_format).name;
+  name += o.published ? ", published layout)" : ")";
+  g.set_string("general.name", name);
   g.set_u32(a + "vocab_size", static_cast<uint32_t>(o.vocab_size));
   g.set_u32(a + "context_length", static_cast<uint32_t>(o.context_length));
   g.set_u32(a + "embedding_length", static_cast<uint32_t>(o.dim));
@@ -298,14 +360,17 @@ inline void write_synthetic_bitnet(const SyntheticBitnetOptions& o, const std::f
   g.set_u32(a + "attention.head_count_kv", static_cast<uint32_t>(o.n_kv_heads));
   g.set_f32(a + "rope.freq_base", o.rope_theta);
   g.set_f32(a + "attention.layer_norm_rms_epsilon", o.rms_eps);
-  SyntheticVocab v = synthetic_vocab(o.vocab_size);
+  if (!o.hidden_activation.empty()) g.set_string(a + "hidden_activation", o.hidden_activation);
+  SyntheticVocab v = synthetic_vocab(o.vocab_size, o.published);
   g.set_string("tokenizer.ggml.model", "gpt2");
-  g.set_string("tokenizer.ggml.pre", "llama-bpe");
+  if (!o.published) g.set_string("tokenizer.ggml.pre", "llama-bpe");
   g.set("tokenizer.ggml.tokens", GgufValue::array(std::move(v.tokens)));
+  if (o.published) g.set("tokenizer.ggml.scores", GgufValue::array(v.scores));
   g.set("tokenizer.ggml.token_type", GgufValue::array(v.types));
-  g.set("tokenizer.ggml.merges", GgufValue::array(std::vector<std::string>{}));
+  g.set("tokenizer.ggml.merges", GgufValue::array(std::move(v.merges)));
   g.set_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos));
   g.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos));
+  if (o.published) g.set_bool("tokenizer.ggml.add_bos_token", true);
 
   const std::vector<SyntheticTensor> tensors = synthetic_tensors(o);
   for (const auto& t : tensors) {

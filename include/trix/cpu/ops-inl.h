@@ -362,19 +362,17 @@ inline I8Activation QuantizeRowI8S(const float* x, int8_t* q, size_t n) {
   const double max = amax > 0.00001 ? amax : 0.00001;
   const float s = static_cast<float>(127.0 / max);
   const auto vs = hn::Set(df, s);
-  const auto half = hn::Set(df, 0.5f), neg_half = hn::Set(df, -0.5f), one = hn::Set(df, 1.0f);
-  const auto lo = hn::Set(df, -128.0f), hi = hn::Set(df, 127.0f);
+  const auto bias = hn::Set(df, 12582912.0f);  // 1.5 * 2^23: ggml's nearest_int
+  const auto mant = hn::Set(di, 0x007fffff), half = hn::Set(di, 0x00400000);
+  const auto lo = hn::Set(di, -128), hi = hn::Set(di, 127);
   auto vsum = hn::Zero(di);
   auto codes = [&](auto v) {
-    // round(double(v)) half away from zero: v - trunc(v) is exact in float,
-    // and so is the +-1 step; an inf element times s = 0 gives NaN -> 0.
+    // nearest_int(v * s), half to even: the float add rounds (contraction
+    // is off, so the product rounds first), then the low mantissa bits are
+    // the code; an inf element times s = 0 gives NaN -> 0.
     const auto p = hn::Mul(v, vs);
-    auto r = hn::Trunc(p);
-    const auto frac = hn::Sub(p, r);
-    r = hn::Add(r, hn::IfThenElseZero(hn::Ge(frac, half), one));
-    r = hn::Sub(r, hn::IfThenElseZero(hn::Le(frac, neg_half), one));
-    r = hn::Min(hn::Max(r, lo), hi);
-    auto c = hn::ConvertTo(di, r);
+    auto c = hn::Sub(hn::And(hn::BitCast(di, hn::Add(p, bias)), mant), half);
+    c = hn::Min(hn::Max(c, lo), hi);
     c = hn::IfThenZeroElse(hn::RebindMask(di, hn::IsNaN(p)), c);
     vsum = hn::Add(vsum, c);
     return hn::DemoteTo(d8, c);

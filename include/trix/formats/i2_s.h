@@ -10,6 +10,9 @@
 // are padding (bitnet.cpp reserves them for alignment and leaves them
 // unspecified; TriX writes zeros and ignores them on read).
 // value = (c - 1) * scale. Row r starts at byte r * cols / 4.
+// bitnet.cpp's ARM (64-weight groups) and 4-rows-per-byte x86 packings
+// share the type id but are other layouts, not read by TriX (the loader
+// refuses what it can detect: see trix/runtime/loader.h).
 //
 // quantize_i2_s gives bitnet.cpp's quantize_i2_s bytes:
 //   scale = max |x| over the whole tensor (computed in double with fmax, so
@@ -22,9 +25,19 @@
 // Activations (bitnet.cpp's quantize_row_i8_s, per token):
 //   max = max(1e-5, max |x|) in double (ggml MAX: a NaN resets the running
 //         max, as in bitnet.cpp);  s = float(127 / max)
-//   q = round(double(x * s)) (half away from zero), clamped to [-128, 127];
-//   a NaN product gives q = 0 (x86's conversion of NaN, low byte).
+//   q = nearest_int(float(x * s)), clamped to [-128, 127], where nearest_int
+//   is ggml's (add 1.5 * 2^23 in float, read the low mantissa bits): round
+//   half to even, as current bitnet.cpp does (its early releases used
+//   round(), half away from zero; they differ only on exact .5 products).
+//   A NaN product gives q = 0 (what nearest_int reads from the quiet NaN
+//   hardware produces; TriX pins 0 for every NaN payload). Products of 2^22
+//   or more in magnitude (only possible when a NaN reset the running max
+//   after a larger element) get nearest_int's bits, as bitnet.cpp's release
+//   build does; an infinite product gives -128.
 // For finite input |q| <= 127.
+// Floating-point contraction is off for this header's functions (GCC may
+// otherwise fuse x * s + 1.5 * 2^23 into one FMA on FMA targets, rounding
+// once instead of twice); popped at the end.
 #pragma once
 
 #include <cmath>
@@ -36,6 +49,11 @@
 #include "trix/core/error.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 namespace trix {
 
@@ -104,13 +122,9 @@ inline I8Activation quantize_row_i8_s(const float* x, int8_t* q, size_t n) {
   const float s = static_cast<float>(127.0 / max);
   int32_t sum = 0;
   for (size_t i = 0; i < n; ++i) {
-    const double r = std::round(static_cast<double>(x[i] * s));
-    int32_t v;
-    if (std::isnan(r)) {
-      v = 0;
-    } else {
-      v = r > 127.0 ? 127 : (r < -128.0 ? -128 : static_cast<int32_t>(r));
-    }
+    const float p = x[i] * s;
+    int32_t v = std::isnan(p) ? 0 : trix::detail::ggml_nearest_int(p);
+    v = v > 127 ? 127 : (v < -128 ? -128 : v);
     q[i] = static_cast<int8_t>(v);
     sum += v;
   }
@@ -152,3 +166,7 @@ inline void dequantize_row_i2_s(const uint8_t* row, float* y, size_t n) {
 }
 
 }  // namespace trix
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif

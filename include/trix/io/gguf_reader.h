@@ -446,7 +446,11 @@ class GgufReader {
       if (t.ne[0] % fmt->block_elements != 0) {
         throw fail(dims_at, what + ": row length ne[0] = " + std::to_string(t.ne[0]) +
                                 " is not a multiple of the " + fmt->name + " block size " +
-                                std::to_string(fmt->block_elements));
+                                std::to_string(fmt->block_elements) +
+                                (fmt->id == FormatId::I2_S
+                                     ? " (bitnet.cpp's ARM I2_S layout has 64-weight groups; TriX reads "
+                                       "only the published 128-weight-group layout)"
+                                     : ""));
       }
       t.nbytes = n_elements == 0 ? 0 : format_nbytes(*fmt, n_elements);
       const uint64_t off_at = pos_;
@@ -479,11 +483,21 @@ class GgufReader {
                    "tensor '" + t.name + "': data [" + std::to_string(t.offset) + ", +" +
                        std::to_string(t.nbytes) + ") runs past the end of the data section (" +
                        std::to_string(data_size) + " bytes from byte " +
-                       std::to_string(data_offset_) + ")");
+                       std::to_string(data_offset_) + ")" +
+                       i2_s_layout_hint(t, t.offset > data_size ? 0 : t.offset + t.nbytes - data_size));
       }
       t.data = bytes_.data() + data_offset_ + t.offset;
     }
     check_no_overlap(pending);
+  }
+
+  // An I2_S tensor whose data stops exactly its 32-byte scale trailer short
+  // (the next tensor or the end of the data comes there) was written by a
+  // converter with another I2_S layout: say so.
+  static std::string i2_s_layout_hint(const GgufTensor& t, uint64_t short_by) {
+    if (t.format != FormatId::I2_S || short_by != format_info(FormatId::I2_S).trailer_bytes) return {};
+    return " (an I2_S tensor without its 32-byte scale trailer: another converter's I2_S layout; "
+           "TriX reads only the published one, 128-weight groups then the trailer)";
   }
 
   // Two tensors whose data ranges share a byte would alias (llama.cpp
@@ -511,7 +525,8 @@ class GgufReader {
           throw fail(pending[later].info_at,
                      "tensor '" + tensors_[later].name + "': data " + range(tensors_[later]) +
                          " overlaps tensor '" + tensors_[earlier].name + "': data " +
-                         range(tensors_[earlier]) + " (offsets from the data section)");
+                         range(tensors_[earlier]) + " (offsets from the data section)" +
+                         i2_s_layout_hint(r, r.offset + r.nbytes - t.offset));
         }
         if (t.offset + t.nbytes <= r.offset + r.nbytes) continue;
       }

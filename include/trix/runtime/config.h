@@ -12,7 +12,7 @@ namespace trix {
 
 enum class Arch : uint8_t {
   Llama,       // RMSNorm, GQA attention, RoPE, SwiGLU FFN
-  BitnetB158,  // llama.cpp LLM_ARCH_BITNET: + attn_sub_norm, ffn_sub_norm, relu^2 gate
+  BitnetB158,  // bitnet-b1.58 / bitnet-25 / llama.cpp "bitnet": + attn_sub_norm, ffn_sub_norm, relu^2 gate by default
 };
 
 // Which elements RoPE rotates together. Adjacent is llama2.c and ggml's
@@ -46,8 +46,10 @@ struct ModelConfig {
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }
 
-  // Llama defaults: SiLU gate and adjacent RoPE; BitNet b1.58 as llama.cpp:
-  // relu^2 gate and NeoX RoPE. Loaders may still override either.
+  // Llama defaults: SiLU gate and adjacent RoPE; BitNet b1.58 as bitnet.cpp
+  // runs the 2B-4T: relu^2 gate and NeoX RoPE. Loaders may still override
+  // either (the GGUF loader sets the gate from <arch>.hidden_activation, and
+  // SiLU for llama.cpp's "bitnet": trix/runtime/loader.h).
   static ModelConfig defaults_for(Arch a) {
     ModelConfig c;
     c.arch = a;

@@ -96,12 +96,20 @@ class Decoder {
 struct GenerateOptions {
   int64_t max_new_tokens = 256;
   int32_t eos_id = -1;  // stop when this id is sampled (not emitted); -1: never
+  // Further ids that stop the same way: the model's end-of-generation set,
+  // Tokenizer::eog_ids() (eot, eom, <|eot_id|>, ...).
+  std::vector<int32_t> stop_ids;
+
+  bool stops_on(int32_t id) const {
+    return id == eos_id || std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end();
+  }
 };
 
+// Eos: an id of GenerateOptions' eos_id / stop_ids was sampled.
 enum class StopReason : uint8_t { MaxTokens, Eos, ContextFull, Callback };
 
 struct GenerateResult {
-  std::vector<int32_t> tokens;  // the generated ids (prompt and EOS excluded)
+  std::vector<int32_t> tokens;  // the generated ids (prompt and the stopping id excluded)
   StopReason stop = StopReason::MaxTokens;
   // Wall-clock split: the prompt's forward pass (plus the first sample), and
   // the n_decoded single-token forward passes (plus their samples) after it.
@@ -157,7 +165,7 @@ GenerateResult generate(Decoder<Shape>& dec, Sampler& sampler, std::span<const i
     std::copy(logits.begin(), logits.end(), work.begin());
     const int32_t next = sampler.sample(work, history);
     account();
-    if (next == opt.eos_id) {
+    if (opt.stops_on(next)) {
       out.stop = StopReason::Eos;
       return out;
     }

@@ -93,14 +93,18 @@ std::span<const float> forward(const Shape& s, const PreparedModel& w,
 }
 
 // Throws trix::Error unless `w` fits the shape, every matrix format has a
-// matvec path, and the shape's RoPE style and FFN activation are the ones
-// the graph it runs uses (the graph fixes them; a mismatch means a shape
-// built by hand for another architecture).
+// matvec path, and the shape's RoPE style is the one the graph it runs uses
+// (the graph fixes it; a mismatch means a shape built by hand for another
+// architecture). The FFN activation is the shape's (a bitnet file may state
+// its own, see trix/runtime/loader.h); a spec-shaped model's must still be
+// its spec's graph's.
 template <class Shape>
 void validate_model(const Shape& s, const ModelWeights& w) {
   validate_weights(config_of(s), w);
   const GraphInfo g = graph_info_of(s);
-  if (s.rope_style != g.rope_style || s.ffn_activation != g.ffn_activation) {
+  bool activation_ok = true;
+  if constexpr (requires { typename Shape::Graph; }) activation_ok = s.ffn_activation == g.ffn_activation;
+  if (s.rope_style != g.rope_style || !activation_ok) {
     throw Error(std::string("model shape: the ") + arch_name(s.arch) +
                 " graph uses another RoPE style or FFN activation than the shape asks for");
   }

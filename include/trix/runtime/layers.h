@@ -41,7 +41,7 @@ namespace trix {
 // order of its blocks; validate_model checks a Shape against it.
 struct GraphInfo {
   RopeStyle rope_style;
-  FfnActivation ffn_activation;
+  FfnActivation ffn_activation;  // its spec's; the blocks run the Shape's (s.ffn_activation)
   bool sub_norms;
 };
 

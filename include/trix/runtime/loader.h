@@ -11,14 +11,18 @@
 //                  10000), rope.dimension_count (must equal the head size:
 //                  partial RoPE is not supported), vocab_size (must match).
 //                  RoPE rotates adjacent pairs (ggml NORM), SwiGLU FFN.
-//   bitnet-b1.58   (bitnet.cpp's name; llama.cpp's "bitnet" is read the same
-//                  way) the same keys; RoPE NeoX halves, relu^2-gated FFN,
+//   bitnet-b1.58   (bitnet.cpp's name; its other converter's "bitnet-25" and
+//                  llama.cpp's "bitnet" are the same architecture, each
+//                  with its own key prefix) the same keys; RoPE NeoX halves,
 //                  attn_sub_norm / ffn_sub_norm, optional per-tensor
 //                  `<name>.scale` tensors (one f32) that multiply the
-//                  projection's output, as llama.cpp's graph does. llama.cpp's
-//                  own "bitnet" graph gates with SiLU (for the 2024 1bitLLM
-//                  models); TriX runs every bitnet file with the 2B-4T's
-//                  relu^2, the model this architecture exists for here.
+//                  projection's output, as llama.cpp's graph does. The FFN
+//                  gate is <arch>.hidden_activation when the file states it
+//                  ("relu2" or "silu"; any other value is an error naming
+//                  the key), else the name's default: relu^2 for
+//                  bitnet-b1.58 and bitnet-25 (the 2B-4T, which bitnet.cpp
+//                  runs with relu^2), SiLU for "bitnet" (llama.cpp's
+//                  graph for that name, made for the 2024 1bitLLM models).
 // The vocabulary size is the length of tokenizer.ggml.tokens; token_embd (and
 // output, when present) must have that many rows. Without output.weight the
 // output projection is tied to token_embd.
@@ -28,6 +32,21 @@
 // cols / 4 code bytes then a 32-byte trailer whose first f32 is the tensor
 // scale; the trailer is not part of any row, and the scale goes into
 // WeightView::scale.
+//
+// I2_S layouts: only the published file's (bitnet.cpp's x86 layout of
+// 128-weight groups, trix/formats/i2_s.h) is read. bitnet.cpp quantizing
+// on ARM (64-weight groups) or in its 4-rows-per-byte x86 layout writes
+// the same type id 36 and the same byte count, and no metadata says which
+// packing a file holds. What can be seen is refused with an error naming
+// the tensor and this limit: rows that are not whole 128-weight groups and
+// a missing trailer (both by the GGUF reader: row length, data 32 bytes
+// short), and here a trailer scale that is negative or not finite and
+// 2-bit code 3, which bitnet.cpp's quantizer never writes (bytes packed
+// some other way, or not I2_S at all, usually hold it). A re-ordered file
+// of 0/1/2 codes with 128-multiple rows (the ARM or 4-row packings of the
+// 2B-4T's shapes) passes these checks and runs with scrambled weights:
+// use the published file, or quantize from the source weights
+// (trix-quantize).
 //
 // Every problem is a one-line trix::Error naming the file and the key or
 // tensor and what was expected.
@@ -101,9 +120,28 @@ inline std::string shape_str(const GgufTensor& t) {
 inline Arch gguf_architecture(const GgufReader& r) {
   const std::string a = r.get_string("general.architecture");
   if (a == "llama") return Arch::Llama;
-  if (a == "bitnet-b1.58" || a == "bitnet") return Arch::BitnetB158;
+  if (a == "bitnet-b1.58" || a == "bitnet-25" || a == "bitnet") return Arch::BitnetB158;
   throw Error(r.name() + ": metadata key 'general.architecture' = \"" + a +
-              "\": unsupported (expected \"llama\", \"bitnet-b1.58\" or \"bitnet\")");
+              "\": unsupported (expected \"llama\", \"bitnet-b1.58\", \"bitnet-25\" or \"bitnet\")");
+}
+
+// The gated FFN's activation of a bitnet-family file (see the file
+// comment): `<arch>.hidden_activation` if present, else the default of the
+// architecture name `arch`. Throws naming the key on a value other than
+// "relu2" / "silu" (also for GELU, which no TriX graph runs).
+inline FfnActivation gguf_bitnet_activation(const GgufReader& r, const std::string& arch) {
+  const std::string key = arch + ".hidden_activation";
+  const std::optional<std::string> v = r.find_string(key);
+  if (!v) return arch == "bitnet" ? FfnActivation::SiLU : FfnActivation::ReluSquared;
+  if (*v == "relu2") return FfnActivation::ReluSquared;
+  if (*v == "silu") return FfnActivation::SiLU;
+  std::string msg = r.name();  // appended piece by piece (GCC 12 -O3 -Wrestrict on "literal" + string)
+  msg += ": metadata key '";
+  msg += key;
+  msg += "' = \"";
+  msg += *v;
+  msg += "\": unsupported (expected \"relu2\" or \"silu\")";
+  throw Error(msg);
 }
 
 // The hyper-parameters a GGUF file declares (see the file comment). The
@@ -112,8 +150,10 @@ inline Arch gguf_architecture(const GgufReader& r) {
 inline ModelConfig gguf_model_config(const GgufReader& r) {
   using namespace detail;
   const Arch arch = gguf_architecture(r);
-  const std::string a = r.get_string("general.architecture") + ".";
+  const std::string arch_key = r.get_string("general.architecture");
+  const std::string a = arch_key + ".";
   ModelConfig c = ModelConfig::defaults_for(arch);
+  if (arch == Arch::BitnetB158) c.ffn_activation = gguf_bitnet_activation(r, arch_key);
   c.dim = positive(r, a + "embedding_length", 1 << 20);
   c.ffn_hidden = positive(r, a + "feed_forward_length", 1 << 22);
   c.n_layers = positive(r, a + "block_count", 1 << 12);
@@ -170,6 +210,46 @@ inline ModelConfig gguf_model_config(const GgufReader& r) {
   return c;
 }
 
+// Throws unless the I2_S tensor `t` (rows x cols) can be the published
+// layout (see the file comment).
+inline void check_i2_s_layout(const GgufReader& r, const GgufTensor& t, int64_t rows, int64_t cols) {
+  const auto fail = [&](const std::string& what) {
+    std::string msg = r.name();
+    msg += ": tensor '";
+    msg += t.name;
+    msg += "': ";
+    msg += what;
+    msg += ": not the published I2_S layout (128-weight groups of 32 bytes, then a 32-byte trailer "
+           "holding the f32 scale), the only one TriX reads (bitnet.cpp's ARM 64-weight-group and "
+           "x86 4-rows-per-byte layouts carry the same type id)";
+    throw Error(msg);
+  };
+  const auto n_rows = static_cast<size_t>(rows), n_cols = static_cast<size_t>(cols);
+  const float scale = i2_s_scale(t.data, n_rows, n_cols);
+  if (!(scale >= 0.0f) || !std::isfinite(scale)) {
+    std::string what = "the scale in its trailer is ";
+    what += std::to_string(scale);
+    fail(what + ", not a finite number >= 0");
+  }
+  // Code 3 in any of a byte's four fields: bits 2k and 2k+1 both set.
+  const size_t n = n_rows * n_cols / 4;
+  constexpr uint64_t kLow = 0x5555555555555555ull;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, t.data + i, 8);
+    if ((w & (w >> 1) & kLow) != 0) break;
+  }
+  for (; i < n; ++i) {
+    const uint8_t b = t.data[i];
+    if ((b & (b >> 1) & 0x55) != 0) {
+      std::string what = "byte ";
+      what += std::to_string(i);
+      fail(what + " holds 2-bit code 3, which bitnet.cpp's I2_S quantizer never writes");
+    }
+  }
+}
+
 // A view of tensor `name` as a rows x cols matrix (ne = {cols, rows}), or a
 // 1 x cols vector when rows == 1 (ne = {cols}). Throws naming the tensor on
 // absence or a wrong shape.
@@ -192,6 +272,7 @@ inline WeightView gguf_weight(const GgufReader& r, const std::string& name, int6
   WeightView v{t.data, t.format, rows, cols, 1.0f};
   if (t.format == FormatId::I2_S) {
     // nbytes = rows * cols / 4 + trailer was checked against the file by the reader.
+    check_i2_s_layout(r, t, rows, cols);
     v.scale = i2_s_scale(t.data, static_cast<size_t>(rows), static_cast<size_t>(cols));
   }
   return v;

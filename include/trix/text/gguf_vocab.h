@@ -115,6 +115,8 @@ inline TokenizerVocab tokenizer_vocab_from_gguf(const GgufReader& r, std::string
   special("tokenizer.ggml.bos_token_id", v.bos);
   special("tokenizer.ggml.eos_token_id", v.eos);
   special("tokenizer.ggml.unknown_token_id", v.unk);
+  special("tokenizer.ggml.eot_token_id", v.eot);
+  special("tokenizer.ggml.eom_token_id", v.eom);
   if (auto b = r.find_bool("tokenizer.ggml.add_bos_token")) v.add_bos = *b;
   if (auto b = r.find_bool("tokenizer.ggml.add_eos_token")) v.add_eos = *b;
   if (auto b = r.find_bool("tokenizer.ggml.add_space_prefix")) v.add_space_prefix = *b;

@@ -14,6 +14,13 @@
 // does: USER_DEFINED always, CONTROL and UNKNOWN only when parse_special is
 // set; longer special texts are cut first (see partition). llama.cpp's
 // per-model lstrip/rstrip attributes are not applied.
+//
+// End of generation (is_eog / eog_ids), as llama.cpp's special_eog_ids: the
+// eos, eot and eom ids the file names, and every token whose text is one of
+// the end markers chat models use (kEogTexts: <|eot_id|>, <|end_of_text|>,
+// <|eom_id|>, <|im_end|>, <end_of_turn>, ...) whatever its type, as
+// llama.cpp does; "</s>" only when it is not a NORMAL token (in a BPE
+// vocabulary a NORMAL "</s>" is HTML's closing tag).
 #pragma once
 
 #include <algorithm>
@@ -35,6 +42,14 @@
 #include "trix/text/vocab.h"
 
 namespace trix {
+
+// Token texts that end generation (see the file comment).
+inline constexpr std::string_view kEogTexts[] = {
+    "<|eot_id|>", "<|end_of_text|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+    "<|endoftext|>", "<EOT>", "_<EOT>", "<end_of_utterance>", "<|return|>", "<|call|>",
+    "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",  // DeepSeek's, fullwidth bars
+    "</s>",
+};
 
 struct DecodeOptions {
   // Print CONTROL tokens (e.g. "<s>") instead of dropping them.
@@ -67,7 +82,7 @@ class Tokenizer {
     if (v_.scores.size() != n || v_.types.size() != n) {
       throw Error(name_ + ": scores/types must have one entry per token (" + std::to_string(n) + ")");
     }
-    for (int32_t* id : {&v_.bos, &v_.eos, &v_.unk}) {
+    for (int32_t* id : {&v_.bos, &v_.eos, &v_.unk, &v_.eot, &v_.eom}) {
       if (*id < -1 || *id >= static_cast<int32_t>(n)) {
         throw Error(name_ + ": special token id " + std::to_string(*id) + " out of range");
       }
@@ -82,6 +97,17 @@ class Tokenizer {
         specials_.push_back(id);
       }
     }
+    for (int32_t id : {v_.eos, v_.eot, v_.eom}) {
+      if (id >= 0) eog_.push_back(id);
+    }
+    for (std::string_view text : kEogTexts) {
+      const auto it = to_id_.find(std::string(text));
+      if (it == to_id_.end()) continue;
+      if (text == "</s>" && v_.types[static_cast<size_t>(it->second)] == TokenType::Normal) continue;
+      eog_.push_back(it->second);
+    }
+    std::sort(eog_.begin(), eog_.end());
+    eog_.erase(std::unique(eog_.begin(), eog_.end()), eog_.end());
     // Longest first, so a scan takes the longest special at each position.
     std::stable_sort(specials_.begin(), specials_.end(), [&](int32_t a, int32_t b) {
       return v_.tokens[static_cast<size_t>(a)].size() > v_.tokens[static_cast<size_t>(b)].size();
@@ -99,6 +125,11 @@ class Tokenizer {
   int32_t eos() const { return v_.eos; }
   int32_t unk() const { return v_.unk; }
   bool add_bos() const { return v_.add_bos; }
+  // Whether sampling `id` ends generation (see the file comment); false for
+  // ids out of range.
+  bool is_eog(int32_t id) const { return std::binary_search(eog_.begin(), eog_.end(), id); }
+  // The end-of-generation ids, ascending (for GenerateOptions::stop_ids).
+  const std::vector<int32_t>& eog_ids() const { return eog_; }
   const TokenizerVocab& vocab() const { return v_; }
   const std::string& token_text(int32_t id) const { return v_.tokens[checked(id)]; }
   TokenType token_type(int32_t id) const { return v_.types[checked(id)]; }
@@ -234,6 +265,7 @@ class Tokenizer {
   std::string name_;
   detail::TokenIdMap to_id_;
   std::vector<int32_t> specials_;  // CONTROL / USER_DEFINED / UNKNOWN ids, longest text first
+  std::vector<int32_t> eog_;       // end-of-generation ids, ascending
   detail::SpmEncoder spm_;  // the encoder v_.kind names; the other stays empty
   detail::BpeEncoder bpe_;
 };

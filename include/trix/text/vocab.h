@@ -52,6 +52,7 @@ struct TokenizerVocab {
   PreTokenizer pre = PreTokenizer::Gpt2;
   bool ignore_merges = false;  // BPE: a pre-split piece that is a token stays whole
   int32_t bos = -1, eos = -1, unk = -1;
+  int32_t eot = -1, eom = -1;  // end of turn / end of message (tokenizer.ggml.eot_token_id, eom_token_id)
   bool add_bos = true;
   bool add_eos = false;
   bool add_space_prefix = true;  // SPM only
