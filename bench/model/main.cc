@@ -237,7 +237,7 @@ BitnetRow run_bitnet(const trix::LoadedModel& m, const std::string& type, size_t
   trix::ThreadPool pool(threads);
   const int64_t ctx_len = a.prompt + a.decode + 2;
   trix::Decoder<trix::RuntimeShape> dec(trix::RuntimeShape::from(m.config), m.prepared, pool,
-                                        trix::KvType::F32, /*max_batch=*/std::max<int64_t>(a.prompt, 1),
+                                        trix::KvType::F16, /*max_batch=*/std::max<int64_t>(a.prompt, 1),
                                         ctx_len);
   // Deterministic prompt ids below the special tokens.
   std::vector<int32_t> prompt(static_cast<size_t>(a.prompt));

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "trix/runtime/kv_cache.h"
 #include "trix/runtime/sampler.h"
 
 namespace trix::generate_cli {
@@ -32,6 +33,7 @@ struct Args {
   int64_t ctx = 0;          // run context; 0: min(model context, prompt + n)
   SamplerConfig sampling;
   size_t threads = 0;       // 0: all hardware threads
+  KvType kv_type = KvType::F16;  // --kv-type: f16 (llama.cpp's default) or f32
   bool help = false;        // -h / --help: print usage, exit 0
 };
 
@@ -44,7 +46,7 @@ struct UsageError {
 inline const char* usage_text() {
   return "usage: generate [-m model.gguf] [-p \"prompt\"] [-n 64] [--ctx N] [--temp T] [--seed S]\n"
          "          [--threads N] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
-         "          [--repeat-last-n N]\n"
+         "          [--repeat-last-n N] [--kv-type f16|f32]\n"
          "Without -m, tells the stories260K story from $TRIX_SHARED_DIR/models/stories260K.\n";
 }
 
@@ -137,6 +139,11 @@ inline Args parse_generate_args(int argc, const char* const* argv) {
           parse_real(flag, value(), 0.0, kMaxRepetitionPenalty, /*open_lo=*/true);
     } else if (flag == "--repeat-last-n") {
       a.sampling.repetition_window = static_cast<int32_t>(parse_int(flag, value(), 0, kInt32Max));
+    } else if (flag == "--kv-type") {
+      const std::string_view v = value();
+      if (v == "f16") a.kv_type = KvType::F16;
+      else if (v == "f32") a.kv_type = KvType::F32;
+      else throw UsageError{flag + " expects f16 or f32, got '" + std::string(v) + "'"};
     } else if (flag == "-h" || flag == "--help") {
       a.help = true;
     } else {

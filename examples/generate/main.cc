@@ -126,7 +126,7 @@ int run(const Args& a) {
 
   trix::ThreadPool pool(a.threads);
   trix::Decoder<trix::RuntimeShape> dec(trix::RuntimeShape::from(m.config), m.prepared, pool,
-                                        trix::KvType::F32, /*max_batch=*/64, context);
+                                        a.kv_type, /*max_batch=*/64, context);
   trix::Sampler sampler(a.sampling);
   trix::GenerateOptions opt;
   opt.max_new_tokens = a.n_predict;

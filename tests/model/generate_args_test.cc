@@ -39,7 +39,15 @@ TEST(GenerateArgs, Defaults) {
   EXPECT_EQ(a.n_predict, 64);
   EXPECT_EQ(a.ctx, 0);
   EXPECT_EQ(a.threads, 0u);
+  EXPECT_EQ(a.kv_type, trix::KvType::F16);  // llama.cpp's default
   EXPECT_FALSE(a.help);
+}
+
+TEST(GenerateArgs, KvType) {
+  EXPECT_EQ(parse({"--kv-type", "f32"}).kv_type, trix::KvType::F32);
+  EXPECT_EQ(parse({"--kv-type", "f16"}).kv_type, trix::KvType::F16);
+  EXPECT_EQ(usage_error({"--kv-type", "q8_0"}), "--kv-type expects f16 or f32, got 'q8_0'");
+  EXPECT_EQ(usage_error({"--kv-type"}), "--kv-type needs a value");
 }
 
 TEST(GenerateArgs, GoodValues) {
