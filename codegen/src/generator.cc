@@ -68,12 +68,39 @@ constexpr ParamRule kMetalParams[] = {
      "threads per threadgroup, 16 per row"},
 };
 
-// The GPU backends' kernel bodies. Only these kernels can have cuda/metal
-// variants; the emitters take names and paths from here, never from a
-// hard-coded kernel.
-constexpr DeviceBody kTQ2_0Q8KBody = {
-    "include/trix/kernels/gemv_tq2_0_q8_k.body.h", "trix_gemv_tq2_0_q8_k_lane", "trix/cuda/gemv_ternary.cuh",
-    "launch_gemv_tq2_0_q8_k", kCudaParams, kMetalParams};
+// The GPU backends' kernel bodies. Only implementations naming one can have
+// cuda/metal variants; the emitters take names, paths and layout constants
+// from here, never from a hard-coded kernel.
+constexpr const char* kLanes16Header = "trix/cuda/gemv_lanes16.cuh";
+constexpr const char* kLanes16Launcher = "launch_gemv_lanes16";
+constexpr BodyConstant kQ8KConstants[] = {
+    {"kABlockBytes", true, ""}, {"kAScaleOffset", true, "d"}, {"kAQsOffset", true, "qs"},
+    {"kABsumsOffset", true, "bsums"}};
+constexpr BodyConstant kTQ2_0Q8KConstants[] = {
+    {"kWBlockBytes", false, ""}, {"kWScaleOffset", false, "d"}, kQ8KConstants[0], kQ8KConstants[1],
+    kQ8KConstants[2]};
+constexpr BodyConstant kQ6KQ8KConstants[] = {
+    {"kWBlockBytes", false, ""}, {"kWQlOffset", false, "ql"},         {"kWQhOffset", false, "qh"},
+    {"kWScalesOffset", false, "scales"}, {"kWScaleOffset", false, "d"}, kQ8KConstants[0],
+    kQ8KConstants[1],            kQ8KConstants[2],                    kQ8KConstants[3]};
+constexpr BodyConstant kQ4KQ8KConstants[] = {
+    {"kWBlockBytes", false, ""}, {"kWScaleOffset", false, "d"},       {"kWMinOffset", false, "dmin"},
+    {"kWScalesOffset", false, "scales"}, {"kWQsOffset", false, "qs"},   kQ8KConstants[0],
+    kQ8KConstants[1],            kQ8KConstants[2],                    kQ8KConstants[3]};
+constexpr BodyConstant kF16F32Constants[] = {{"kWBlockBytes", false, ""}, {"kABlockBytes", true, ""}};
+
+constexpr DeviceBody kTQ2_0Q8KBody = {"include/trix/kernels/gemv_tq2_0_q8_k.body.h", "trix_gemv_tq2_0_q8_k_lane",
+                                      kTQ2_0Q8KConstants, kLanes16Header, kLanes16Launcher, kCudaParams,
+                                      kMetalParams};
+constexpr DeviceBody kQ6KQ8KBody = {"include/trix/kernels/gemv_q6_k_q8_k.body.h", "trix_gemv_q6_k_q8_k_lane",
+                                    kQ6KQ8KConstants, kLanes16Header, kLanes16Launcher, kCudaParams,
+                                    kMetalParams};
+constexpr DeviceBody kQ4KQ8KBody = {"include/trix/kernels/gemv_q4_k_q8_k.body.h", "trix_gemv_q4_k_q8_k_lane",
+                                    kQ4KQ8KConstants, kLanes16Header, kLanes16Launcher, kCudaParams,
+                                    kMetalParams};
+constexpr DeviceBody kF16F32Body = {"include/trix/kernels/gemv_f16_f32.body.h", "trix_gemv_f16_f32_lane",
+                                    kF16F32Constants, kLanes16Header, kLanes16Launcher, kCudaParams,
+                                    kMetalParams};
 
 constexpr const char* kFromTQ1_0[] = {"tq1_0"};
 constexpr const char* kPacked4Note =
@@ -100,13 +127,13 @@ constexpr Implementation kImplementations[] = {
      "GemvQ8_0Q8_0Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
      CpuSignature::kGemvArgs, kRowsPerStep, "", {}, nullptr},
     {"gemv", "f16", "f32", "ggml", "trix/cpu/gemv_dense-inl.h", "GemvF16F32Rows(args, begin, end)",
-     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
+     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, &kF16F32Body},
     {"gemv", "q6_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
      "GemvQ6KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
-     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, nullptr},
+     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, &kQ6KQ8KBody},
     {"gemv", "q4_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
      "GemvQ4KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
-     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, nullptr},
+     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, &kQ4KQ8KBody},
     // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
     {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked, {}, kPacked4Note, {}, nullptr},

@@ -122,13 +122,27 @@ struct ParamRule {
   const char* doc;  // what the kernel does with it (a comment in the generated struct)
 };
 
+// A layout constant a device body reads, taken from a format spec so the
+// C++/CUDA and Metal sides of the body see the same numbers: the block size
+// (field "") or a field's byte offset in the kernel's weight or activation
+// format.
+struct BodyConstant {
+  const char* name;   // kWBlockBytes
+  bool activations;   // false: the weight format
+  const char* field;  // "" for the block's bytes
+};
+
 // A device body shared by the GPU backends (CUDA, Metal): a plain-C lane
-// function of the kernel's contract, and the CUDA launcher built on it.
+// function of the kernel's contract (trix/kernels/*.body.h, in the subset of
+// C++ that CUDA and MSL share), the layout constants it reads, and the CUDA
+// launcher template that runs it. Every body so far is a lanes16 GEMV: the
+// kernel runs 16 threads per row and combines them by the lanes16 butterfly.
 struct DeviceBody {
   const char* body;           // path from the repository root
   const char* lane_function;  // the body's per-lane function
+  std::span<const BodyConstant> constants;
   const char* cuda_header;    // the CUDA template holding the launcher
-  const char* cuda_launcher;  // launcher template, instantiated with the spec's Cuda config
+  const char* cuda_launcher;  // launcher template, instantiated with the spec's Cuda config and the body
   std::span<const ParamRule> cuda_params;
   std::span<const ParamRule> metal_params;
 };

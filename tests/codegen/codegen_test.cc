@@ -164,7 +164,7 @@ const Malformed kMalformed[] = {
      R"(specs/kernels/gemv\.yaml:15:31: error \(variants\[0\]\.params\.tokens_per_tile\): parameter tokens_per_tile must be a power of two, found 12)",
      "rows_per_step: 4", "tokens_per_tile: 12, l1_act_tile_bytes: 36864, l2_code_chunk_bytes: 524288"},
     {"cuda variant on a kernel without a device body", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemv\nlayout: packed4\n",
-     R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[1\]\.backend\): backend cuda needs a device body and gemv tq2_0 x q8_k \(packed4\) has none \(kernels with one: gemv tq2_0 x q8_k \(include/trix/kernels/gemv_tq2_0_q8_k\.body\.h\)\); use cpu_highway)",
+     R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[1\]\.backend\): backend cuda needs a device body and gemv tq2_0 x q8_k \(packed4\) has none \(kernels with one: gemv tq2_0 x q8_k \(include/trix/kernels/gemv_tq2_0_q8_k\.body\.h\), gemv f16 x f32 \(include/trix/kernels/gemv_f16_f32\.body\.h\), gemv q6_k x q8_k \(include/trix/kernels/gemv_q6_k_q8_k\.body\.h\), gemv q4_k x q8_k \(include/trix/kernels/gemv_q4_k_q8_k\.body\.h\)\); use cpu_highway)",
      "    params: {rows_per_step: 4}\n", ""},
     {"prepared_from a format no preparation converts", "specs/kernels/gemv.yaml", "weights: tq2_0\n",
      "weights: tq2_0\nprepared_from: [q8_k]\n",
@@ -258,7 +258,10 @@ TEST(CodegenErrors, GpuVariantWithoutDeviceBody) {
     EXPECT_EQ(std::string(e.what()),
               "specs/kernels/gemv_q8_0.yaml:15:14: error (variants[1].backend): backend cuda needs a device body "
               "and gemv q8_0 x q8_0 has none (kernels with one: gemv tq2_0 x q8_k "
-              "(include/trix/kernels/gemv_tq2_0_q8_k.body.h)); use cpu_highway");
+              "(include/trix/kernels/gemv_tq2_0_q8_k.body.h), gemv f16 x f32 "
+              "(include/trix/kernels/gemv_f16_f32.body.h), gemv q6_k x q8_k "
+              "(include/trix/kernels/gemv_q6_k_q8_k.body.h), gemv q4_k x q8_k "
+              "(include/trix/kernels/gemv_q4_k_q8_k.body.h)); use cpu_highway");
   }
 }
 
@@ -421,10 +424,15 @@ TEST(CodegenOutput, GpuVariantsNameTheSpecKernel) {
   const FileMap out = generate(load_spec_texts(files), repo_root());
   const std::string& cuh = out.at("trix/cuda/gemv_tuned.cuh");
   EXPECT_NE(cuh.find("inline cudaError_t launch_gemv_tuned(const GemvArgs& args"), std::string::npos) << cuh;
-  EXPECT_NE(cuh.find("return launch_gemv_tq2_0_q8_k<gemv_tuned_config>(args, stream);"), std::string::npos) << cuh;
+  EXPECT_NE(cuh.find("return launch_gemv_lanes16<gemv_tuned_config, gemv_tuned_body::Body>(args, stream);"),
+            std::string::npos) << cuh;
+  EXPECT_NE(cuh.find("#include \"trix/kernels/gemv_tq2_0_q8_k.body.h\""), std::string::npos) << cuh;
+  // Layout constants come from the format specs, the same in both sources.
+  EXPECT_NE(cuh.find("inline constexpr trix_u32 kWBlockBytes = 66;"), std::string::npos) << cuh;
   const std::string& metal = out.at("trix/metal/gemv_tuned.metal");
   EXPECT_NE(metal.find("kernel void gemv_tuned("), std::string::npos);
   EXPECT_NE(metal.find("// ---- begin include/trix/kernels/gemv_tq2_0_q8_k.body.h"), std::string::npos);
+  EXPECT_NE(metal.find("constant constexpr trix_u32 kWBlockBytes = 66;"), std::string::npos);
   EXPECT_NE(out.at("trix/kernels/gemv_tuned.h").find("kThreadsPerThreadgroup = 32;"), std::string::npos);
 }
 

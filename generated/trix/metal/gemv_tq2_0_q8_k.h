@@ -15,7 +15,7 @@ enum BufferIndex : unsigned { kWeights = 0, kActivations = 1, kOutput = 2, kPara
 // Same layout as trix_gemv_params in the .metal source.
 struct Params {
   uint32_t rows;
-  uint32_t n_blocks;
+  uint32_t k;
   uint64_t w_row_bytes;
 };
 static_assert(sizeof(Params) == 16);
@@ -47,6 +47,27 @@ constant constexpr trix_u32 kABlockBytes = 292;
 constant constexpr trix_u32 kAScaleOffset = 0;
 constant constexpr trix_u32 kAQsOffset = 4;
 
+// ---- begin include/trix/kernels/device_common.body.h
+// Helpers of the device bodies (trix/kernels/*.body.h), in the subset of C++
+// that CUDA and the Metal Shading Language both accept. Included once before
+// a body: by trix-gen into each .metal source, by device_host.body.h for C++
+// and CUDA. Byte loads only (no pointer casts): block fields sit at any
+// offset, and the loads are little-endian as the formats are.
+
+TRIX_FN inline int trix_sext8(trix_u32 b) { return static_cast<int>(b) - static_cast<int>((b & 0x80u) << 1); }
+
+TRIX_FN inline int trix_sext16(trix_u32 h) { return static_cast<int>(h) - static_cast<int>((h & 0x8000u) << 1); }
+
+TRIX_FN inline trix_u32 trix_load_u16le(TRIX_GLOBAL const trix_u8* p) {
+  return static_cast<trix_u32>(p[0]) | (static_cast<trix_u32>(p[1]) << 8);
+}
+
+TRIX_FN inline trix_u32 trix_load_u32le(TRIX_GLOBAL const trix_u8* p) {
+  return static_cast<trix_u32>(p[0]) | (static_cast<trix_u32>(p[1]) << 8) |
+         (static_cast<trix_u32>(p[2]) << 16) | (static_cast<trix_u32>(p[3]) << 24);
+}
+// ---- end include/trix/kernels/device_common.body.h
+
 // ---- begin include/trix/kernels/gemv_tq2_0_q8_k.body.h
 // TQ2_0 x Q8_K GEMV, one lane of one row: the single body shared by the C++
 // reference, the CUDA kernel and the Metal kernel (trix-gen embeds this file
@@ -56,6 +77,7 @@ constant constexpr trix_u32 kAQsOffset = 4;
 //   TRIX_FN, TRIX_GLOBAL                 function qualifiers, address space
 //   trix_u8, trix_u32                    8- and 32-bit unsigned types
 //   trix_f16_bits_to_f32(u32), trix_bits_to_f32(u32), trix_fma(a, b, c)
+//   trix_sext8, trix_load_u16le, trix_load_u32le  (device_common.body.h)
 //   kWBlockBytes, kWScaleOffset          TQ2_0 layout (from specs/formats)
 //   kABlockBytes, kAScaleOffset, kAQsOffset   Q8_K layout
 //
@@ -68,20 +90,10 @@ constant constexpr trix_u32 kAQsOffset = 4;
 // The row result combines the 16 lane accumulators by the butterfly
 // ((l, l^8), then (l, l^4), (l, l^2), (l, l^1)), see trix_lanes16_combine.
 
-TRIX_FN inline int trix_sext8(trix_u32 b) { return static_cast<int>(b) - static_cast<int>((b & 0x80u) << 1); }
-
-TRIX_FN inline trix_u32 trix_load_u16le(TRIX_GLOBAL const trix_u8* p) {
-  return static_cast<trix_u32>(p[0]) | (static_cast<trix_u32>(p[1]) << 8);
-}
-
-TRIX_FN inline trix_u32 trix_load_u32le(TRIX_GLOBAL const trix_u8* p) {
-  return static_cast<trix_u32>(p[0]) | (static_cast<trix_u32>(p[1]) << 8) |
-         (static_cast<trix_u32>(p[2]) << 16) | (static_cast<trix_u32>(p[3]) << 24);
-}
-
 TRIX_FN inline float trix_gemv_tq2_0_q8_k_lane(TRIX_GLOBAL const trix_u8* w_row,
                                                TRIX_GLOBAL const trix_u8* act,
-                                               trix_u32 n_blocks, trix_u32 lane) {
+                                               trix_u32 k, trix_u32 lane) {
+  const trix_u32 n_blocks = k / 256u;
   const trix_u32 half_off = (lane / 8u) * 32u;   // code byte group: 0 or 32
   const trix_u32 byte0 = half_off + 4u * (lane % 8u);
   float acc = 0.0f;
@@ -107,7 +119,7 @@ TRIX_FN inline float trix_gemv_tq2_0_q8_k_lane(TRIX_GLOBAL const trix_u8* w_row,
 
 struct trix_gemv_params {
   uint rows;
-  uint n_blocks;
+  uint k;
   ulong w_row_bytes;
 };
 
@@ -119,7 +131,7 @@ kernel void gemv_tq2_0_q8_k(device const uchar* w [[buffer(0)]],
   const uint row = tid / 16u;
   const uint lane = tid % 16u;
   float v = 0.0f;
-  if (row < p.rows) v = trix_gemv_tq2_0_q8_k_lane(w + row * p.w_row_bytes, x, p.n_blocks, lane);
+  if (row < p.rows) v = trix_gemv_tq2_0_q8_k_lane(w + row * p.w_row_bytes, x, p.k, lane);
   // Butterfly of the lanes16 contract; every thread takes part.
   v += simd_shuffle_xor(v, 8u);
   v += simd_shuffle_xor(v, 4u);
