@@ -16,6 +16,7 @@
 #include "trix/cuda/gemv_q4_k_q8_k.cuh"
 #include "trix/cuda/gemv_q6_k_q8_k.cuh"
 #include "trix/cuda/gemv_tq2_0_q8_k.cuh"
+#include "trix/cuda/upload.h"
 
 namespace trix::cuda {
 namespace {
@@ -83,6 +84,19 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemvCudaEmulation, ::testing::Range<size_t>(0,
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            return std::string(test::gpu_gemv_kernels()[info.param].name);
                          });
+
+// TQ1_0 weights run the TQ2_0 kernel after the conversion at upload.
+TEST(GemvCudaEmulationTQ1_0, ConvertedAtUploadMatchesIndependentCode) {
+  const test::GpuGemvKernel& tq2 = test::gpu_gemv_kernels()[0];
+  ASSERT_EQ(std::string(tq2.name), "gemv_tq2_0_q8_k");
+  for (const auto& p : test::tq1_0_problems()) {
+    std::vector<BlockTQ2_0> uploaded(p.tq1.size());
+    upload_tq1_0_as_tq2_0(p.tq1.data(), p.tq1.size(), uploaded.data());
+    test::GpuGemvProblem on_device = p.checks;
+    on_device.args.w = uploaded.data();
+    test::expect_gpu_gemv_matches(tq2, p.checks, run(launch_gemv_tq2_0_q8_k, on_device));
+  }
+}
 
 TEST(GemvCudaEmulationGrid, CoversEveryRow) {
   for (uint64_t rows : {1u, 7u, 8u, 9u, 2560u, 6912u}) {

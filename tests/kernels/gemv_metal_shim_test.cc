@@ -19,6 +19,7 @@
 #include "trix/metal/gemv_q4_k_q8_k.h"
 #include "trix/metal/gemv_q6_k_q8_k.h"
 #include "trix/metal/gemv_tq2_0_q8_k.h"
+#include "trix/cuda/upload.h"
 
 // Each .metal source in its own namespace: they define the same helper names.
 #pragma GCC diagnostic push
@@ -117,6 +118,20 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemvMetalShim, ::testing::Range<size_t>(0, 4),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            return std::string(trix::test::gpu_gemv_kernels()[info.param].name);
                          });
+
+// TQ1_0 weights run the TQ2_0 kernel after the conversion at upload.
+TEST(GemvMetalShimTQ1_0, ConvertedAtUploadMatchesIndependentCode) {
+  const auto& tq2 = trix::test::gpu_gemv_kernels()[0];
+  ASSERT_EQ(std::string(tq2.name), "gemv_tq2_0_q8_k");
+  const MetalKernel m = metal_kernel(tq2.name);
+  for (const auto& p : trix::test::tq1_0_problems()) {
+    std::vector<trix::BlockTQ2_0> uploaded(p.tq1.size());
+    trix::cuda::upload_tq1_0_as_tq2_0(p.tq1.data(), p.tq1.size(), uploaded.data());
+    trix::test::GpuGemvProblem on_device = p.checks;
+    on_device.args.w = uploaded.data();
+    trix::test::expect_gpu_gemv_matches(tq2, p.checks, run_metal(m, on_device));
+  }
+}
 
 TEST(GemvMetalShimDispatch, RejectsPartialThreadgroups) {
   EXPECT_THROW(metal::shim::dispatch(48, 32, [](uint) {}), trix::Error);

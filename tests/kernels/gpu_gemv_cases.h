@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/kernel_accuracy.h"
@@ -29,6 +31,8 @@
 #include "trix/core/fp16.h"
 #include "trix/formats/q4_k.h"
 #include "trix/formats/q6_k.h"
+#include "trix/formats/tq1_0.h"
+#include "trix/formats/tq2_0.h"
 #include "trix/kernels/accuracy.h"
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_f16_f32.h"
@@ -165,6 +169,45 @@ inline const std::vector<GpuGemvKernel>& gpu_gemv_kernels() {
     return out;
   }();
   return all;
+}
+
+// TQ1_0 weights for the upload path (trix/cuda/upload.h): rows quantized
+// from the same floats as a TQ2_0 problem. Both quantizers pick the same
+// trits and f16 scale (ggml's rule: d = max |x|, t = round(x / d) + 1), so
+// after the TQ1_0 -> TQ2_0 conversion at upload the kernel must give the
+// TQ2_0 problem's results: checked with its fp64 dot (from DESIGN.md's TQ2_0
+// layout) and the Highway TQ2_0 kernel over its blocks, neither of which
+// sees the conversion.
+struct Tq1Problem {
+  std::vector<BlockTQ1_0> tq1;
+  GemvProblem tq2;
+  GpuGemvProblem checks;
+};
+
+inline const std::vector<Tq1Problem>& tq1_0_problems() {
+  static const std::vector<Tq1Problem> out = [] {
+    std::vector<Tq1Problem> v;
+    uint64_t seed = 77;
+    for (const auto& [rows, k] : {std::pair<size_t, size_t>{1, 256}, {7, 512}, {5, 2560}, {3, 6912}, {3, 6912 + 256}}) {
+      Tq1Problem p;
+      p.tq2 = make_gemv_problem(rows, k, GemvCase::kRandom, seed++);
+      std::mt19937_64 rng(seed++);
+      std::normal_distribution<float> nd(0.0f, 1.0f);
+      std::vector<float> w(rows * k);
+      for (auto& x : w) x = nd(rng) * (rng() % 4 == 0 ? 0.0f : 1.0f);  // some exact zeros
+      p.tq1.resize(rows * k / 256);
+      quantize_row_tq1_0(w.data(), p.tq1.data(), w.size());
+      quantize_row_tq2_0(w.data(), p.tq2.w.data(), w.size());
+      p.tq2.label = "tq1_0 rows=" + std::to_string(rows) + " k=" + std::to_string(k);
+      v.push_back(std::move(p));
+    }
+    for (auto& p : v) {
+      p.checks = {p.tq2.label, p.tq2.args(nullptr), {}};
+      for (size_t r = 0; r < p.tq2.rows; ++r) p.checks.fp64.push_back(gemv_row_fp64(p.tq2, r));
+    }
+    return v;
+  }();
+  return out;
 }
 
 // Checks one problem's rows from a GPU path. Returns the largest |error| /
