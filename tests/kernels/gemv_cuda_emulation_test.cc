@@ -13,16 +13,24 @@
 
 #include "kernels/gpu_gemv_cases.h"
 #include "trix/cuda/gemv_f16_f32.cuh"
+#include "trix/cuda/gemv_i2_s_i8_s.cuh"
 #include "trix/cuda/gemv_q4_k_q8_k.cuh"
 #include "trix/cuda/gemv_q6_k_q8_k.cuh"
+#include "trix/cuda/gemv_q8_0_q8_0.cuh"
 #include "trix/cuda/gemv_tq2_0_q8_k.cuh"
 #include "trix/cuda/upload.h"
 
 namespace trix::cuda {
 namespace {
 
-struct OneWarpBlocks {  // another geometry than the specs', to catch index bugs
+// Another geometry than the specs', to catch index bugs.
+struct OneWarpBlocks {
   static constexpr unsigned kThreadsPerBlock = 32;
+  static constexpr unsigned kLanesPerRow = 16;
+};
+struct OneWarpRowBlocks {  // block-sequential kernels: a warp per row
+  static constexpr unsigned kThreadsPerBlock = 32;
+  static constexpr unsigned kLanesPerRow = 32;
 };
 
 using Launch = cudaError_t (*)(const GemvArgs&, cudaStream_t);
@@ -44,6 +52,12 @@ Launchers launchers(const std::string& name) {
   if (name == "gemv_q4_k_q8_k") {
     return {launch_gemv_q4_k_q8_k, launch_gemv_lanes16<OneWarpBlocks, gemv_q4_k_q8_k_body::Body>};
   }
+  if (name == "gemv_q8_0_q8_0") {
+    return {launch_gemv_q8_0_q8_0, launch_gemv_block_sequential<OneWarpRowBlocks, gemv_q8_0_q8_0_body::Body>};
+  }
+  if (name == "gemv_i2_s_i8_s") {
+    return {launch_gemv_i2_s_i8_s, launch_gemv_int_lanes16<OneWarpBlocks, gemv_i2_s_i8_s_body::Body>};
+  }
   ADD_FAILURE() << "no CUDA launcher for " << name;
   return {nullptr, nullptr};
 }
@@ -63,9 +77,9 @@ void check_kernel(const test::GpuGemvKernel& spec, bool spec_geometry) {
   for (const auto& p : spec.problems) {
     worst = std::max(worst, test::expect_gpu_gemv_matches(spec, p, run(spec_geometry ? l.spec : l.one_warp, p)));
   }
-  // Measured (x86 AVX3, dev build): tq2_0 0.054, f16 0.08, q6_k 0.02,
-  // q4_k 0.03 of the bound; a swapped pair of code fields in a body gives
-  // > 1e3 (and every Highway comparison fails).
+  // Measured (x86 AVX3, dev build): tq2_0 0.054, f16 0.13, q6_k 0.013,
+  // q4_k 0.02 of the bound; a swapped pair of code fields in a body gives
+  // > 1e4 (and every Highway comparison fails).
   std::printf("%s: worst |error| / fp64 bound: %.3g\n", spec.name, worst);
   ::testing::Test::RecordProperty(std::string(spec.name) + "_worst_fp64_error_over_bound", std::to_string(worst));
 }
@@ -80,7 +94,7 @@ TEST_P(GemvCudaEmulation, OneWarpBlocksMatchIndependentCode) {
   check_kernel(test::gpu_gemv_kernels()[GetParam()], false);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, GemvCudaEmulation, ::testing::Range<size_t>(0, 4),
+INSTANTIATE_TEST_SUITE_P(Kernels, GemvCudaEmulation, ::testing::Range<size_t>(0, 6),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            return std::string(test::gpu_gemv_kernels()[info.param].name);
                          });
@@ -100,7 +114,7 @@ TEST(GemvCudaEmulationTQ1_0, ConvertedAtUploadMatchesIndependentCode) {
 
 TEST(GemvCudaEmulationGrid, CoversEveryRow) {
   for (uint64_t rows : {1u, 7u, 8u, 9u, 2560u, 6912u}) {
-    const uint64_t threads = uint64_t{gemv_lanes16_grid_blocks<gemv_tq2_0_q8_k_config>(rows)} *
+    const uint64_t threads = uint64_t{gemv_grid_blocks<gemv_tq2_0_q8_k_config>(rows)} *
                              gemv_tq2_0_q8_k_config::kThreadsPerBlock;
     EXPECT_GE(threads, rows * 16);
     EXPECT_LT(threads - rows * 16, gemv_tq2_0_q8_k_config::kThreadsPerBlock);

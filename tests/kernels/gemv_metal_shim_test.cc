@@ -16,8 +16,10 @@
 
 #include "kernels/gpu_gemv_cases.h"
 #include "trix/metal/gemv_f16_f32.h"
+#include "trix/metal/gemv_i2_s_i8_s.h"
 #include "trix/metal/gemv_q4_k_q8_k.h"
 #include "trix/metal/gemv_q6_k_q8_k.h"
+#include "trix/metal/gemv_q8_0_q8_0.h"
 #include "trix/metal/gemv_tq2_0_q8_k.h"
 #include "trix/cuda/upload.h"
 
@@ -35,6 +37,12 @@ namespace msl_q6_k {
 }
 namespace msl_q4_k {
 #include "trix/metal/gemv_q4_k_q8_k.metal"
+}
+namespace msl_q8_0 {
+#include "trix/metal/gemv_q8_0_q8_0.metal"
+}
+namespace msl_i2_s {
+#include "trix/metal/gemv_i2_s_i8_s.metal"
 }
 #pragma GCC diagnostic pop
 
@@ -76,6 +84,14 @@ MetalKernel metal_kernel(const std::string& name) {
     return {entry<msl_q4_k::trix_gemv_params>(msl_q4_k::gemv_q4_k_q8_k), m::gemv_q4_k_q8_k::kThreadsPerThreadgroup,
             m::gemv_q4_k_q8_k::grid_threads, m::gemv_q4_k_q8_k::kSource, m::gemv_q4_k_q8_k::kFunctionName};
   }
+  if (name == "gemv_q8_0_q8_0") {
+    return {entry<msl_q8_0::trix_gemv_params>(msl_q8_0::gemv_q8_0_q8_0), m::gemv_q8_0_q8_0::kThreadsPerThreadgroup,
+            m::gemv_q8_0_q8_0::grid_threads, m::gemv_q8_0_q8_0::kSource, m::gemv_q8_0_q8_0::kFunctionName};
+  }
+  if (name == "gemv_i2_s_i8_s") {
+    return {entry<msl_i2_s::trix_gemv_params>(msl_i2_s::gemv_i2_s_i8_s), m::gemv_i2_s_i8_s::kThreadsPerThreadgroup,
+            m::gemv_i2_s_i8_s::grid_threads, m::gemv_i2_s_i8_s::kSource, m::gemv_i2_s_i8_s::kFunctionName};
+  }
   ADD_FAILURE() << "no Metal kernel for " << name;
   return {};
 }
@@ -114,7 +130,7 @@ TEST_P(GemvMetalShim, HostHeaderEmbedsTheMetalSource) {
   EXPECT_EQ(m.threads_per_threadgroup % 16, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, GemvMetalShim, ::testing::Range<size_t>(0, 4),
+INSTANTIATE_TEST_SUITE_P(Kernels, GemvMetalShim, ::testing::Range<size_t>(0, 6),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            return std::string(trix::test::gpu_gemv_kernels()[info.param].name);
                          });

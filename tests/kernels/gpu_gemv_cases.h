@@ -6,8 +6,9 @@
 //    contract (per lane nb fma roundings relative to the running sum, the
 //    scale products, 4 butterfly levels, with slack for higher-order terms);
 //  * the Highway kernel of the same spec (dynamic dispatch, the best target
-//    of this CPU; gemv_highway_peer.cc), held to the spec's accuracy field
-//    (bit_exact for all of them: every backend follows one lanes16 order).
+//    of this CPU; gemv_highway_peer.cc), or for I2_S rows as stored (the CPU
+//    runs them repacked) the format's reference dot, held to the spec's
+//    accuracy field (bit_exact for all of them: one order per contract).
 // Shapes: the kernels' CPU test sets (odd rows, K from 1 or 256 up to 13824,
 // zero, extreme and real-quantizer cases) plus a few rows of each
 // BitNet-2B-4T projection (K = 2560 and 6912).
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <utility>
@@ -29,20 +31,24 @@
 #include "kernels/gemv_kquant_test_data.h"
 #include "kernels/gemv_test_data.h"
 #include "trix/core/fp16.h"
+#include "trix/formats/i2_s.h"
 #include "trix/formats/q4_k.h"
+#include "trix/formats/q8_0.h"
 #include "trix/formats/q6_k.h"
 #include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
 #include "trix/kernels/accuracy.h"
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_f16_f32.h"
+#include "trix/kernels/gemv_i2_s_i8_s.h"
 #include "trix/kernels/gemv_q4_k_q8_k.h"
 #include "trix/kernels/gemv_q6_k_q8_k.h"
+#include "trix/kernels/gemv_q8_0_q8_0.h"
 #include "trix/kernels/gemv_tq2_0_q8_k.h"
 
 namespace trix::test {
 
-void highway_gemv(const char* name, const GemvArgs& args);  // gemv_highway_peer.cc
+void cpu_gemv_peer(const char* name, const GemvArgs& args);  // gemv_highway_peer.cc
 
 struct GpuGemvProblem {
   std::string label;
@@ -115,6 +121,40 @@ inline Fp64Row q4_k_row(const GemvArgs& a, size_t r) {
   return fp64_row(value, magnitude, 2 * (a.k / 256));
 }
 
+// Q8_0: the chain has one fma per block, in block order.
+inline Fp64Row q8_0_row(const GemvArgs& a, size_t r) {
+  double value = 0, magnitude = 0;
+  for (size_t b = 0; b < a.k / 32; ++b) {
+    const BlockQ8_0& w = wblock<BlockQ8_0>(a, r, b);
+    const BlockQ8_0& x = static_cast<const BlockQ8_0*>(a.x)[b];
+    const double d = static_cast<double>(fp16_to_fp32(w.d)) * fp16_to_fp32(x.d);
+    for (size_t j = 0; j < 32; ++j) {
+      value += d * w.qs[j] * x.qs[j];
+      magnitude += std::fabs(d * w.qs[j] * x.qs[j]);
+    }
+  }
+  return fp64_row(value, magnitude, a.k / 32);
+}
+
+// I2_S rows as stored, decoded here from the layout in trix/formats/i2_s.h's
+// comment (weight j + 32 n of a 128-weight group in byte j, bits 7-6 for
+// n = 0 down to 1-0 for n = 3; code c means c - 1), exact integer sum, then
+// the two roundings (to f32, and the division by the activation scale).
+inline Fp64Row i2_s_row(const GemvArgs& a, size_t r) {
+  const auto* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
+  const auto* q = static_cast<const int8_t*>(a.x);
+  int64_t isum = 0;
+  for (size_t i = 0; i < a.k; ++i) {
+    const size_t g = i / 128, j = i % 128;
+    const int code = (row[32 * g + j % 32] >> (6 - 2 * (j / 32))) & 3;
+    isum += static_cast<int64_t>(code - 1) * q[i];
+  }
+  float scale;
+  std::memcpy(&scale, q + a.k, sizeof scale);
+  const double value = static_cast<double>(isum) / scale;
+  return {value, 3 * 0x1p-24 * std::fabs(value)};
+}
+
 template <class Problem>
 GpuGemvProblem gpu_problem(const Problem& p, Fp64Row (*row)(const GemvArgs&, size_t)) {
   GpuGemvProblem out{p.label, p.args(nullptr), {}};
@@ -123,6 +163,36 @@ GpuGemvProblem gpu_problem(const Problem& p, Fp64Row (*row)(const GemvArgs&, siz
 }
 
 }  // namespace detail
+
+// I2_S weights (the real quantizer, or raw random bytes with code 3 and
+// -128 activations, which the quantizers never write) and I8_S activations
+// (codes, then the f32 scale).
+struct I2SProblem {
+  std::string label;
+  size_t rows, k;
+  std::vector<uint8_t> w, x;
+  GemvArgs args(float* y) const { return {w.data(), k / 4, x.data(), k, y, rows}; }
+};
+
+inline I2SProblem make_i2_s_problem(size_t rows, size_t k, bool raw, uint64_t seed) {
+  I2SProblem p{"i2_s rows=" + std::to_string(rows) + " k=" + std::to_string(k) + (raw ? " raw" : " quantized"),
+               rows, k, std::vector<uint8_t>(i2_s_nbytes(rows, k)), std::vector<uint8_t>(k + 4)};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  if (raw) {
+    for (auto& b : p.w) b = static_cast<uint8_t>(rng());
+    for (size_t i = 0; i < k; ++i) p.x[i] = static_cast<uint8_t>(rng());
+    const float s = std::ldexp(1.0f + (rng() % 1000) / 1000.0f, static_cast<int>(rng() % 16) - 8);
+    std::memcpy(p.x.data() + k, &s, sizeof s);
+    return p;
+  }
+  std::vector<float> w(rows * k), x(k);
+  for (auto& v : w) v = nd(rng) * (rng() % 3 == 0 ? 1e-7f : 1.0f);  // some below the zero threshold
+  for (auto& v : x) v = nd(rng);
+  quantize_i2_s(w.data(), rows, k, p.w.data());
+  quantize_activations_i8_s(x.data(), p.x.data(), k);
+  return p;
+}
 
 // A few rows of each BitNet-2B-4T projection shape (rows x K: 2560 x 2560,
 // 6912 x 2560, 2560 x 6912), plus K = 6912 + 256: not a multiple of 512.
@@ -153,11 +223,31 @@ inline const std::vector<GpuGemvKernel>& gpu_gemv_kernels() {
     for (size_t k : kBitNetKs) v.push_back(make_q4_problem(3, k, KCase::kQuantized, seed++));
     return v;
   }();
+  static const std::vector<Q8Problem> q8 = [] {
+    std::vector<Q8Problem> v = q8_problems();
+    uint64_t seed = 900;
+    for (size_t k : kBitNetKs) v.push_back(make_q8_problem(3, k, DenseCase::kRandom, seed++));
+    return v;
+  }();
+  static const std::vector<I2SProblem> i2s = [] {
+    std::vector<I2SProblem> v;
+    uint64_t seed = 900;
+    for (size_t k : {128u, 384u, 2560u}) {
+      for (size_t rows : {1u, 3u, 17u}) v.push_back(make_i2_s_problem(rows, k, false, seed++));
+    }
+    for (size_t k : kBitNetKs) v.push_back(make_i2_s_problem(3, k, false, seed++));
+    v.push_back(make_i2_s_problem(3, 6912 + 128, false, seed++));
+    v.push_back(make_i2_s_problem(5, 2560, true, seed++));
+    v.push_back(make_i2_s_problem(2, 6912, true, seed++));
+    return v;
+  }();
   static const std::vector<GpuGemvKernel> all = [] {
     std::vector<GpuGemvKernel> out = {{"gemv_tq2_0_q8_k", kernels::gemv_tq2_0_q8_k::kAccuracy, {}},
                                       {"gemv_f16_f32", kernels::gemv_f16_f32::kAccuracy, {}},
                                       {"gemv_q6_k_q8_k", kernels::gemv_q6_k_q8_k::kAccuracy, {}},
-                                      {"gemv_q4_k_q8_k", kernels::gemv_q4_k_q8_k::kAccuracy, {}}};
+                                      {"gemv_q4_k_q8_k", kernels::gemv_q4_k_q8_k::kAccuracy, {}},
+                                      {"gemv_q8_0_q8_0", kernels::gemv_q8_0_q8_0::kAccuracy, {}},
+                                      {"gemv_i2_s_i8_s", kernels::gemv_i2_s_i8_s::kAccuracy, {}}};
     for (const auto& p : tq2) {
       GpuGemvProblem g{p.label, p.args(nullptr), {}};
       for (size_t r = 0; r < p.rows; ++r) g.fp64.push_back(gemv_row_fp64(p, r));
@@ -166,6 +256,8 @@ inline const std::vector<GpuGemvKernel>& gpu_gemv_kernels() {
     for (const auto& p : f16) out[1].problems.push_back(detail::gpu_problem(p, detail::f16_row));
     for (const auto& p : q6) out[2].problems.push_back(detail::gpu_problem(p, detail::q6_k_row));
     for (const auto& p : q4) out[3].problems.push_back(detail::gpu_problem(p, detail::q4_k_row));
+    for (const auto& p : q8) out[4].problems.push_back(detail::gpu_problem(p, detail::q8_0_row));
+    for (const auto& p : i2s) out[5].problems.push_back(detail::gpu_problem(p, detail::i2_s_row));
     return out;
   }();
   return all;
@@ -218,7 +310,7 @@ inline double expect_gpu_gemv_matches(const GpuGemvKernel& spec, const GpuGemvPr
   std::vector<float> peer(p.args.rows, -1.0f);
   GemvArgs args = p.args;
   args.y = peer.data();
-  highway_gemv(spec.name, args);
+  cpu_gemv_peer(spec.name, args);
   double worst = 0.0;
   for (size_t r = 0; r < p.args.rows; ++r) {
     const Fp64Row& want = p.fp64[r];

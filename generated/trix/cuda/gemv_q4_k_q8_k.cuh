@@ -28,8 +28,9 @@ inline constexpr trix_u32 kABsumsOffset = 260;
 #undef TRIX_GLOBAL
 #undef TRIX_FN
 
-// The lane function the launcher's kernel calls.
+// The body functions the launcher's kernel calls.
 struct Body {
+  static constexpr uint32_t kBlockElements = 256;
   __host__ __device__ static float lane(const uint8_t* w_row, const uint8_t* x, uint32_t k, uint32_t lane) {
     return trix_gemv_q4_k_q8_k_lane(w_row, x, k, lane);
   }

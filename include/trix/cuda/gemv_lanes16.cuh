@@ -14,40 +14,30 @@
 #include <cstdint>
 
 #include "trix/cuda/device.h"
+#include "trix/cuda/gemv_rows.cuh"
 #include "trix/kernels/gemv_args.h"
 
 namespace trix::cuda {
 
-inline constexpr unsigned kGemvLanesPerRow = 16;
-
-// Blocks covering `rows` rows at 16 threads per row.
-template <class Config>
-constexpr uint32_t gemv_lanes16_grid_blocks(uint64_t rows) {
-  return static_cast<uint32_t>((rows * kGemvLanesPerRow + Config::kThreadsPerBlock - 1) /
-                               Config::kThreadsPerBlock);
-}
-
 template <class Config, class Body>
 __global__ void __launch_bounds__(Config::kThreadsPerBlock) gemv_lanes16_kernel(GemvArgs args) {
-  static_assert(Config::kThreadsPerBlock % 32 == 0, "whole warps only");
-  const uint64_t t = static_cast<uint64_t>(blockIdx.x) * Config::kThreadsPerBlock + threadIdx.x;
-  const uint64_t row = t / kGemvLanesPerRow;
-  const uint32_t lane = static_cast<uint32_t>(t % kGemvLanesPerRow);
+  static_assert(Config::kLanesPerRow == 16, "the lanes16 contract has 16 lanes per row");
+  const GemvThread t = gemv_thread<Config>();
   // Threads past the last row still take part in the shuffles (the mask is
   // the whole warp) with a zero partial, and write nothing.
   float v = 0.0f;
-  if (row < args.rows) {
-    const auto* w_row = static_cast<const uint8_t*>(args.w) + row * args.w_row_bytes;
-    v = Body::lane(w_row, static_cast<const uint8_t*>(args.x), static_cast<uint32_t>(args.k), lane);
+  if (t.row < args.rows) {
+    const auto* w_row = static_cast<const uint8_t*>(args.w) + t.row * args.w_row_bytes;
+    v = Body::lane(w_row, static_cast<const uint8_t*>(args.x), static_cast<uint32_t>(args.k), t.lane);
   }
   for (int m = 8; m != 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m, 16);
-  if (lane == 0 && row < args.rows) args.y[row] = v;
+  if (t.lane == 0 && t.row < args.rows) args.y[t.row] = v;
 }
 
 template <class Config, class Body>
 inline cudaError_t launch_gemv_lanes16(const GemvArgs& args, cudaStream_t stream) {
   if (args.rows == 0) return cudaSuccess;
-  TRIX_CUDA_LAUNCH(gemv_lanes16_grid_blocks<Config>(args.rows), Config::kThreadsPerBlock, 0, stream,
+  TRIX_CUDA_LAUNCH(gemv_grid_blocks<Config>(args.rows), Config::kThreadsPerBlock, 0, stream,
                    gemv_lanes16_kernel<Config, Body>)(args);
   return cudaGetLastError();
 }
