@@ -198,37 +198,35 @@ inline I2SProblem make_i2_s_problem(size_t rows, size_t k, bool raw, uint64_t se
 // 6912 x 2560, 2560 x 6912), plus K = 6912 + 256: not a multiple of 512.
 inline constexpr size_t kBitNetKs[] = {2560, 6912, 6912 + 256};
 
+// `set` plus make(k, seed) for each BitNet K.
+template <class Problem, class Make>
+std::vector<Problem> with_bitnet_shapes(std::vector<Problem> set, Make make) {
+  uint64_t seed = 900;
+  for (size_t k : kBitNetKs) set.push_back(make(k, seed++));
+  return set;
+}
+
 inline const std::vector<GpuGemvKernel>& gpu_gemv_kernels() {
-  static const std::vector<GemvProblem> tq2 = [] {
-    std::vector<GemvProblem> v = gemv_problems();
-    uint64_t seed = 900;
-    for (size_t k : kBitNetKs) v.push_back(make_gemv_problem(5, k, GemvCase::kRandom, seed++));
-    return v;
-  }();
-  static const std::vector<F16Problem> f16 = [] {
-    std::vector<F16Problem> v = f16_problems();
-    uint64_t seed = 900;
-    for (size_t k : kBitNetKs) v.push_back(make_f16_problem(3, k, DenseCase::kRandom, seed++));
-    return v;
-  }();
-  static const std::vector<Q6Problem> q6 = [] {
-    std::vector<Q6Problem> v = q6_problems();
-    uint64_t seed = 900;
-    for (size_t k : kBitNetKs) v.push_back(make_q6_problem(3, k, KCase::kQuantized, seed++));
-    return v;
-  }();
-  static const std::vector<Q4Problem> q4 = [] {
-    std::vector<Q4Problem> v = q4_problems();
-    uint64_t seed = 900;
-    for (size_t k : kBitNetKs) v.push_back(make_q4_problem(3, k, KCase::kQuantized, seed++));
-    return v;
-  }();
-  static const std::vector<Q8Problem> q8 = [] {
-    std::vector<Q8Problem> v = q8_problems();
-    uint64_t seed = 900;
-    for (size_t k : kBitNetKs) v.push_back(make_q8_problem(3, k, DenseCase::kRandom, seed++));
-    return v;
-  }();
+  static const std::vector<GemvProblem> tq2 =
+      with_bitnet_shapes(gemv_problems(), [](size_t k, uint64_t seed) {
+        return make_gemv_problem(5, k, GemvCase::kRandom, seed);
+      });
+  static const std::vector<F16Problem> f16 =
+      with_bitnet_shapes(f16_problems(), [](size_t k, uint64_t seed) {
+        return make_f16_problem(3, k, DenseCase::kRandom, seed);
+      });
+  static const std::vector<Q6Problem> q6 =
+      with_bitnet_shapes(q6_problems(), [](size_t k, uint64_t seed) {
+        return make_q6_problem(3, k, KCase::kQuantized, seed);
+      });
+  static const std::vector<Q4Problem> q4 =
+      with_bitnet_shapes(q4_problems(), [](size_t k, uint64_t seed) {
+        return make_q4_problem(3, k, KCase::kQuantized, seed);
+      });
+  static const std::vector<Q8Problem> q8 =
+      with_bitnet_shapes(q8_problems(), [](size_t k, uint64_t seed) {
+        return make_q8_problem(3, k, DenseCase::kRandom, seed);
+      });
   static const std::vector<I2SProblem> i2s = [] {
     std::vector<I2SProblem> v;
     uint64_t seed = 900;
