@@ -69,6 +69,65 @@ const Implementation& implementation(const KernelSpec& k) {
   return *impl;
 }
 
+// What each DeviceContract needs from the emitters: the CUDA launcher, the
+// threads per row, the body functions the generated Body struct forwards
+// to, and the Metal kernel's per-row code.
+struct ContractCode {
+  const char* cuda_header;
+  const char* cuda_launcher;
+  unsigned threads_per_row;
+  const char* body_struct;  // {p}: the body's function prefix
+  const char* metal_row;    // {p} as above; computes y[row] from w_row, x, p.k, lane
+};
+
+ContractCode contract_code(DeviceContract c) {
+  switch (c) {
+    case DeviceContract::kLanes16:
+      return {"trix/cuda/gemv_lanes16.cuh", "launch_gemv_lanes16", 16,
+              "  __host__ __device__ static float lane(const uint8_t* w_row, const uint8_t* x, uint32_t k, uint32_t lane) {\n"
+              "    return {p}_lane(w_row, x, k, lane);\n  }\n",
+              "  float v = 0.0f;\n"
+              "  if (row < p.rows) v = {p}_lane(w + row * p.w_row_bytes, x, p.k, lane);\n"
+              "  // Butterfly of the lanes16 contract; every thread takes part.\n"
+              "  v += simd_shuffle_xor(v, 8u);\n  v += simd_shuffle_xor(v, 4u);\n"
+              "  v += simd_shuffle_xor(v, 2u);\n  v += simd_shuffle_xor(v, 1u);\n"
+              "  if (lane == 0u && row < p.rows) y[row] = v;\n"};
+    case DeviceContract::kIntLanes16:
+      return {"trix/cuda/gemv_int_lanes16.cuh", "launch_gemv_int_lanes16", 16,
+              "  __host__ __device__ static int lane_isum(const uint8_t* w_row, const uint8_t* x, uint32_t k, uint32_t lane) {\n"
+              "    return {p}_lane_isum(w_row, x, k, lane);\n  }\n"
+              "  __host__ __device__ static float finish(int isum, const uint8_t* x, uint32_t k) {\n"
+              "    return {p}_finish(isum, x, k);\n  }\n",
+              "  int s = 0;\n"
+              "  if (row < p.rows) s = {p}_lane_isum(w + row * p.w_row_bytes, x, p.k, lane);\n"
+              "  // Exact integer sum of the 16 lanes; every thread takes part.\n"
+              "  s += simd_shuffle_xor(s, 8u);\n  s += simd_shuffle_xor(s, 4u);\n"
+              "  s += simd_shuffle_xor(s, 2u);\n  s += simd_shuffle_xor(s, 1u);\n"
+              "  if (lane == 0u && row < p.rows) y[row] = {p}_finish(s, x, p.k);\n"};
+    case DeviceContract::kBlockSequential:
+      return {"trix/cuda/gemv_block_sequential.cuh", "launch_gemv_block_sequential", 32,
+              "  __host__ __device__ static int block_isum(const uint8_t* w_row, const uint8_t* x, uint32_t b) {\n"
+              "    return {p}_block_isum(w_row, x, b);\n  }\n"
+              "  __host__ __device__ static float block_scale(const uint8_t* w_row, const uint8_t* x, uint32_t b) {\n"
+              "    return {p}_block_scale(w_row, x, b);\n  }\n",
+              "  // A whole SIMD group per row: it returns (or not) as one.\n"
+              "  if (row >= p.rows) return;\n"
+              "  device const uchar* w_row = w + row * p.w_row_bytes;\n"
+              "  const uint n_blocks = p.k / kBlockElements;\n"
+              "  float acc = 0.0f;\n"
+              "  for (uint base = 0; base < n_blocks; base += 32u) {\n"
+              "    const uint b = base + lane;\n"
+              "    const int isum = b < n_blocks ? {p}_block_isum(w_row, x, b) : 0;\n"
+              "    const float scale = b < n_blocks ? {p}_block_scale(w_row, x, b) : 0.0f;\n"
+              "    const uint count = n_blocks - base < 32u ? n_blocks - base : 32u;\n"
+              "    for (uint j = 0; j < count; ++j) {\n"
+              "      acc = fma(float(simd_shuffle(isum, ushort(j))), simd_shuffle(scale, ushort(j)), acc);\n"
+              "    }\n  }\n"
+              "  if (lane == 0u) y[row] = acc;\n"};
+  }
+  throw SpecError("internal: unknown device contract");
+}
+
 // The constants of one backend's parameters, in the implementation's order.
 void emit_params(std::ostringstream& h, const VariantSpec& v, std::span<const ParamRule> rules) {
   for (const auto& r : rules) {
@@ -109,13 +168,14 @@ void emit_spec_header(const KernelSpec& k, FileMap& out) {
   if (const auto* v = find_variant(k, "cuda")) {
     h << "struct Cuda {\n";
     emit_params(h, *v, impl.device->cuda_params);
-    h << "  static constexpr unsigned kLanesPerRow = 16;\n  static constexpr unsigned kRowsPerBlock = "
-      << "kThreadsPerBlock / kLanesPerRow;\n};\n\n";
+    h << "  static constexpr unsigned kLanesPerRow = " << contract_code(impl.device->contract).threads_per_row
+      << ";\n  static constexpr unsigned kRowsPerBlock = kThreadsPerBlock / kLanesPerRow;\n};\n\n";
   }
   if (const auto* v = find_variant(k, "metal")) {
     h << "struct Metal {\n";
     emit_params(h, *v, impl.device->metal_params);
-    h << "  static constexpr unsigned kLanesPerRow = 16;\n};\n\n";
+    h << "  static constexpr unsigned kLanesPerRow = " << contract_code(impl.device->contract).threads_per_row
+      << ";\n};\n\n";
   }
   h << "}  // namespace trix::kernels::" << k.name << "\n";
   out["trix/kernels/" + k.name + ".h"] = h.str();
@@ -236,32 +296,56 @@ void emit_cpu(const SpecSet& s, FileMap& out) {
   out["trix/cpu/static_dispatch.h"] = st.str();
 }
 
-void emit_cuda(const KernelSpec& k, const VariantSpec& v, FileMap& out) {
+// The body's layout constants, as `prefix` NAME = value; lines, from the
+// format specs (the one place that knows them).
+std::string body_constants(const SpecSet& s, const KernelSpec& k, const DeviceBody& dev, const std::string& prefix) {
+  const FormatSpec& wf = format(s, k.weights);
+  const FormatSpec& af = format(s, k.activations);
+  std::string out;
+  for (const BodyConstant& c : dev.constants) {
+    const FormatSpec& f = c.activations ? af : wf;
+    const int64_t value = c.field[0] ? field_offset(f, c.field) : f.block_bytes;
+    out += prefix + " " + c.name + " = " + std::to_string(value) + ";\n";
+  }
+  return out;
+}
+
+void emit_cuda(const SpecSet& s, const KernelSpec& k, const VariantSpec& v, FileMap& out) {
   const DeviceBody& dev = *implementation(k).device;
+  const ContractCode code = contract_code(dev.contract);
+  const std::string ns = k.name + "_body";
   std::ostringstream h;
   h << banner(k.file) << "// CUDA variant of " << k.name << " for";
   for (const auto& a : v.archs) h << " " << a;
-  h << ". Without nvcc only the\n// __host__ __device__ body is visible (tests emulate the grid on the CPU).\n"
-    << "#pragma once\n\n#include \"" << dev.cuda_header << "\"\n#include \"trix/kernels/" << k.name
-    << ".h\"\n\nnamespace trix::cuda {\n\n"
+  h << ". Without nvcc the kernel and\n// launcher run on the CPU grid emulator (trix/cuda/emulator.h).\n"
+    << "#pragma once\n\n#include <cmath>\n#include <cstdint>\n\n#include \"trix/core/fp16.h\"\n#include \""
+    << code.cuda_header << "\"\n#include \"trix/kernels/" << k.name << ".h\"\n\n"
+    << "namespace trix::cuda::" << ns << " {\n\n"
+    << "#define TRIX_FN __host__ __device__\n#define TRIX_GLOBAL\n"
+    << "#include \"trix/kernels/device_host.body.h\"\n"
+    << body_constants(s, k, dev, "inline constexpr trix_u32")
+    << "#include \"" << std::string(dev.body).substr(std::string("include/").size()) << "\"\n"
+    << "#undef TRIX_GLOBAL\n#undef TRIX_FN\n\n"
+    << "// The body functions the launcher's kernel calls.\nstruct Body {\n"
+    << "  static constexpr uint32_t kBlockElements = " << format(s, k.weights).block_elements << ";\n"
+    << replace_all(code.body_struct, "{p}", dev.functions) << "};\n\n"
+    << "}  // namespace trix::cuda::" << ns << "\n\nnamespace trix::cuda {\n\n"
     << "using " << k.name << "_config = kernels::" << k.name << "::Cuda;\n\n"
-    << "#if defined(__CUDACC__)\n"
     << "// Launches y = W x on `stream`; all pointers are device pointers.\n"
     << "inline cudaError_t launch_" << k.name << "(const GemvArgs& args, cudaStream_t stream = 0) {\n"
-    << "  return " << dev.cuda_launcher << "<" << k.name << "_config>(args, stream);\n}\n"
-    << "#endif\n\n}  // namespace trix::cuda\n";
+    << "  return " << code.cuda_launcher << "<" << k.name << "_config, " << ns << "::Body>(args, stream);\n}\n\n"
+    << "}  // namespace trix::cuda\n";
   out["trix/cuda/" + k.name + ".cuh"] = h.str();
 }
 
 void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
                 const std::string& root_dir, FileMap& out) {
-  const FormatSpec& wf = format(s, k.weights);
-  const FormatSpec& af = format(s, k.activations);
   const DeviceBody& dev = *implementation(k).device;
-  const std::string body = read_text(root_dir + "/" + dev.body);
+  const ContractCode code = contract_code(dev.contract);
+  const std::string common_path = "include/trix/kernels/device_common.body.h";
   std::ostringstream m;
   m << banner(k.file) << "// Metal variant of " << k.name << ": " << k.doc << "\n"
-    << "// 16 threads per row (one per lane of the lanes16 contract); compile with\n"
+    << "// " << code.threads_per_row << " threads per row (see DeviceContract in trix-gen); compile with\n"
     << "// fast math off so the explicit fma and products round as specified.\n"
     << "#include <metal_stdlib>\nusing namespace metal;\n\n"
     << "#define TRIX_FN\n#define TRIX_GLOBAL device\n"
@@ -269,23 +353,18 @@ void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
     << "inline float trix_f16_bits_to_f32(trix_u32 h) { return float(as_type<half>(ushort(h))); }\n"
     << "inline float trix_bits_to_f32(trix_u32 u) { return as_type<float>(u); }\n"
     << "inline float trix_fma(float a, float b, float c) { return fma(a, b, c); }\n"
-    << "constant constexpr trix_u32 kWBlockBytes = " << wf.block_bytes << ";\n"
-    << "constant constexpr trix_u32 kWScaleOffset = " << field_offset(wf, "d") << ";\n"
-    << "constant constexpr trix_u32 kABlockBytes = " << af.block_bytes << ";\n"
-    << "constant constexpr trix_u32 kAScaleOffset = " << field_offset(af, "d") << ";\n"
-    << "constant constexpr trix_u32 kAQsOffset = " << field_offset(af, "qs") << ";\n\n"
-    << "// ---- begin " << dev.body << "\n" << body << "// ---- end " << dev.body << "\n\n"
-    << "struct trix_gemv_params {\n  uint rows;\n  uint n_blocks;\n  ulong w_row_bytes;\n};\n\n"
+    << body_constants(s, k, dev, "constant constexpr trix_u32")
+    << "constant constexpr trix_u32 kBlockElements = " << format(s, k.weights).block_elements << ";\n\n";
+  for (const std::string& path : {common_path, std::string(dev.body)}) {
+    m << "// ---- begin " << path << "\n" << read_text(root_dir + "/" + path) << "// ---- end " << path << "\n\n";
+  }
+  m << "struct trix_gemv_params {\n  uint rows;\n  uint k;\n  ulong w_row_bytes;\n};\n\n"
     << "kernel void " << k.name << "(device const uchar* w [[buffer(0)]],\n"
     << "    device const uchar* x [[buffer(1)]],\n    device float* y [[buffer(2)]],\n"
     << "    constant trix_gemv_params& p [[buffer(3)]],\n"
     << "    uint tid [[thread_position_in_grid]]) {\n"
-    << "  const uint row = tid / 16u;\n  const uint lane = tid % 16u;\n  float v = 0.0f;\n"
-    << "  if (row < p.rows) v = " << dev.lane_function << "(w + row * p.w_row_bytes, x, p.n_blocks, lane);\n"
-    << "  // Butterfly of the lanes16 contract; every thread takes part.\n"
-    << "  v += simd_shuffle_xor(v, 8u);\n  v += simd_shuffle_xor(v, 4u);\n"
-    << "  v += simd_shuffle_xor(v, 2u);\n  v += simd_shuffle_xor(v, 1u);\n"
-    << "  if (lane == 0u && row < p.rows) y[row] = v;\n}\n";
+    << "  const uint row = tid / " << code.threads_per_row << "u;\n  const uint lane = tid % "
+    << code.threads_per_row << "u;\n" << replace_all(code.metal_row, "{p}", dev.functions) << "}\n";
   const std::string metal = m.str();
   out["trix/metal/" + k.name + ".metal"] = metal;
 
@@ -295,10 +374,10 @@ void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
     << "#pragma once\n\n#include <cstdint>\n\nnamespace trix::metal::" << k.name << " {\n\n"
     << "inline constexpr char kFunctionName[] = \"" << k.name << "\";\n"
     << "inline constexpr unsigned kThreadsPerThreadgroup = " << v.params.at("threads_per_threadgroup") << ";\n"
-    << "inline constexpr unsigned kLanesPerRow = 16;\n"
+    << "inline constexpr unsigned kLanesPerRow = " << code.threads_per_row << ";\n"
     << "enum BufferIndex : unsigned { kWeights = 0, kActivations = 1, kOutput = 2, kParams = 3 };\n\n"
     << "// Same layout as trix_gemv_params in the .metal source.\n"
-    << "struct Params {\n  uint32_t rows;\n  uint32_t n_blocks;\n  uint64_t w_row_bytes;\n};\n"
+    << "struct Params {\n  uint32_t rows;\n  uint32_t k;\n  uint64_t w_row_bytes;\n};\n"
     << "static_assert(sizeof(Params) == 16);\n\n"
     << "// Threads to dispatch for `rows` rows, rounded up to whole threadgroups.\n"
     << "constexpr uint64_t grid_threads(uint64_t rows) {\n"
@@ -315,7 +394,7 @@ void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
 void emit_kernels(const SpecSet& specs, const std::string& root_dir, FileMap& out) {
   for (const auto& k : specs.kernels) {
     emit_spec_header(k, out);
-    if (const auto* v = find_variant(k, "cuda")) emit_cuda(k, *v, out);
+    if (const auto* v = find_variant(k, "cuda")) emit_cuda(specs, k, *v, out);
     if (const auto* v = find_variant(k, "metal")) emit_metal(specs, k, *v, root_dir, out);
   }
   emit_cpu(specs, out);

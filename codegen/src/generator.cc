@@ -67,18 +67,59 @@ constexpr ParamRule kMetalParams[] = {
     {"threads_per_threadgroup", "kThreadsPerThreadgroup", "unsigned", 16, 1024, 16, false,
      "threads per threadgroup, 16 per row"},
 };
+constexpr ParamRule kCudaWarpParams[] = {
+    {"threads_per_block", "kThreadsPerBlock", "unsigned", 32, 1024, 32, false,
+     "threads per block, 32 (one warp) per row"},
+};
+constexpr ParamRule kMetalWarpParams[] = {
+    {"threads_per_threadgroup", "kThreadsPerThreadgroup", "unsigned", 32, 1024, 32, false,
+     "threads per threadgroup, 32 (one SIMD group) per row"},
+};
 
-// The GPU backends' kernel bodies. Only these kernels can have cuda/metal
-// variants; the emitters take names and paths from here, never from a
-// hard-coded kernel.
-constexpr DeviceBody kTQ2_0Q8KBody = {
-    "include/trix/kernels/gemv_tq2_0_q8_k.body.h", "trix_gemv_tq2_0_q8_k_lane", "trix/cuda/gemv_ternary.cuh",
-    "launch_gemv_tq2_0_q8_k", kCudaParams, kMetalParams};
+// The GPU backends' kernel bodies. Only implementations naming one can have
+// cuda/metal variants; the emitters take names, paths and layout constants
+// from here, never from a hard-coded kernel.
+constexpr BodyConstant kQ8KConstants[] = {
+    {"kABlockBytes", true, ""}, {"kAScaleOffset", true, "d"}, {"kAQsOffset", true, "qs"},
+    {"kABsumsOffset", true, "bsums"}};
+constexpr BodyConstant kTQ2_0Q8KConstants[] = {
+    {"kWBlockBytes", false, ""}, {"kWScaleOffset", false, "d"}, kQ8KConstants[0], kQ8KConstants[1],
+    kQ8KConstants[2]};
+constexpr BodyConstant kQ6KQ8KConstants[] = {
+    {"kWBlockBytes", false, ""}, {"kWQlOffset", false, "ql"},         {"kWQhOffset", false, "qh"},
+    {"kWScalesOffset", false, "scales"}, {"kWScaleOffset", false, "d"}, kQ8KConstants[0],
+    kQ8KConstants[1],            kQ8KConstants[2],                    kQ8KConstants[3]};
+constexpr BodyConstant kQ4KQ8KConstants[] = {
+    {"kWBlockBytes", false, ""}, {"kWScaleOffset", false, "d"},       {"kWMinOffset", false, "dmin"},
+    {"kWScalesOffset", false, "scales"}, {"kWQsOffset", false, "qs"},   kQ8KConstants[0],
+    kQ8KConstants[1],            kQ8KConstants[2],                    kQ8KConstants[3]};
+constexpr BodyConstant kF16F32Constants[] = {{"kWBlockBytes", false, ""}, {"kABlockBytes", true, ""}};
+
+constexpr BodyConstant kQ8_0Q8_0Constants[] = {
+    {"kWBlockBytes", false, ""}, {"kWScaleOffset", false, "d"}, {"kWQsOffset", false, "qs"},
+    {"kABlockBytes", true, ""},  {"kAScaleOffset", true, "d"},  {"kAQsOffset", true, "qs"}};
+constexpr BodyConstant kI2SI8SConstants[] = {{"kWGroupBytes", false, ""}, {"kABlockBytes", true, ""}};
+
+constexpr DeviceBody kTQ2_0Q8KBody = {"include/trix/kernels/gemv_tq2_0_q8_k.body.h", "trix_gemv_tq2_0_q8_k", DeviceContract::kLanes16,
+                                 kTQ2_0Q8KConstants, kCudaParams, kMetalParams};
+constexpr DeviceBody kQ6KQ8KBody = {"include/trix/kernels/gemv_q6_k_q8_k.body.h", "trix_gemv_q6_k_q8_k", DeviceContract::kLanes16,
+                                 kQ6KQ8KConstants, kCudaParams, kMetalParams};
+constexpr DeviceBody kQ4KQ8KBody = {"include/trix/kernels/gemv_q4_k_q8_k.body.h", "trix_gemv_q4_k_q8_k", DeviceContract::kLanes16,
+                                 kQ4KQ8KConstants, kCudaParams, kMetalParams};
+constexpr DeviceBody kF16F32Body = {"include/trix/kernels/gemv_f16_f32.body.h", "trix_gemv_f16_f32", DeviceContract::kLanes16,
+                                 kF16F32Constants, kCudaParams, kMetalParams};
+
+constexpr DeviceBody kQ8_0Q8_0Body = {"include/trix/kernels/gemv_q8_0_q8_0.body.h", "trix_gemv_q8_0_q8_0",
+                                    DeviceContract::kBlockSequential, kQ8_0Q8_0Constants, kCudaWarpParams,
+                                    kMetalWarpParams};
+constexpr DeviceBody kI2SI8SBody = {"include/trix/kernels/gemv_i2_s_i8_s.body.h", "trix_gemv_i2_s_i8_s",
+                                    DeviceContract::kIntLanes16, kI2SI8SConstants, kCudaParams, kMetalParams};
 
 constexpr const char* kFromTQ1_0[] = {"tq1_0"};
 constexpr const char* kPacked4Note =
     "the packed4 layout's 4 rows per group are a layout constant (kPackedRows), not a parameter";
 constexpr const char* kRowAtATimeNote = "it computes one row at a time";
+constexpr const char* kGpuOnlyNote = "there is no cpu_highway kernel for this layout";
 
 // Kernel implementations that exist as hand-written templates (CPU). A spec
 // asking for anything else fails at generation time, naming what exists.
@@ -98,21 +139,24 @@ constexpr Implementation kImplementations[] = {
     // Non-ternary tensors (embeddings, output): rows as stored.
     {"gemv", "q8_0", "q8_0", "ggml", "trix/cpu/gemv_dense-inl.h",
      "GemvQ8_0Q8_0Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
-     CpuSignature::kGemvArgs, kRowsPerStep, "", {}, nullptr},
+     CpuSignature::kGemvArgs, kRowsPerStep, "", {}, &kQ8_0Q8_0Body},
     {"gemv", "f16", "f32", "ggml", "trix/cpu/gemv_dense-inl.h", "GemvF16F32Rows(args, begin, end)",
-     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, nullptr},
+     CpuSignature::kGemvArgs, {}, kRowAtATimeNote, {}, &kF16F32Body},
     {"gemv", "q6_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
      "GemvQ6KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
-     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, nullptr},
+     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, &kQ6KQ8KBody},
     {"gemv", "q4_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
      "GemvQ4KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
-     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, nullptr},
+     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, &kQ4KQ8KBody},
     // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
     {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked, {}, kPacked4Note, {}, nullptr},
     {"gemm", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemm<false, kernels::{name}::CpuHighway>(args, begin, end)", CpuSignature::kPacked,
      kPackedGemmParams, kPacked4Note, {}, nullptr},
+    // I2_S rows as stored, for the GPUs only (the CPU runs them repacked to
+    // packed4 above): vec_dot_i2_s_i8_s per row, tensor scale left to the caller.
+    {"gemv", "i2_s", "i8_s", "ggml", nullptr, "", CpuSignature::kGemvArgs, {}, kGpuOnlyNote, {}, &kI2SI8SBody},
 };
 
 }  // namespace

@@ -126,6 +126,10 @@ void check_kernel_params(KernelSpec& k, const SpecNode& root, const Implementati
   for (size_t i = 0; i < variants.size(); ++i) {
     VariantSpec& vs = k.variants[i];
     if (vs.backend == "cpu_highway") {
+      if (!impl.header) {
+        variants[i].required("backend").fail("backend cpu_highway has no kernel for " + describe(impl) + " (" +
+                                             impl.param_note + "); use cuda or metal");
+      }
       vs.params = read_params(variants[i], impl.cpu_params,
                               "the cpu_highway kernel for " + describe(impl) + " in " + impl.header,
                               impl.param_note);

@@ -122,13 +122,41 @@ struct ParamRule {
   const char* doc;  // what the kernel does with it (a comment in the generated struct)
 };
 
-// A device body shared by the GPU backends (CUDA, Metal): a plain-C lane
-// function of the kernel's contract, and the CUDA launcher built on it.
+// A layout constant a device body reads, taken from a format spec so the
+// C++/CUDA and Metal sides of the body see the same numbers: the block size
+// (field "") or a field's byte offset in the kernel's weight or activation
+// format.
+struct BodyConstant {
+  const char* name;   // kWBlockBytes
+  bool activations;   // false: the weight format
+  const char* field;  // "" for the block's bytes
+};
+
+// How a GEMV's device body splits a row across threads and combines them;
+// each has one CUDA launcher template (trix/cuda/) and one Metal kernel
+// shape (emit_kernels.cc), and names the body functions it calls by suffix:
+enum class DeviceContract {
+  // 16 threads per row; <prefix>_lane(w_row, x, k, lane) -> float, combined
+  // by the lanes16 butterfly (trix/kernels/lanes16.h).
+  kLanes16,
+  // 16 threads per row; <prefix>_lane_isum(w_row, x, k, lane) -> int, an
+  // exact integer sum (any order), then <prefix>_finish(isum, x, k) -> float.
+  kIntLanes16,
+  // One 32-thread warp / SIMD group per row; thread j computes block
+  // base + j's <prefix>_block_isum(w_row, x, b) and _block_scale, then every
+  // thread runs the row's fma chain over the blocks in order (a shuffle
+  // broadcasts each block's terms), as a block-sequential CPU dot does.
+  kBlockSequential,
+};
+
+// A device body shared by the GPU backends (CUDA, Metal): plain-C functions
+// of the kernel's contract (trix/kernels/*.body.h, in the subset of C++
+// that CUDA and MSL share) and the layout constants they read.
 struct DeviceBody {
-  const char* body;           // path from the repository root
-  const char* lane_function;  // the body's per-lane function
-  const char* cuda_header;    // the CUDA template holding the launcher
-  const char* cuda_launcher;  // launcher template, instantiated with the spec's Cuda config
+  const char* body;       // path from the repository root
+  const char* functions;  // prefix of the body's functions (see DeviceContract)
+  DeviceContract contract;
+  std::span<const BodyConstant> constants;
   std::span<const ParamRule> cuda_params;
   std::span<const ParamRule> metal_params;
 };
@@ -145,7 +173,7 @@ struct Implementation {
   const char* weights;
   const char* activations;
   const char* layout;
-  const char* header;  // the -inl.h holding the template
+  const char* header;  // the -inl.h holding the template; nullptr: GPU variants only
   const char* call;
   CpuSignature signature;
   std::span<const ParamRule> cpu_params;  // what the template reads; nothing else is accepted

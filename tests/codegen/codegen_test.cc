@@ -151,7 +151,7 @@ const Malformed kMalformed[] = {
     {"parameter out of range", "specs/kernels/gemv.yaml", "threads_per_block: 128", "threads_per_block: 100",
      R"(specs/kernels/gemv\.yaml:17:33: error \(variants\[1\]\.params\.threads_per_block\): parameter threads_per_block must be a multiple of 32, found 100)"},
     {"unimplemented combination", "specs/kernels/gemv.yaml", "activations: q8_k", "activations: tq2_0",
-     R"(specs/kernels/gemv\.yaml:5:5: error \(op\): no kernel template implements gemv tq2_0 x tq2_0 \(implemented: gemv tq2_0 x q8_k, gemv tq2_0 x q8_k \(packed4\), gemm tq2_0 x q8_k \(packed4\), gemv q8_0 x q8_0, gemv f16 x f32, gemv q6_k x q8_k, gemv q4_k x q8_k, gemv i2_s x i8_s \(packed4\), gemm i2_s x i8_s \(packed4\)\))"},
+     R"(specs/kernels/gemv\.yaml:5:5: error \(op\): no kernel template implements gemv tq2_0 x tq2_0 \(implemented: gemv tq2_0 x q8_k, gemv tq2_0 x q8_k \(packed4\), gemm tq2_0 x q8_k \(packed4\), gemv q8_0 x q8_0, gemv f16 x f32, gemv q6_k x q8_k, gemv q4_k x q8_k, gemv i2_s x i8_s \(packed4\), gemm i2_s x i8_s \(packed4\), gemv i2_s x i8_s\))"},
     // Parameters are those the implementation reads (issue 10 item 4).
     {"parameter the packed4 GEMV ignores", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemv\nlayout: packed4\n",
      R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[0\]\.params\): 'rows_per_step' is not used by the cpu_highway kernel for gemv tq2_0 x q8_k \(packed4\) in trix/cpu/ternary_packed-inl\.h \(it accepts no parameters; the packed4 layout's 4 rows per group are a layout constant \(kPackedRows\), not a parameter\))"},
@@ -164,7 +164,7 @@ const Malformed kMalformed[] = {
      R"(specs/kernels/gemv\.yaml:15:31: error \(variants\[0\]\.params\.tokens_per_tile\): parameter tokens_per_tile must be a power of two, found 12)",
      "rows_per_step: 4", "tokens_per_tile: 12, l1_act_tile_bytes: 36864, l2_code_chunk_bytes: 524288"},
     {"cuda variant on a kernel without a device body", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemv\nlayout: packed4\n",
-     R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[1\]\.backend\): backend cuda needs a device body and gemv tq2_0 x q8_k \(packed4\) has none \(kernels with one: gemv tq2_0 x q8_k \(include/trix/kernels/gemv_tq2_0_q8_k\.body\.h\)\); use cpu_highway)",
+     R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[1\]\.backend\): backend cuda needs a device body and gemv tq2_0 x q8_k \(packed4\) has none \(kernels with one: gemv tq2_0 x q8_k \(include/trix/kernels/gemv_tq2_0_q8_k\.body\.h\), gemv q8_0 x q8_0 \(include/trix/kernels/gemv_q8_0_q8_0\.body\.h\), gemv f16 x f32 \(include/trix/kernels/gemv_f16_f32\.body\.h\), gemv q6_k x q8_k \(include/trix/kernels/gemv_q6_k_q8_k\.body\.h\), gemv q4_k x q8_k \(include/trix/kernels/gemv_q4_k_q8_k\.body\.h\), gemv i2_s x i8_s \(include/trix/kernels/gemv_i2_s_i8_s\.body\.h\)\); use cpu_highway)",
      "    params: {rows_per_step: 4}\n", ""},
     {"prepared_from a format no preparation converts", "specs/kernels/gemv.yaml", "weights: tq2_0\n",
      "weights: tq2_0\nprepared_from: [q8_k]\n",
@@ -243,22 +243,24 @@ std::string repo_root() { return TRIX_SOURCE_DIR; }
 
 using trix::test::read_text;
 
-// A CUDA variant on a kernel whose template has no device body (here the
-// Q8_0 GEMV) used to be accepted and emitted the TQ2_0 launcher.
-TEST(CodegenErrors, GpuVariantWithoutDeviceBody) {
+// A cpu_highway variant on an implementation that exists for the GPUs only
+// (I2_S rows as stored; the CPU runs I2_S repacked to packed4).
+TEST(CodegenErrors, CpuVariantOfAGpuOnlyKernel) {
   Files files = valid_set();
-  files.emplace_back("specs/formats/q8_0.yaml", read_text(repo_root() + "/specs/formats/q8_0.yaml"));
-  std::string q8 = replace(kKernel, "name: gemv_tq2_0_q8_k", "name: gemv_q8_0_q8_0");
-  q8 = replace(q8, "weights: tq2_0\nactivations: q8_k", "weights: q8_0\nactivations: q8_0");
-  files.emplace_back("specs/kernels/gemv_q8_0.yaml", q8);
+  for (const char* f : {"i2_s", "i8_s"}) {
+    files.emplace_back(std::string("specs/formats/") + f + ".yaml",
+                       read_text(repo_root() + "/specs/formats/" + f + ".yaml"));
+  }
+  std::string i2s = replace(kKernel, "name: gemv_tq2_0_q8_k", "name: gemv_i2_s_i8_s");
+  i2s = replace(i2s, "weights: tq2_0\nactivations: q8_k", "weights: i2_s\nactivations: i8_s");
+  files.emplace_back("specs/kernels/gemv_i2_s.yaml", i2s);
   try {
     load_spec_texts(files);
-    FAIL() << "cuda variant without a device body accepted";
+    FAIL() << "cpu_highway variant of a GPU-only kernel accepted";
   } catch (const SpecError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "specs/kernels/gemv_q8_0.yaml:15:14: error (variants[1].backend): backend cuda needs a device body "
-              "and gemv q8_0 x q8_0 has none (kernels with one: gemv tq2_0 x q8_k "
-              "(include/trix/kernels/gemv_tq2_0_q8_k.body.h)); use cpu_highway");
+              "specs/kernels/gemv_i2_s.yaml:12:14: error (variants[0].backend): backend cpu_highway has no kernel "
+              "for gemv i2_s x i8_s (there is no cpu_highway kernel for this layout); use cuda or metal");
   }
 }
 
@@ -421,10 +423,15 @@ TEST(CodegenOutput, GpuVariantsNameTheSpecKernel) {
   const FileMap out = generate(load_spec_texts(files), repo_root());
   const std::string& cuh = out.at("trix/cuda/gemv_tuned.cuh");
   EXPECT_NE(cuh.find("inline cudaError_t launch_gemv_tuned(const GemvArgs& args"), std::string::npos) << cuh;
-  EXPECT_NE(cuh.find("return launch_gemv_tq2_0_q8_k<gemv_tuned_config>(args, stream);"), std::string::npos) << cuh;
+  EXPECT_NE(cuh.find("return launch_gemv_lanes16<gemv_tuned_config, gemv_tuned_body::Body>(args, stream);"),
+            std::string::npos) << cuh;
+  EXPECT_NE(cuh.find("#include \"trix/kernels/gemv_tq2_0_q8_k.body.h\""), std::string::npos) << cuh;
+  // Layout constants come from the format specs, the same in both sources.
+  EXPECT_NE(cuh.find("inline constexpr trix_u32 kWBlockBytes = 66;"), std::string::npos) << cuh;
   const std::string& metal = out.at("trix/metal/gemv_tuned.metal");
   EXPECT_NE(metal.find("kernel void gemv_tuned("), std::string::npos);
   EXPECT_NE(metal.find("// ---- begin include/trix/kernels/gemv_tq2_0_q8_k.body.h"), std::string::npos);
+  EXPECT_NE(metal.find("constant constexpr trix_u32 kWBlockBytes = 66;"), std::string::npos);
   EXPECT_NE(out.at("trix/kernels/gemv_tuned.h").find("kThreadsPerThreadgroup = 32;"), std::string::npos);
 }
 

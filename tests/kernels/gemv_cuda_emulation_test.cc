@@ -1,78 +1,129 @@
-// The CUDA variant's per-thread body, run on the CPU over an emulation of its
-// launch grid (blocks x threads, then the warp butterfly), checked against
-// code independent of the shared kernel body (gemv_independent_check.h: an
-// fp64 dot from the documented layout, and the Highway kernels bit for bit).
-// Compiled by the host compiler: the .cuh exposes the body as a plain
-// function when __CUDACC__ is not defined.
+// The generated CUDA GEMV launchers (trix/cuda/<kernel>.cuh), run unchanged on
+// the CPU grid emulator (trix/cuda/emulator.h: fibers per thread, real warp
+// shuffles), checked against code independent of the shared device bodies
+// (gpu_gemv_cases.h: fp64 dots from the format codecs and the Highway
+// kernels bit for bit). Also runs each kernel with a one-warp block
+// geometry other than its spec's, to catch indexing that only works for one.
 #include <gtest/gtest.h>
-
-#include <vector>
 
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
-#include "kernels/gemv_independent_check.h"
-#include "kernels/gemv_test_data.h"
+#include "kernels/gpu_gemv_cases.h"
+#include "trix/cuda/gemv_f16_f32.cuh"
+#include "trix/cuda/gemv_i2_s_i8_s.cuh"
+#include "trix/cuda/gemv_q4_k_q8_k.cuh"
+#include "trix/cuda/gemv_q6_k_q8_k.cuh"
+#include "trix/cuda/gemv_q8_0_q8_0.cuh"
 #include "trix/cuda/gemv_tq2_0_q8_k.cuh"
+#include "trix/cuda/upload.h"
 
 namespace trix::cuda {
 namespace {
 
-template <class Config>
-std::vector<float> run_emulated_grid(const GemvArgs& args) {
-  std::vector<float> y(args.rows, -1.0f);
-  const uint32_t blocks = gemv_grid_blocks<Config>(args.rows);
-  for (uint32_t b = 0; b < blocks; ++b) {
-    // One half-warp of 16 threads per row: collect their values, then apply
-    // the xor-shuffle butterfly exactly as __shfl_xor_sync(width 16) would.
-    for (uint32_t t0 = 0; t0 < Config::kThreadsPerBlock; t0 += 16) {
-      float v[16];
-      for (uint32_t l = 0; l < 16; ++l) v[l] = gemv_tq2_0_q8_k_thread<Config>(args, b, t0 + l);
-      for (unsigned m = 8; m != 0; m >>= 1) {
-        float next[16];
-        for (unsigned l = 0; l < 16; ++l) next[l] = v[l] + v[l ^ m];
-        std::copy(next, next + 16, v);
-      }
-      const LaneTask task = gemv_lane_task<Config>(b, t0);
-      EXPECT_EQ(task.lane, 0u);
-      if (task.row < args.rows) y[task.row] = v[0];
-    }
+// Another geometry than the specs', to catch index bugs.
+struct OneWarpBlocks {
+  static constexpr unsigned kThreadsPerBlock = 32;
+  static constexpr unsigned kLanesPerRow = 16;
+};
+struct OneWarpRowBlocks {  // block-sequential kernels: a warp per row
+  static constexpr unsigned kThreadsPerBlock = 32;
+  static constexpr unsigned kLanesPerRow = 32;
+};
+
+using Launch = cudaError_t (*)(const GemvArgs&, cudaStream_t);
+
+struct Launchers {
+  Launch spec, one_warp;
+};
+
+Launchers launchers(const std::string& name) {
+  if (name == "gemv_tq2_0_q8_k") {
+    return {launch_gemv_tq2_0_q8_k, launch_gemv_lanes16<OneWarpBlocks, gemv_tq2_0_q8_k_body::Body>};
   }
+  if (name == "gemv_f16_f32") {
+    return {launch_gemv_f16_f32, launch_gemv_lanes16<OneWarpBlocks, gemv_f16_f32_body::Body>};
+  }
+  if (name == "gemv_q6_k_q8_k") {
+    return {launch_gemv_q6_k_q8_k, launch_gemv_lanes16<OneWarpBlocks, gemv_q6_k_q8_k_body::Body>};
+  }
+  if (name == "gemv_q4_k_q8_k") {
+    return {launch_gemv_q4_k_q8_k, launch_gemv_lanes16<OneWarpBlocks, gemv_q4_k_q8_k_body::Body>};
+  }
+  if (name == "gemv_q8_0_q8_0") {
+    return {launch_gemv_q8_0_q8_0, launch_gemv_block_sequential<OneWarpRowBlocks, gemv_q8_0_q8_0_body::Body>};
+  }
+  if (name == "gemv_i2_s_i8_s") {
+    return {launch_gemv_i2_s_i8_s, launch_gemv_int_lanes16<OneWarpBlocks, gemv_i2_s_i8_s_body::Body>};
+  }
+  ADD_FAILURE() << "no CUDA launcher for " << name;
+  return {nullptr, nullptr};
+}
+
+std::vector<float> run(Launch launch, const test::GpuGemvProblem& p) {
+  std::vector<float> y(p.args.rows, -1.0f);
+  GemvArgs args = p.args;
+  args.y = y.data();
+  EXPECT_EQ(launch(args, nullptr), cudaSuccess);
   return y;
 }
 
-struct SmallBlocks {  // another geometry than the spec's, to catch index bugs
-  static constexpr unsigned kThreadsPerBlock = 32;
-};
-
-template <class Config>
-void check_all_problems() {
+void check_kernel(const test::GpuGemvKernel& spec, bool spec_geometry) {
+  const Launchers l = launchers(spec.name);
+  ASSERT_NE(l.spec, nullptr);
   double worst = 0.0;
-  for (const auto& p : test::gemv_problems()) {
-    const std::vector<float> got = run_emulated_grid<Config>(p.args(nullptr));
-    worst = std::max(worst, test::expect_matches_independent(p, got));
+  for (const auto& p : spec.problems) {
+    worst = std::max(worst, test::expect_gpu_gemv_matches(spec, p, run(spec_geometry ? l.spec : l.one_warp, p)));
   }
-  // Measured 0.054 (x86 AVX3, dev build); a swapped pair of code fields in
-  // the body gives > 1e3 (and every Highway comparison fails).
-  std::printf("worst |error| / fp64 tolerance: %.3g\n", worst);
-  ::testing::Test::RecordProperty("worst_fp64_error_over_tolerance", std::to_string(worst));
+  // Measured (x86 AVX3, dev build): tq2_0 0.054, f16 0.13, q6_k 0.013,
+  // q4_k 0.02 of the bound; a swapped pair of code fields in a body gives
+  // > 1e4 (and every Highway comparison fails).
+  std::printf("%s: worst |error| / fp64 bound: %.3g\n", spec.name, worst);
+  ::testing::Test::RecordProperty(std::string(spec.name) + "_worst_fp64_error_over_bound", std::to_string(worst));
 }
 
-TEST(GemvCudaEmulation, SpecGeometryMatchesReference) {
-  static_assert(gemv_tq2_0_q8_k_config::kThreadsPerBlock % 32 == 0);
-  check_all_problems<gemv_tq2_0_q8_k_config>();
+class GemvCudaEmulation : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(GemvCudaEmulation, SpecGeometryMatchesIndependentCode) {
+  check_kernel(test::gpu_gemv_kernels()[GetParam()], true);
 }
 
-TEST(GemvCudaEmulation, OneWarpBlocksMatchReference) { check_all_problems<SmallBlocks>(); }
+TEST_P(GemvCudaEmulation, OneWarpBlocksMatchIndependentCode) {
+  check_kernel(test::gpu_gemv_kernels()[GetParam()], false);
+}
 
-TEST(GemvCudaEmulation, GridCoversEveryRow) {
+INSTANTIATE_TEST_SUITE_P(Kernels, GemvCudaEmulation, ::testing::Range<size_t>(0, 6),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return std::string(test::gpu_gemv_kernels()[info.param].name);
+                         });
+
+// TQ1_0 weights run the TQ2_0 kernel after the conversion at upload.
+TEST(GemvCudaEmulationTQ1_0, ConvertedAtUploadMatchesIndependentCode) {
+  const test::GpuGemvKernel& tq2 = test::gpu_gemv_kernels()[0];
+  ASSERT_EQ(std::string(tq2.name), "gemv_tq2_0_q8_k");
+  for (const auto& p : test::tq1_0_problems()) {
+    std::vector<BlockTQ2_0> uploaded(p.tq1.size());
+    upload_tq1_0_as_tq2_0(p.tq1.data(), p.tq1.size(), uploaded.data());
+    test::GpuGemvProblem on_device = p.checks;
+    on_device.args.w = uploaded.data();
+    test::expect_gpu_gemv_matches(tq2, p.checks, run(launch_gemv_tq2_0_q8_k, on_device));
+  }
+}
+
+TEST(GemvCudaEmulationGrid, CoversEveryRow) {
   for (uint64_t rows : {1u, 7u, 8u, 9u, 2560u, 6912u}) {
     const uint64_t threads = uint64_t{gemv_grid_blocks<gemv_tq2_0_q8_k_config>(rows)} *
                              gemv_tq2_0_q8_k_config::kThreadsPerBlock;
     EXPECT_GE(threads, rows * 16);
     EXPECT_LT(threads - rows * 16, gemv_tq2_0_q8_k_config::kThreadsPerBlock);
   }
+}
+
+TEST(GemvCudaEmulationGrid, ZeroRowsLaunchesNothing) {
+  GemvArgs args{nullptr, 0, nullptr, 256, nullptr, 0};
+  EXPECT_EQ(launch_gemv_tq2_0_q8_k(args), cudaSuccess);
 }
 
 }  // namespace

@@ -27,4 +27,15 @@ struct CpuHighway {
   static constexpr bool kDynamicDispatch = true;
 };
 
+struct Cuda {
+  static constexpr unsigned kThreadsPerBlock = 128;  // threads_per_block: threads per block, 16 per row
+  static constexpr unsigned kLanesPerRow = 16;
+  static constexpr unsigned kRowsPerBlock = kThreadsPerBlock / kLanesPerRow;
+};
+
+struct Metal {
+  static constexpr unsigned kThreadsPerThreadgroup = 64;  // threads_per_threadgroup: threads per threadgroup, 16 per row
+  static constexpr unsigned kLanesPerRow = 16;
+};
+
 }  // namespace trix::kernels::gemv_q6_k_q8_k

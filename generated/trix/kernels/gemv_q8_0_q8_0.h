@@ -27,4 +27,15 @@ struct CpuHighway {
   static constexpr bool kDynamicDispatch = true;
 };
 
+struct Cuda {
+  static constexpr unsigned kThreadsPerBlock = 128;  // threads_per_block: threads per block, 32 (one warp) per row
+  static constexpr unsigned kLanesPerRow = 32;
+  static constexpr unsigned kRowsPerBlock = kThreadsPerBlock / kLanesPerRow;
+};
+
+struct Metal {
+  static constexpr unsigned kThreadsPerThreadgroup = 64;  // threads_per_threadgroup: threads per threadgroup, 32 (one SIMD group) per row
+  static constexpr unsigned kLanesPerRow = 32;
+};
+
 }  // namespace trix::kernels::gemv_q8_0_q8_0

@@ -6,6 +6,7 @@
 //   TRIX_FN, TRIX_GLOBAL                 function qualifiers, address space
 //   trix_u8, trix_u32                    8- and 32-bit unsigned types
 //   trix_f16_bits_to_f32(u32), trix_bits_to_f32(u32), trix_fma(a, b, c)
+//   trix_sext8, trix_load_u16le, trix_load_u32le  (device_common.body.h)
 //   kWBlockBytes, kWScaleOffset          TQ2_0 layout (from specs/formats)
 //   kABlockBytes, kAScaleOffset, kAQsOffset   Q8_K layout
 //
@@ -18,20 +19,10 @@
 // The row result combines the 16 lane accumulators by the butterfly
 // ((l, l^8), then (l, l^4), (l, l^2), (l, l^1)), see trix_lanes16_combine.
 
-TRIX_FN inline int trix_sext8(trix_u32 b) { return static_cast<int>(b) - static_cast<int>((b & 0x80u) << 1); }
-
-TRIX_FN inline trix_u32 trix_load_u16le(TRIX_GLOBAL const trix_u8* p) {
-  return static_cast<trix_u32>(p[0]) | (static_cast<trix_u32>(p[1]) << 8);
-}
-
-TRIX_FN inline trix_u32 trix_load_u32le(TRIX_GLOBAL const trix_u8* p) {
-  return static_cast<trix_u32>(p[0]) | (static_cast<trix_u32>(p[1]) << 8) |
-         (static_cast<trix_u32>(p[2]) << 16) | (static_cast<trix_u32>(p[3]) << 24);
-}
-
 TRIX_FN inline float trix_gemv_tq2_0_q8_k_lane(TRIX_GLOBAL const trix_u8* w_row,
                                                TRIX_GLOBAL const trix_u8* act,
-                                               trix_u32 n_blocks, trix_u32 lane) {
+                                               trix_u32 k, trix_u32 lane) {
+  const trix_u32 n_blocks = k / 256u;
   const trix_u32 half_off = (lane / 8u) * 32u;   // code byte group: 0 or 32
   const trix_u32 byte0 = half_off + 4u * (lane % 8u);
   float acc = 0.0f;

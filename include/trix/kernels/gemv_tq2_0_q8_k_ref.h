@@ -20,11 +20,7 @@ namespace trix::kernels::tq2_0_q8_k_body {
 #define TRIX_FN
 #endif
 #define TRIX_GLOBAL
-using trix_u8 = uint8_t;
-using trix_u32 = uint32_t;
-TRIX_FN inline float trix_f16_bits_to_f32(trix_u32 h) { return fp16_to_fp32(static_cast<uint16_t>(h)); }
-TRIX_FN inline float trix_bits_to_f32(trix_u32 u) { return bits_float(u); }
-TRIX_FN inline float trix_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+#include "trix/kernels/device_host.body.h"
 inline constexpr trix_u32 kWBlockBytes = BlockTQ2_0::kBytes;
 inline constexpr trix_u32 kWScaleOffset = BlockTQ2_0::kDOffset;
 inline constexpr trix_u32 kABlockBytes = BlockQ8_K::kBytes;
@@ -48,7 +44,7 @@ inline float gemv_tq2_0_q8_k_row_ref(const BlockTQ2_0* w_row, const BlockQ8_K* x
   for (uint32_t lane = 0; lane < 16; ++lane) {
     v[lane] = tq2_0_q8_k_body::trix_gemv_tq2_0_q8_k_lane(
         reinterpret_cast<const uint8_t*>(w_row), reinterpret_cast<const uint8_t*>(x),
-        static_cast<uint32_t>(k / BlockTQ2_0::kElements), lane);
+        static_cast<uint32_t>(k), lane);
   }
   return lanes16_combine(v);
 }

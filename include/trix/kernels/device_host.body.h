@@ -1,0 +1,14 @@
+// What a device body (trix/kernels/*.body.h) needs from its including
+// context, for C++ and CUDA (trix-gen writes the MSL equivalent into each
+// .metal source). Included inside the namespace that holds one body, after
+// <cstdint>, "trix/core/fp16.h" and <cmath>, with TRIX_FN (function
+// qualifiers: __host__ __device__ under nvcc) and TRIX_GLOBAL (empty) defined;
+// the includer then defines the body's layout constants and includes it.
+
+using trix_u8 = uint8_t;
+using trix_u32 = uint32_t;
+TRIX_FN inline float trix_f16_bits_to_f32(trix_u32 h) { return ::trix::fp16_to_fp32(static_cast<uint16_t>(h)); }
+TRIX_FN inline float trix_bits_to_f32(trix_u32 u) { return ::trix::bits_float(u); }
+TRIX_FN inline float trix_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+
+#include "trix/kernels/device_common.body.h"
