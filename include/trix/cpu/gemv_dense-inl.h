@@ -10,9 +10,11 @@
 //   block's |isum| <= 32 * 16384 = 2^19, exact in float. kRowsPerStep rows
 //   share each activation block's load and scale.
 // GemvQ4_0Q8_0Rows: Q4_0 weight rows x one Q8_0 activation row, bit for bit
-//   trix::vec_dot_q4_0_q8_0 per row, the same loop with the codes (nibble -
-//   8, |w * a| <= 8 * 128) unpacked from 16 bytes per block (vectors of at
-//   most 16 int16 lanes: one nibble half each).
+//   trix::vec_dot_q4_0_q8_0 per row. AVX2 / AVX-512: unsigned nibbles times
+//   the activations with vpmaddubsw, minus 8 * sum a, four blocks reduced
+//   together (GemvQ4_0Rows256); other targets: the Q8_0 loop with the codes
+//   (nibble - 8, |w * a| <= 8 * 128) unpacked from 16 bytes per block
+//   (vectors of at most 16 int16 lanes: one nibble half each).
 // GemvF16F32Rows: F16 weight rows x f32 activations in the lanes16 order of
 //   trix/kernels/gemv_f16_f32_ref.h, bit for bit: element i goes to lane
 //   i % 16 with a fused multiply-add, so a target with N f32 lanes (N = 4,
@@ -44,7 +46,7 @@
 #include "trix/kernels/gemv_f16_f32_ref.h"
 #include "trix/kernels/lanes16.h"
 
-#if HWY_TARGET == HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
 #include <immintrin.h>
 #endif
 
@@ -216,9 +218,80 @@ inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_
   GemvSym32Q8_0Rows<BlockQ8_0, kRowsPerStep>(args, row_begin, row_end);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
+// The 32 codes (0..15) of a Q4_0 block: bytes 0..15 the low nibbles, bytes
+// 16..31 the high ones.
+HWY_INLINE __m256i Q4_0Codes(const BlockQ4_0& b) {
+  const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+  const __m256i both = _mm256_blend_epi32(q, _mm256_srli_epi16(q, 4), 0xF0);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// The totals of the 8 int32 lanes of each of v[0..3] (exact: int32 sums in
+// any order).
+HWY_INLINE __m128i Totals4(const __m256i (&v)[4]) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+// Q4_0 rows on AVX2 (and the AVX-512 targets, the same 256-bit code): per
+// block the codes u = nibble (0..15) times the activations with vpmaddubsw
+// (|pair| <= 2 * 15 * 128, exact) and vpmaddwd, so isum = sum u * a - 8 *
+// sum a; four blocks' lane totals in one reduction; then the contract's
+// fmas, one block after the other. Each group of 4 blocks' activations (and
+// their sums, scales) is loaded once for kRowsPerStep rows.
+template <size_t kRowsPerStep>
+inline void GemvQ4_0Rows256(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  const auto* x = static_cast<const BlockQ8_0*>(args.x);
+  const auto* w_base = static_cast<const uint8_t*>(args.w);
+  const size_t nb = args.k / BlockQ4_0::kElements;
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  for (size_t r = row_begin; r < row_end; r += kRowsPerStep) {
+    const size_t R = std::min(kRowsPerStep, row_end - r);
+    const BlockQ4_0* rows[kRowsPerStep];
+    float acc[kRowsPerStep] = {};
+    for (size_t i = 0; i < R; ++i) rows[i] = reinterpret_cast<const BlockQ4_0*>(w_base + (r + i) * args.w_row_bytes);
+    for (size_t b = 0; b < nb; b += 4) {
+      const size_t g = std::min<size_t>(4, nb - b);  // blocks in this group; the rest stay zero
+      __m256i a[4], asum[4];
+      for (size_t j = 0; j < 4; ++j) {
+        a[j] = j < g ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + j].qs)) : _mm256_setzero_si256();
+        asum[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, a[j]), ones16);
+      }
+      // The 4 blocks' f16 scales (0 past the group) -> f32 with F16C: exact,
+      // as fp16_to_fp32. Built in registers (a store and a wider reload would
+      // stall store forwarding).
+      const auto scales_of = [g](auto&& d_of) {
+        const auto h = [&](size_t j) { return static_cast<short>(j < g ? d_of(j) : 0); };
+        return _mm_cvtph_ps(_mm_setr_epi16(h(0), h(1), h(2), h(3), 0, 0, 0, 0));
+      };
+      const __m128 da = scales_of([&](size_t j) { return x[b + j].d; });
+      const __m128i offset = _mm_slli_epi32(Totals4(asum), 3);  // 8 * sum a
+      for (size_t i = 0; i < R; ++i) {
+        __m256i p[4];
+        for (size_t j = 0; j < 4; ++j) {
+          p[j] = j < g ? _mm256_madd_epi16(_mm256_maddubs_epi16(Q4_0Codes(rows[i][b + j]), a[j]), ones16)
+                       : _mm256_setzero_si256();
+        }
+        alignas(16) float isum[4], scale[4];
+        _mm_store_ps(scale, _mm_mul_ps(scales_of([&](size_t j) { return rows[i][b + j].d; }), da));
+        _mm_store_ps(isum, _mm_cvtepi32_ps(_mm_sub_epi32(Totals4(p), offset)));
+        for (size_t j = 0; j < g; ++j) acc[i] = std::fma(isum[j], scale[j], acc[i]);
+      }
+    }
+    for (size_t i = 0; i < R; ++i) args.y[r + i] = acc[i];
+  }
+}
+#endif
+
 template <size_t kRowsPerStep>
 inline void GemvQ4_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
+  GemvQ4_0Rows256<kRowsPerStep>(args, row_begin, row_end);
+#else
   GemvSym32Q8_0Rows<BlockQ4_0, kRowsPerStep>(args, row_begin, row_end);
+#endif
 }
 
 // One row at a time (no rows_per_step): x stays in L1, the rows stream.
