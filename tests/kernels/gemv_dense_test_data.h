@@ -96,40 +96,31 @@ inline F16Problem make_f16_problem(size_t rows, size_t k, DenseCase c, uint64_t 
   return p;
 }
 
+// The Q8_0 / Q4_0 problem shapes: make(rows, k, case, seed) for each.
+template <class Make>
+auto symmetric32_problems(Make make, uint64_t seed) {
+  std::vector<decltype(make(size_t{1}, size_t{32}, DenseCase::kRandom, seed))> v;
+  for (size_t k : {32u, 96u, 256u, 2560u}) {
+    for (size_t rows : {1u, 3u, 5u, 17u}) v.push_back(make(rows, k, DenseCase::kRandom, seed++));
+  }
+  v.push_back(make(7, 13824, DenseCase::kRandom, seed++));
+  v.push_back(make(5, 256, DenseCase::kZero, seed++));
+  v.push_back(make(6, 512, DenseCase::kExtreme, seed++));
+  // Several 16-row steps (the AVX3_DL kernel's rows-in-lanes path) plus
+  // a tail, with extreme values (-128 weights and activations).
+  v.push_back(make(37, 2560, DenseCase::kRandom, seed++));
+  v.push_back(make(16, 256, DenseCase::kZero, seed++));
+  v.push_back(make(35, 512, DenseCase::kExtreme, seed++));
+  return v;
+}
+
 inline const std::vector<Q8Problem>& q8_problems() {
-  static const std::vector<Q8Problem> out = [] {
-    std::vector<Q8Problem> v;
-    uint64_t seed = 1;
-    for (size_t k : {32u, 96u, 256u, 2560u}) {
-      for (size_t rows : {1u, 3u, 5u, 17u}) v.push_back(make_q8_problem(rows, k, DenseCase::kRandom, seed++));
-    }
-    v.push_back(make_q8_problem(7, 13824, DenseCase::kRandom, seed++));
-    v.push_back(make_q8_problem(5, 256, DenseCase::kZero, seed++));
-    v.push_back(make_q8_problem(6, 512, DenseCase::kExtreme, seed++));
-    // Several 16-row steps (the AVX3_DL kernel's rows-in-lanes path) plus
-    // a tail, with extreme values (-128 weights and activations).
-    v.push_back(make_q8_problem(37, 2560, DenseCase::kRandom, seed++));
-    v.push_back(make_q8_problem(16, 256, DenseCase::kZero, seed++));
-    v.push_back(make_q8_problem(35, 512, DenseCase::kExtreme, seed++));
-    return v;
-  }();
+  static const std::vector<Q8Problem> out = symmetric32_problems(make_q8_problem, 1);
   return out;
 }
 
-// Shapes as the Q8_0 problems: odd row counts, 16-row steps and tails.
 inline const std::vector<Q4_0Problem>& q4_0_problems() {
-  static const std::vector<Q4_0Problem> out = [] {
-    std::vector<Q4_0Problem> v;
-    uint64_t seed = 300;
-    for (size_t k : {32u, 96u, 256u, 2560u}) {
-      for (size_t rows : {1u, 3u, 5u, 17u}) v.push_back(make_q4_0_problem(rows, k, DenseCase::kRandom, seed++));
-    }
-    v.push_back(make_q4_0_problem(5, 256, DenseCase::kZero, seed++));
-    v.push_back(make_q4_0_problem(6, 512, DenseCase::kExtreme, seed++));
-    v.push_back(make_q4_0_problem(37, 2560, DenseCase::kRandom, seed++));
-    v.push_back(make_q4_0_problem(35, 512, DenseCase::kExtreme, seed++));
-    return v;
-  }();
+  static const std::vector<Q4_0Problem> out = symmetric32_problems(make_q4_0_problem, 300);
   return out;
 }
 

@@ -37,6 +37,7 @@
 
 #include <unistd.h>
 
+#include "common/greedy.h"
 #include "common/shared_data.h"
 #include "common/stories260k_expected.h"
 #include "trix/convert/quantize.h"
@@ -107,13 +108,7 @@ void write_dequantized_copy(const fs::path& src, const fs::path& dst) {
 }
 
 std::vector<int32_t> greedy(const LoadedModel& m, size_t threads, int64_t n, int32_t first) {
-  trix::ThreadPool pool(threads);
-  Decoder<RuntimeShape> dec(RuntimeShape::from(m.config), m.weights, pool);
-  trix::Sampler sampler(trix::SamplerConfig{});
-  trix::GenerateOptions opt;
-  opt.max_new_tokens = std::min<int64_t>(n, dec.context_length() - 1);
-  opt.eos_id = -1;  // the whole length, EOS or not: more to compare
-  return trix::generate(dec, sampler, std::span<const int32_t>(&first, 1), opt).tokens;
+  return trix::test::greedy_ids(m, threads, n, first, -1);  // the whole length, EOS or not: more to compare
 }
 
 // max over the positions of `first` then the first n - 1 of `then` of
@@ -190,6 +185,16 @@ class StoriesQuantized : public ::testing::Test {
     TRIX_REQUIRE_SHARED_FILE(src, "models/stories260K/stories260K-llamacpp.gguf");
     src_ = src;
   }
+  // Checks `out` (stories260K quantized) against F32 (check_quantized),
+  // then removes it and records the agreement under `name`.
+  void check_against_f32(const fs::path& out, const std::string& name, size_t min_ids, double max_logit_error) {
+    const LoadedModel f32 = trix::load_model(src_);
+    const Agreement a = check_quantized(f32, out, f32.tokenizer.bos(), 61, 20);
+    fs::remove(out);
+    record(name, a);
+    EXPECT_GE(a.ids, min_ids);
+    EXPECT_LE(a.logits, max_logit_error);
+  }
   fs::path src_;
 };
 
@@ -203,12 +208,7 @@ TEST_F(StoriesQuantized, Q4_0GeneratesCloseToF32) {
     EXPECT_EQ(q.weights.token_embd.format, FormatId::Q4_0);
     EXPECT_EQ(q.weights.layers[0].w_down.format, FormatId::F16);  // 172-wide rows
   }
-  const LoadedModel f32 = trix::load_model(src_);
-  const Agreement a = check_quantized(f32, out, f32.tokenizer.bos(), 61, 20);
-  fs::remove(out);
-  record("q4_0", a);
-  EXPECT_GE(a.ids, 18u);
-  EXPECT_LE(a.logits, 0.7);
+  check_against_f32(out, "q4_0", 18, 0.7);
 }
 
 TEST_F(StoriesQuantized, Q5_KFallsBackAsLlamaCppAndGeneratesCloseToF32) {
@@ -221,12 +221,7 @@ TEST_F(StoriesQuantized, Q5_KFallsBackAsLlamaCppAndGeneratesCloseToF32) {
     EXPECT_EQ(q.weights.layers[0].wq.format, FormatId::Q5_1);
     EXPECT_EQ(q.weights.layers[0].w_down.format, FormatId::F16);
   }
-  const LoadedModel f32 = trix::load_model(src_);
-  const Agreement a = check_quantized(f32, out, f32.tokenizer.bos(), 61, 20);
-  fs::remove(out);
-  record("q5_1", a);
-  EXPECT_GE(a.ids, 18u);
-  EXPECT_LE(a.logits, 0.15);
+  check_against_f32(out, "q5_1", 18, 0.15);
 }
 
 // The synthetic model: every matrix in the type (no fallback needed).

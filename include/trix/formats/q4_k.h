@@ -126,6 +126,16 @@ inline void quantize_k4_superblock(const float* x, const Qkx2Params& search, Blo
   }
 }
 
+// The low 4 bits of 256 codes into qs[128], Q4_K's layout (element 64 c + l
+// in the low nibble of qs[32 c + l], 64 c + 32 + l in its high nibble).
+inline void pack_k4_nibbles(const uint8_t* L, uint8_t* qs) {
+  for (size_t chunk = 0; chunk < 4; ++chunk) {
+    for (size_t l = 0; l < 32; ++l) {
+      qs[32 * chunk + l] = static_cast<uint8_t>((L[64 * chunk + l] & 15) | ((L[64 * chunk + 32 + l] & 15) << 4));
+    }
+  }
+}
+
 }  // namespace detail
 
 // x: n floats; y: n / 256 blocks. Throws trix::Error if n % 256 != 0.
@@ -138,11 +148,7 @@ inline void quantize_row_q4_k(const float* x, BlockQ4_K* y, size_t n) {
   for (size_t b = 0; b < n / kQK; ++b, x += kQK) {
     uint8_t L[kQK];
     detail::quantize_k4_superblock(x, detail::kQ4KSearch, y[b], L);
-    for (size_t chunk = 0; chunk < 4; ++chunk) {
-      for (size_t l = 0; l < 32; ++l) {
-        y[b].qs[32 * chunk + l] = static_cast<uint8_t>(L[64 * chunk + l] | (L[64 * chunk + 32 + l] << 4));
-      }
-    }
+    detail::pack_k4_nibbles(L, y[b].qs);
   }
 }
 

@@ -50,12 +50,7 @@ inline void quantize_row_q5_k(const float* x, BlockQ5_K* y, size_t n) {
     for (size_t e = 0; e < kQK; ++e) {
       if (L[e] > 15) y[b].qh[e % 32] |= static_cast<uint8_t>(1u << (e / 32));
     }
-    for (size_t chunk = 0; chunk < 4; ++chunk) {
-      for (size_t l = 0; l < 32; ++l) {
-        y[b].qs[32 * chunk + l] =
-            static_cast<uint8_t>((L[64 * chunk + l] & 15) | ((L[64 * chunk + 32 + l] & 15) << 4));
-      }
-    }
+    detail::pack_k4_nibbles(L, y[b].qs);
   }
 }
 
