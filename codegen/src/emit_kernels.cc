@@ -263,12 +263,39 @@ void emit_cpu(const SpecSet& s, FileMap& out) {
       << "// Declarations only: the kernels are compiled for every target once per\n"
       << "// program, in trix/cpu/implementation.h.\n"
       << "#pragma once\n\n#include <cstddef>\n\n";
-  for (const auto& h : arg_headers) dyn << "#include \"" << h << "\"\n";
+  std::set<std::string> dyn_headers = arg_headers;
+  dyn_headers.insert("trix/formats/blocks.h");  // FormatId, for kRowGemvKernels
+  for (const auto& h : dyn_headers) dyn << "#include \"" << h << "\"\n";
   dyn << "\nnamespace trix::cpu {\n\n";
   entry_points(dyn, "dynamic", true, [](std::ostringstream& o, const KernelSpec& k, const CpuEntry& e) {
     o << "// " << e.range_doc << " (" << k.name << ").\n"
       << "void " << k.name << "(" << e.params << ");\n";
   });
+  // The row GEMVs as data: what the runtime's matmul (trix/runtime/matmul.h)
+  // looks a stored weight format up in, so a format's kernel spec is all it
+  // takes to route that format's projections to its kernel.
+  dyn << "// The GEMV kernels that run a format's rows as stored (op gemv, layout\n"
+      << "// ggml), one entry per kernel spec: the weight and activation formats,\n"
+      << "// the rows one step of the kernel shares (its rows_per_step, else 1) and\n"
+      << "// the ranged entry point above. trix/runtime/matmul.h routes a weight\n"
+      << "// format to its kernel through this table.\n"
+      << "struct RowGemvKernel {\n"
+      << "  FormatId weights;\n"
+      << "  FormatId activations;\n"
+      << "  size_t rows_per_step;\n"
+      << "  void (*run)(const GemvArgs& args, size_t begin, size_t end);\n"
+      << "};\n\n"
+      << "inline constexpr RowGemvKernel kRowGemvKernels[] = {\n";
+  for (const auto* k : cpu) {
+    if (k->op != "gemv" || k->layout != "ggml") continue;
+    if (implementation(*k).signature != CpuSignature::kGemvArgs) continue;
+    const VariantSpec* v = find_variant(*k, "cpu_highway");
+    if (!has(v->dispatch, "dynamic")) continue;
+    const auto step = v->params.find("rows_per_step");
+    dyn << "    {FormatId::" << upper(k->weights) << ", FormatId::" << upper(k->activations) << ", "
+        << (step == v->params.end() ? int64_t{1} : step->second) << ", &" << k->name << "},\n";
+  }
+  dyn << "};\n\n";
   dyn << "}  // namespace trix::cpu\n\n"
       << "// Every kernel above as X(name, (parameters of the ranged overload)), what\n"
       << "// trix/cpu/implementation.h defines the entry points from.\n"

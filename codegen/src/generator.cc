@@ -148,6 +148,12 @@ constexpr Implementation kImplementations[] = {
     {"gemv", "q4_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
      "GemvQ4KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
      CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, &kQ4KQ8KBody},
+    {"gemv", "q5_k", "q8_k", "ggml", "trix/cpu/gemv_kquant-inl.h",
+     "GemvQ5KQ8KRows<kernels::{name}::CpuHighway::kPrefetchBytes>(args, begin, end)",
+     CpuSignature::kGemvArgs, kKQuantParams, kRowAtATimeNote, {}, nullptr},
+    {"gemv", "q4_0", "q8_0", "ggml", "trix/cpu/gemv_dense-inl.h",
+     "GemvQ4_0Q8_0Rows<kernels::{name}::CpuHighway::kRowsPerStep>(args, begin, end)",
+     CpuSignature::kGemvArgs, kRowsPerStep, "", {}, nullptr},
     // I2_S: the same packed4 codes, integer contract (vec_dot_i2_s_i8).
     {"gemv", "i2_s", "i8_s", "packed4", "trix/cpu/ternary_packed-inl.h",
      "PackedTernaryGemv<false>(args, begin, end)", CpuSignature::kPacked, {}, kPacked4Note, {}, nullptr},

@@ -41,7 +41,8 @@ Tensors already quantized are copied unchanged. A tensor whose row length
 --fallback names a format for such tensors.
 
 options:
-  --type TYPE          default format: tq2_0 tq1_0 i2_s q8_0 q4_k q6_k f16 bf16 f32
+  --type TYPE          default format: tq2_0 tq1_0 i2_s q8_0 q4_0 q4_1 q5_0 q5_1
+                       q2_k q3_k q4_k q5_k q6_k f16 bf16 f32
   --keep PATTERN=TYPE  format for tensors matching PATTERN (globs: * any run,
                        ? one character); repeatable, first match wins
   --fallback TYPE      format for tensors whose row length does not fit

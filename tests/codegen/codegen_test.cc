@@ -151,7 +151,7 @@ const Malformed kMalformed[] = {
     {"parameter out of range", "specs/kernels/gemv.yaml", "threads_per_block: 128", "threads_per_block: 100",
      R"(specs/kernels/gemv\.yaml:17:33: error \(variants\[1\]\.params\.threads_per_block\): parameter threads_per_block must be a multiple of 32, found 100)"},
     {"unimplemented combination", "specs/kernels/gemv.yaml", "activations: q8_k", "activations: tq2_0",
-     R"(specs/kernels/gemv\.yaml:5:5: error \(op\): no kernel template implements gemv tq2_0 x tq2_0 \(implemented: gemv tq2_0 x q8_k, gemv tq2_0 x q8_k \(packed4\), gemm tq2_0 x q8_k \(packed4\), gemv q8_0 x q8_0, gemv f16 x f32, gemv q6_k x q8_k, gemv q4_k x q8_k, gemv i2_s x i8_s \(packed4\), gemm i2_s x i8_s \(packed4\), gemv i2_s x i8_s\))"},
+     R"(specs/kernels/gemv\.yaml:5:5: error \(op\): no kernel template implements gemv tq2_0 x tq2_0 \(implemented: gemv tq2_0 x q8_k, gemv tq2_0 x q8_k \(packed4\), gemm tq2_0 x q8_k \(packed4\), gemv q8_0 x q8_0, gemv f16 x f32, gemv q6_k x q8_k, gemv q4_k x q8_k, gemv q5_k x q8_k, gemv q4_0 x q8_0, gemv i2_s x i8_s \(packed4\), gemm i2_s x i8_s \(packed4\), gemv i2_s x i8_s\))"},
     // Parameters are those the implementation reads (issue 10 item 4).
     {"parameter the packed4 GEMV ignores", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemv\nlayout: packed4\n",
      R"(specs/kernels/gemv\.yaml:15:14: error \(variants\[0\]\.params\): 'rows_per_step' is not used by the cpu_highway kernel for gemv tq2_0 x q8_k \(packed4\) in trix/cpu/ternary_packed-inl\.h \(it accepts no parameters; the packed4 layout's 4 rows per group are a layout constant \(kPackedRows\), not a parameter\))"},

@@ -1,7 +1,10 @@
-// The Q8_0 x Q8_0 and F16 x F32 GEMV (generated gemv_q8_0_q8_0 and
-// gemv_f16_f32) on every Highway target compiled in:
+// The Q8_0 x Q8_0, Q4_0 x Q8_0 and F16 x F32 GEMV (generated
+// gemv_q8_0_q8_0, gemv_q4_0_q8_0 and gemv_f16_f32) on every Highway target
+// compiled in:
 //  - Q8_0: trix::vec_dot_q8_0_q8_0 per row, under the spec's accuracy
 //          contract (kernels::gemv_q8_0_q8_0::kAccuracy: bit-exact);
+//  - Q4_0: trix::vec_dot_q4_0_q8_0 per row, likewise (bit-exact), with
+//          codes -8 / 7 in the extreme case;
 //  - F16:  the lanes16 contract gemv_f16_f32_row_ref under the spec's
 //          kAccuracy (bit-exact), and the
 //          contract within (n + 1) * 2^-24 * sum |w x| of the fp64
@@ -26,6 +29,7 @@
 #include "trix/core/fp16.h"
 #include "trix/cpu/kernels-inl.h"
 #include "trix/formats/f16.h"
+#include "trix/formats/q4_0.h"
 #include "trix/formats/q8_0.h"
 #include "trix/kernels/gemv_f16_f32_ref.h"
 
@@ -36,6 +40,12 @@ namespace HWY_NAMESPACE {
 void TestQ8_0GemvMatchesVecDot() {
   ASSERT_TRUE(test::rows_meet_contract(kernels::gemv_q8_0_q8_0::kAccuracy, test::q8_problems(), gemv_q8_0_q8_0,
                                        vec_dot_q8_0_q8_0))
+      << hwy::TargetName(HWY_TARGET);
+}
+
+void TestQ4_0GemvMatchesVecDot() {
+  ASSERT_TRUE(test::rows_meet_contract(kernels::gemv_q4_0_q8_0::kAccuracy, test::q4_0_problems(), gemv_q4_0_q8_0,
+                                       vec_dot_q4_0_q8_0))
       << hwy::TargetName(HWY_TARGET);
 }
 
@@ -67,6 +77,10 @@ void TestDenseRowRangesAgree() {
   ASSERT_TRUE(test::row_splits_agree(kRows, {1, 3, 6, 10, 17, 20, 33},
                                      [&](float* y, size_t b, size_t e) { gemv_q8_0_q8_0(q.args(y), b, e); }))
       << hwy::TargetName(HWY_TARGET) << " q8_0";
+  const auto q4 = test::make_q4_0_problem(kRows, 512, test::DenseCase::kRandom, 79);
+  ASSERT_TRUE(test::row_splits_agree(kRows, {1, 3, 6, 10, 17, 20, 33},
+                                     [&](float* y, size_t b, size_t e) { gemv_q4_0_q8_0(q4.args(y), b, e); }))
+      << hwy::TargetName(HWY_TARGET) << " q4_0";
   ASSERT_TRUE(test::row_splits_agree(kRows, {1, 3, 6, 10, 17, 20, 33},
                                      [&](float* y, size_t b, size_t e) { gemv_f16_f32(f.args(y), b, e); }))
       << hwy::TargetName(HWY_TARGET) << " f16";
@@ -80,6 +94,7 @@ HWY_AFTER_NAMESPACE();
 namespace trix::cpu {
 HWY_BEFORE_TEST(GemvDenseTest);
 HWY_EXPORT_AND_TEST_P(GemvDenseTest, TestQ8_0GemvMatchesVecDot);
+HWY_EXPORT_AND_TEST_P(GemvDenseTest, TestQ4_0GemvMatchesVecDot);
 HWY_EXPORT_AND_TEST_P(GemvDenseTest, TestF16GemvMatchesContract);
 HWY_EXPORT_AND_TEST_P(GemvDenseTest, TestDenseRowRangesAgree);
 }  // namespace trix::cpu

@@ -1,5 +1,6 @@
-// Test inputs for the dense GEMV kernels: Q8_0 x Q8_0 and F16 x F32 problems
-// (random, all-zero and extreme rows), built from a seeded generator.
+// Test inputs for the dense GEMV kernels: Q8_0 x Q8_0, Q4_0 x Q8_0 and
+// F16 x F32 problems (random, all-zero and extreme rows), built from a
+// seeded generator.
 #pragma once
 
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include "trix/core/fp16.h"
 #include "trix/formats/blocks.h"
+#include "trix/formats/q4_0.h"
 #include "trix/formats/q8_0.h"
 #include "trix/kernels/gemv_args.h"
 
@@ -46,6 +48,31 @@ inline Q8Problem make_q8_problem(size_t rows, size_t k, DenseCase c, uint64_t se
   return p;
 }
 
+struct Q4_0Problem {
+  std::string label;
+  size_t rows, k;
+  std::vector<BlockQ4_0> w;
+  std::vector<BlockQ8_0> x;
+  GemvArgs args(float* y) const { return {w.data(), (k / 32) * sizeof(BlockQ4_0), x.data(), k, y, rows}; }
+};
+
+// Q4_0 weights with the scales and activations of the Q8_0 problem of the
+// same case: random nibbles, all zero, or extreme codes (-8 or 7 per byte).
+inline Q4_0Problem make_q4_0_problem(size_t rows, size_t k, DenseCase c, uint64_t seed) {
+  const Q8Problem q8 = make_q8_problem(rows, k, c, seed);
+  Q4_0Problem p{"q4_0 rows=" + std::to_string(rows) + " k=" + std::to_string(k) + " case=" +
+                    std::to_string(static_cast<int>(c)),
+                rows, k, std::vector<BlockQ4_0>(q8.w.size()), q8.x};
+  std::mt19937_64 rng(seed + 7);
+  for (size_t b = 0; b < p.w.size(); ++b) {
+    p.w[b].d = q8.w[b].d;
+    for (auto& q : p.w[b].qs) {
+      q = c == DenseCase::kZero ? 0x88 : c == DenseCase::kExtreme ? (rng() % 2 ? 0xFF : 0x00) : static_cast<uint8_t>(rng());
+    }
+  }
+  return p;
+}
+
 struct F16Problem {
   std::string label;
   size_t rows, k;
@@ -69,23 +96,31 @@ inline F16Problem make_f16_problem(size_t rows, size_t k, DenseCase c, uint64_t 
   return p;
 }
 
+// The Q8_0 / Q4_0 problem shapes: make(rows, k, case, seed) for each.
+template <class Make>
+auto symmetric32_problems(Make make, uint64_t seed) {
+  std::vector<decltype(make(size_t{1}, size_t{32}, DenseCase::kRandom, seed))> v;
+  for (size_t k : {32u, 96u, 256u, 2560u}) {
+    for (size_t rows : {1u, 3u, 5u, 17u}) v.push_back(make(rows, k, DenseCase::kRandom, seed++));
+  }
+  v.push_back(make(7, 13824, DenseCase::kRandom, seed++));
+  v.push_back(make(5, 256, DenseCase::kZero, seed++));
+  v.push_back(make(6, 512, DenseCase::kExtreme, seed++));
+  // Several 16-row steps (the AVX3_DL kernel's rows-in-lanes path) plus
+  // a tail, with extreme values (-128 weights and activations).
+  v.push_back(make(37, 2560, DenseCase::kRandom, seed++));
+  v.push_back(make(16, 256, DenseCase::kZero, seed++));
+  v.push_back(make(35, 512, DenseCase::kExtreme, seed++));
+  return v;
+}
+
 inline const std::vector<Q8Problem>& q8_problems() {
-  static const std::vector<Q8Problem> out = [] {
-    std::vector<Q8Problem> v;
-    uint64_t seed = 1;
-    for (size_t k : {32u, 96u, 256u, 2560u}) {
-      for (size_t rows : {1u, 3u, 5u, 17u}) v.push_back(make_q8_problem(rows, k, DenseCase::kRandom, seed++));
-    }
-    v.push_back(make_q8_problem(7, 13824, DenseCase::kRandom, seed++));
-    v.push_back(make_q8_problem(5, 256, DenseCase::kZero, seed++));
-    v.push_back(make_q8_problem(6, 512, DenseCase::kExtreme, seed++));
-    // Several 16-row steps (the AVX3_DL kernel's rows-in-lanes path) plus
-    // a tail, with extreme values (-128 weights and activations).
-    v.push_back(make_q8_problem(37, 2560, DenseCase::kRandom, seed++));
-    v.push_back(make_q8_problem(16, 256, DenseCase::kZero, seed++));
-    v.push_back(make_q8_problem(35, 512, DenseCase::kExtreme, seed++));
-    return v;
-  }();
+  static const std::vector<Q8Problem> out = symmetric32_problems(make_q8_problem, 1);
+  return out;
+}
+
+inline const std::vector<Q4_0Problem>& q4_0_problems() {
+  static const std::vector<Q4_0Problem> out = symmetric32_problems(make_q4_0_problem, 300);
   return out;
 }
 

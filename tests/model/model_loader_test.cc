@@ -24,6 +24,7 @@
 
 #include <unistd.h>
 
+#include "common/greedy.h"
 #include "common/shared_data.h"
 #include "common/stories260k_expected.h"
 #include "model/tools/tiny_gguf.h"
@@ -50,14 +51,7 @@ const std::vector<int32_t>& kExpected = trix::test::kStories260kGreedyIds;
 const char* const kReadmeText = trix::test::kStories260kGreedyText;
 
 std::vector<int32_t> greedy(const LoadedModel& m, size_t threads, int64_t n) {
-  trix::ThreadPool pool(threads);
-  Decoder<RuntimeShape> dec(RuntimeShape::from(m.config), m.weights, pool);
-  trix::Sampler sampler(trix::SamplerConfig{});
-  const int32_t bos = m.tokenizer.bos();
-  trix::GenerateOptions opt;
-  opt.max_new_tokens = std::min<int64_t>(n, dec.context_length() - 1);
-  opt.eos_id = m.tokenizer.eos();
-  return trix::generate(dec, sampler, std::span<const int32_t>(&bos, 1), opt).tokens;
+  return trix::test::greedy_ids(m, threads, n, m.tokenizer.bos(), m.tokenizer.eos());
 }
 
 std::vector<float> prefill_logits(const LoadedModel& m, std::span<const int32_t> prompt) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "trix/cpu/ternary_packed.h"
+#include "trix/formats/blocks.h"
 #include "trix/kernels/gemv_args.h"
 
 namespace trix::cpu {
@@ -32,9 +33,17 @@ inline void gemv_packed_i2_s_i8_s(const PackedMatmulArgs& args) { gemv_packed_i2
 void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, size_t end);
 inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
 
+// Rows [begin, end) of y = W x (gemv_q4_0_q8_0).
+void gemv_q4_0_q8_0(const GemvArgs& args, size_t begin, size_t end);
+inline void gemv_q4_0_q8_0(const GemvArgs& args) { gemv_q4_0_q8_0(args, 0, args.rows); }
+
 // Rows [begin, end) of y = W x (gemv_q4_k_q8_k).
 void gemv_q4_k_q8_k(const GemvArgs& args, size_t begin, size_t end);
 inline void gemv_q4_k_q8_k(const GemvArgs& args) { gemv_q4_k_q8_k(args, 0, args.rows); }
+
+// Rows [begin, end) of y = W x (gemv_q5_k_q8_k).
+void gemv_q5_k_q8_k(const GemvArgs& args, size_t begin, size_t end);
+inline void gemv_q5_k_q8_k(const GemvArgs& args) { gemv_q5_k_q8_k(args, 0, args.rows); }
 
 // Rows [begin, end) of y = W x (gemv_q6_k_q8_k).
 void gemv_q6_k_q8_k(const GemvArgs& args, size_t begin, size_t end);
@@ -48,6 +57,28 @@ inline void gemv_q8_0_q8_0(const GemvArgs& args) { gemv_q8_0_q8_0(args, 0, args.
 void gemv_tq2_0_q8_k(const GemvArgs& args, size_t begin, size_t end);
 inline void gemv_tq2_0_q8_k(const GemvArgs& args) { gemv_tq2_0_q8_k(args, 0, args.rows); }
 
+// The GEMV kernels that run a format's rows as stored (op gemv, layout
+// ggml), one entry per kernel spec: the weight and activation formats,
+// the rows one step of the kernel shares (its rows_per_step, else 1) and
+// the ranged entry point above. trix/runtime/matmul.h routes a weight
+// format to its kernel through this table.
+struct RowGemvKernel {
+  FormatId weights;
+  FormatId activations;
+  size_t rows_per_step;
+  void (*run)(const GemvArgs& args, size_t begin, size_t end);
+};
+
+inline constexpr RowGemvKernel kRowGemvKernels[] = {
+    {FormatId::F16, FormatId::F32, 1, &gemv_f16_f32},
+    {FormatId::Q4_0, FormatId::Q8_0, 4, &gemv_q4_0_q8_0},
+    {FormatId::Q4_K, FormatId::Q8_K, 1, &gemv_q4_k_q8_k},
+    {FormatId::Q5_K, FormatId::Q8_K, 1, &gemv_q5_k_q8_k},
+    {FormatId::Q6_K, FormatId::Q8_K, 1, &gemv_q6_k_q8_k},
+    {FormatId::Q8_0, FormatId::Q8_0, 4, &gemv_q8_0_q8_0},
+    {FormatId::TQ2_0, FormatId::Q8_K, 4, &gemv_tq2_0_q8_k},
+};
+
 }  // namespace trix::cpu
 
 // Every kernel above as X(name, (parameters of the ranged overload)), what
@@ -58,7 +89,9 @@ inline void gemv_tq2_0_q8_k(const GemvArgs& args) { gemv_tq2_0_q8_k(args, 0, arg
   X(gemv_f16_f32, (const GemvArgs& args, size_t begin, size_t end)) \
   X(gemv_packed_i2_s_i8_s, (const PackedMatmulArgs& args, size_t begin, size_t end)) \
   X(gemv_packed_tq2_0_q8_k, (const PackedMatmulArgs& args, size_t begin, size_t end)) \
+  X(gemv_q4_0_q8_0, (const GemvArgs& args, size_t begin, size_t end)) \
   X(gemv_q4_k_q8_k, (const GemvArgs& args, size_t begin, size_t end)) \
+  X(gemv_q5_k_q8_k, (const GemvArgs& args, size_t begin, size_t end)) \
   X(gemv_q6_k_q8_k, (const GemvArgs& args, size_t begin, size_t end)) \
   X(gemv_q8_0_q8_0, (const GemvArgs& args, size_t begin, size_t end)) \
   X(gemv_tq2_0_q8_k, (const GemvArgs& args, size_t begin, size_t end))

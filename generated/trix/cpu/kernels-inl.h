@@ -20,7 +20,9 @@
 #include "trix/kernels/gemv_f16_f32.h"
 #include "trix/kernels/gemv_packed_i2_s_i8_s.h"
 #include "trix/kernels/gemv_packed_tq2_0_q8_k.h"
+#include "trix/kernels/gemv_q4_0_q8_0.h"
 #include "trix/kernels/gemv_q4_k_q8_k.h"
+#include "trix/kernels/gemv_q5_k_q8_k.h"
 #include "trix/kernels/gemv_q6_k_q8_k.h"
 #include "trix/kernels/gemv_q8_0_q8_0.h"
 #include "trix/kernels/gemv_tq2_0_q8_k.h"
@@ -54,9 +56,19 @@ inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, s
   PackedTernaryGemv<true>(args, begin, end);
 }
 
+// y = W x for Q4_0 weights and one Q8_0 activation row, f32 output, block-sequential fma as vec_dot_q4_0_q8_0 (gemv_q4_0_q8_0.yaml)
+inline void gemv_q4_0_q8_0(const GemvArgs& args, size_t begin, size_t end) {
+  GemvQ4_0Q8_0Rows<kernels::gemv_q4_0_q8_0::CpuHighway::kRowsPerStep>(args, begin, end);
+}
+
 // y = W x for Q4_K weights and Q8_K activations, f32 output, q4k lanes16 order (gemv_q4_k_q8_k.yaml)
 inline void gemv_q4_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {
   GemvQ4KQ8KRows<kernels::gemv_q4_k_q8_k::CpuHighway::kPrefetchBytes>(args, begin, end);
+}
+
+// y = W x for Q5_K weights and Q8_K activations, f32 output, q5k lanes16 order (gemv_q5_k_q8_k.yaml)
+inline void gemv_q5_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {
+  GemvQ5KQ8KRows<kernels::gemv_q5_k_q8_k::CpuHighway::kPrefetchBytes>(args, begin, end);
 }
 
 // y = W x for Q6_K weights and Q8_K activations, f32 output, q6k lanes16 order (gemv_q6_k_q8_k.yaml)

@@ -47,12 +47,26 @@ inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args, size_t begin, s
 
 inline void gemv_packed_tq2_0_q8_k(const PackedMatmulArgs& args) { gemv_packed_tq2_0_q8_k(args, 0, args.w.n_groups()); }
 
+// Rows [begin, end) of y = W x (gemv_q4_0_q8_0).
+inline void gemv_q4_0_q8_0(const GemvArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_q4_0_q8_0)(args, begin, end);
+}
+
+inline void gemv_q4_0_q8_0(const GemvArgs& args) { gemv_q4_0_q8_0(args, 0, args.rows); }
+
 // Rows [begin, end) of y = W x (gemv_q4_k_q8_k).
 inline void gemv_q4_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {
   HWY_STATIC_DISPATCH(gemv_q4_k_q8_k)(args, begin, end);
 }
 
 inline void gemv_q4_k_q8_k(const GemvArgs& args) { gemv_q4_k_q8_k(args, 0, args.rows); }
+
+// Rows [begin, end) of y = W x (gemv_q5_k_q8_k).
+inline void gemv_q5_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {
+  HWY_STATIC_DISPATCH(gemv_q5_k_q8_k)(args, begin, end);
+}
+
+inline void gemv_q5_k_q8_k(const GemvArgs& args) { gemv_q5_k_q8_k(args, 0, args.rows); }
 
 // Rows [begin, end) of y = W x (gemv_q6_k_q8_k).
 inline void gemv_q6_k_q8_k(const GemvArgs& args, size_t begin, size_t end) {

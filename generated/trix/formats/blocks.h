@@ -14,7 +14,14 @@ enum class FormatId : uint8_t {
   F32,
   I2_S,
   I8_S,
+  Q2_K,
+  Q3_K,
+  Q4_0,
+  Q4_1,
   Q4_K,
+  Q5_0,
+  Q5_1,
+  Q5_K,
   Q6_K,
   Q8_0,
   Q8_K,
@@ -23,7 +30,7 @@ enum class FormatId : uint8_t {
   TRIN,
 };
 
-inline constexpr size_t kFormatCount = 12;
+inline constexpr size_t kFormatCount = 19;
 
 struct FormatInfo {
   FormatId id;
@@ -42,7 +49,14 @@ inline constexpr FormatInfo kFormatInfos[kFormatCount] = {
     {FormatId::F32, "f32", 1, 4, 0, 0, "ggml", "IEEE 754 single precision"},
     {FormatId::I2_S, "i2_s", 128, 32, 32, 36, "bitnet.cpp", "bitnet.cpp ternary weights (x86 layout), 128-weight groups of 32 bytes, one f32 scale per tensor"},
     {FormatId::I8_S, "i8_s", 1, 1, 4, -1, "bitnet.cpp", "per-token int8 activations (bitnet.cpp quantize_row_i8_s), one f32 scale per row"},
+    {FormatId::Q2_K, "q2_k", 256, 84, 0, 10, "ggml", "ggml 2-bit k-quant, 256 per super-block of 16 sub-blocks with 4-bit scales and mins"},
+    {FormatId::Q3_K, "q3_k", 256, 110, 0, 11, "ggml", "ggml 3-bit k-quant, 256 per super-block of 16 sub-blocks with 6-bit signed scales"},
+    {FormatId::Q4_0, "q4_0", 32, 18, 0, 2, "ggml", "ggml 4-bit weights, 32 per block, one f16 scale, codes offset by 8"},
+    {FormatId::Q4_1, "q4_1", 32, 20, 0, 3, "ggml", "ggml 4-bit weights with a minimum, 32 per block, f16 scale and f16 min"},
     {FormatId::Q4_K, "q4_k", 256, 144, 0, 12, "ggml", "ggml 4-bit k-quant, 256 per super-block of 8 sub-blocks with 6-bit scales and mins"},
+    {FormatId::Q5_0, "q5_0", 32, 22, 0, 6, "ggml", "ggml 5-bit weights, 32 per block, one f16 scale, codes offset by 16"},
+    {FormatId::Q5_1, "q5_1", 32, 24, 0, 7, "ggml", "ggml 5-bit weights with a minimum, 32 per block, f16 scale and f16 min"},
+    {FormatId::Q5_K, "q5_k", 256, 176, 0, 13, "ggml", "ggml 5-bit k-quant, 256 per super-block of 8 sub-blocks with 6-bit scales and mins"},
     {FormatId::Q6_K, "q6_k", 256, 210, 0, 14, "ggml", "ggml 6-bit k-quant, 256 per super-block of 16 sub-blocks with 8-bit scales"},
     {FormatId::Q8_0, "q8_0", 32, 34, 0, 8, "ggml", "8-bit weights or activations, 32 per block, one f16 scale"},
     {FormatId::Q8_K, "q8_k", 256, 292, 0, 15, "ggml", "8-bit activations, 256 per block, f32 scale and per-16 sums for k-quant and ternary dots"},
@@ -145,6 +159,83 @@ struct BlockI8_S {
 static_assert(sizeof(BlockI8_S) == BlockI8_S::kBytes);
 static_assert(offsetof(BlockI8_S, q) == 0);
 
+// q2_k: ggml 2-bit k-quant, 256 per super-block of 16 sub-blocks with 4-bit scales and mins
+// Packing: x = d * sc * q - dmin * m per 16-element sub-block
+struct BlockQ2_K {
+  static constexpr FormatId kId = FormatId::Q2_K;
+  static constexpr size_t kElements = 256;
+  static constexpr size_t kBytes = 84;
+  static constexpr size_t kScalesOffset = 0;
+  static constexpr size_t kQsOffset = 16;
+  static constexpr size_t kDOffset = 80;
+  static constexpr size_t kDminOffset = 82;
+  uint8_t scales[16];  // sub-block s: scale in the low nibble, min in the high nibble
+  uint8_t qs[64];  // 2-bit quants: element 128 h + 32 j + l at bits 2 j of byte 32 h + l
+  uint16_t d;  // f16 bits; super-block scale for the sub-block scales
+  uint16_t dmin;  // f16 bits; super-block scale for the sub-block mins
+};
+static_assert(sizeof(BlockQ2_K) == BlockQ2_K::kBytes);
+static_assert(offsetof(BlockQ2_K, scales) == 0);
+static_assert(offsetof(BlockQ2_K, qs) == 16);
+static_assert(offsetof(BlockQ2_K, d) == 80);
+static_assert(offsetof(BlockQ2_K, dmin) == 82);
+
+// q3_k: ggml 3-bit k-quant, 256 per super-block of 16 sub-blocks with 6-bit signed scales
+// Packing: x = d * (sc - 32) * (q - 4) per 16-element sub-block, q = low 2 bits | hmask bit << 2
+struct BlockQ3_K {
+  static constexpr FormatId kId = FormatId::Q3_K;
+  static constexpr size_t kElements = 256;
+  static constexpr size_t kBytes = 110;
+  static constexpr size_t kHmaskOffset = 0;
+  static constexpr size_t kQsOffset = 32;
+  static constexpr size_t kScalesOffset = 96;
+  static constexpr size_t kDOffset = 108;
+  uint8_t hmask[32];  // high bits: element 32 b + l at bit b of byte l; a set bit adds 4
+  uint8_t qs[64];  // low 2 bits: element 128 h + 32 j + l at bits 2 j of byte 32 h + l
+  uint8_t scales[12];  // 16 scales, 6 bits each, stored + 32
+  uint16_t d;  // f16 bits; super-block scale
+};
+static_assert(sizeof(BlockQ3_K) == BlockQ3_K::kBytes);
+static_assert(offsetof(BlockQ3_K, hmask) == 0);
+static_assert(offsetof(BlockQ3_K, qs) == 32);
+static_assert(offsetof(BlockQ3_K, scales) == 96);
+static_assert(offsetof(BlockQ3_K, d) == 108);
+
+// q4_0: ggml 4-bit weights, 32 per block, one f16 scale, codes offset by 8
+// Packing: x = d * (q - 8), q a nibble (0..15)
+// Scale: d = max / -8 (max: the value of largest |x|); q = min(15, trunc(x / d + 8.5))
+struct BlockQ4_0 {
+  static constexpr FormatId kId = FormatId::Q4_0;
+  static constexpr size_t kElements = 32;
+  static constexpr size_t kBytes = 18;
+  static constexpr size_t kDOffset = 0;
+  static constexpr size_t kQsOffset = 2;
+  uint16_t d;  // f16 bits; scale: the signed value of largest magnitude / -8
+  uint8_t qs[16];  // element j in the low nibble of byte j, element j + 16 in its high nibble
+};
+static_assert(sizeof(BlockQ4_0) == BlockQ4_0::kBytes);
+static_assert(offsetof(BlockQ4_0, d) == 0);
+static_assert(offsetof(BlockQ4_0, qs) == 2);
+
+// q4_1: ggml 4-bit weights with a minimum, 32 per block, f16 scale and f16 min
+// Packing: x = d * q + m, q a nibble (0..15)
+// Scale: d = (max - min) / 15; q = min(15, trunc((x - min) / d + 0.5))
+struct BlockQ4_1 {
+  static constexpr FormatId kId = FormatId::Q4_1;
+  static constexpr size_t kElements = 32;
+  static constexpr size_t kBytes = 20;
+  static constexpr size_t kDOffset = 0;
+  static constexpr size_t kMOffset = 2;
+  static constexpr size_t kQsOffset = 4;
+  uint16_t d;  // f16 bits; scale: (max - min) / 15
+  uint16_t m;  // f16 bits; the block's minimum
+  uint8_t qs[16];  // element j in the low nibble of byte j, element j + 16 in its high nibble
+};
+static_assert(sizeof(BlockQ4_1) == BlockQ4_1::kBytes);
+static_assert(offsetof(BlockQ4_1, d) == 0);
+static_assert(offsetof(BlockQ4_1, m) == 2);
+static_assert(offsetof(BlockQ4_1, qs) == 4);
+
 // q4_k: ggml 4-bit k-quant, 256 per super-block of 8 sub-blocks with 6-bit scales and mins
 // Packing: x = d * sc * q - dmin * m per 32-element sub-block
 struct BlockQ4_K {
@@ -165,6 +256,71 @@ static_assert(offsetof(BlockQ4_K, d) == 0);
 static_assert(offsetof(BlockQ4_K, dmin) == 2);
 static_assert(offsetof(BlockQ4_K, scales) == 4);
 static_assert(offsetof(BlockQ4_K, qs) == 16);
+
+// q5_0: ggml 5-bit weights, 32 per block, one f16 scale, codes offset by 16
+// Packing: x = d * (q - 16), q = nibble | qh bit << 4 (0..31)
+// Scale: d = max / -16 (max: the value of largest |x|); q = min(31, trunc(x / d + 16.5))
+struct BlockQ5_0 {
+  static constexpr FormatId kId = FormatId::Q5_0;
+  static constexpr size_t kElements = 32;
+  static constexpr size_t kBytes = 22;
+  static constexpr size_t kDOffset = 0;
+  static constexpr size_t kQhOffset = 2;
+  static constexpr size_t kQsOffset = 6;
+  uint16_t d;  // f16 bits; scale: the signed value of largest magnitude / -16
+  uint8_t qh[4];  // bit j of the little-endian u32: the fifth bit of element j
+  uint8_t qs[16];  // low 4 bits: element j in the low nibble of byte j, element j + 16 in its high nibble
+};
+static_assert(sizeof(BlockQ5_0) == BlockQ5_0::kBytes);
+static_assert(offsetof(BlockQ5_0, d) == 0);
+static_assert(offsetof(BlockQ5_0, qh) == 2);
+static_assert(offsetof(BlockQ5_0, qs) == 6);
+
+// q5_1: ggml 5-bit weights with a minimum, 32 per block, f16 scale and f16 min
+// Packing: x = d * q + m, q = nibble | qh bit << 4 (0..31)
+// Scale: d = (max - min) / 31; q = trunc((x - min) / d + 0.5)
+struct BlockQ5_1 {
+  static constexpr FormatId kId = FormatId::Q5_1;
+  static constexpr size_t kElements = 32;
+  static constexpr size_t kBytes = 24;
+  static constexpr size_t kDOffset = 0;
+  static constexpr size_t kMOffset = 2;
+  static constexpr size_t kQhOffset = 4;
+  static constexpr size_t kQsOffset = 8;
+  uint16_t d;  // f16 bits; scale: (max - min) / 31
+  uint16_t m;  // f16 bits; the block's minimum
+  uint8_t qh[4];  // bit j of the little-endian u32: the fifth bit of element j
+  uint8_t qs[16];  // low 4 bits: element j in the low nibble of byte j, element j + 16 in its high nibble
+};
+static_assert(sizeof(BlockQ5_1) == BlockQ5_1::kBytes);
+static_assert(offsetof(BlockQ5_1, d) == 0);
+static_assert(offsetof(BlockQ5_1, m) == 2);
+static_assert(offsetof(BlockQ5_1, qh) == 4);
+static_assert(offsetof(BlockQ5_1, qs) == 8);
+
+// q5_k: ggml 5-bit k-quant, 256 per super-block of 8 sub-blocks with 6-bit scales and mins
+// Packing: x = d * sc * q - dmin * m per 32-element sub-block
+struct BlockQ5_K {
+  static constexpr FormatId kId = FormatId::Q5_K;
+  static constexpr size_t kElements = 256;
+  static constexpr size_t kBytes = 176;
+  static constexpr size_t kDOffset = 0;
+  static constexpr size_t kDminOffset = 2;
+  static constexpr size_t kScalesOffset = 4;
+  static constexpr size_t kQhOffset = 16;
+  static constexpr size_t kQsOffset = 48;
+  uint16_t d;  // f16 bits; super-block scale for the sub-block scales
+  uint16_t dmin;  // f16 bits; super-block scale for the sub-block mins
+  uint8_t scales[12];  // 8 scales and 8 mins, 6 bits each (as Q4_K)
+  uint8_t qh[32];  // fifth bits: element 64 c + l at bit 2 c of byte l, 64 c + 32 + l at bit 2 c + 1
+  uint8_t qs[128];  // low 4 bits, laid out as Q4_K's codes
+};
+static_assert(sizeof(BlockQ5_K) == BlockQ5_K::kBytes);
+static_assert(offsetof(BlockQ5_K, d) == 0);
+static_assert(offsetof(BlockQ5_K, dmin) == 2);
+static_assert(offsetof(BlockQ5_K, scales) == 4);
+static_assert(offsetof(BlockQ5_K, qh) == 16);
+static_assert(offsetof(BlockQ5_K, qs) == 48);
 
 // q6_k: ggml 6-bit k-quant, 256 per super-block of 16 sub-blocks with 8-bit scales
 // Packing: x = d * scale * (q - 32) per 16-element sub-block
@@ -296,7 +452,14 @@ template <> struct BlockOf<FormatId::F16> { using type = BlockF16; };
 template <> struct BlockOf<FormatId::F32> { using type = BlockF32; };
 template <> struct BlockOf<FormatId::I2_S> { using type = BlockI2_S; };
 template <> struct BlockOf<FormatId::I8_S> { using type = BlockI8_S; };
+template <> struct BlockOf<FormatId::Q2_K> { using type = BlockQ2_K; };
+template <> struct BlockOf<FormatId::Q3_K> { using type = BlockQ3_K; };
+template <> struct BlockOf<FormatId::Q4_0> { using type = BlockQ4_0; };
+template <> struct BlockOf<FormatId::Q4_1> { using type = BlockQ4_1; };
 template <> struct BlockOf<FormatId::Q4_K> { using type = BlockQ4_K; };
+template <> struct BlockOf<FormatId::Q5_0> { using type = BlockQ5_0; };
+template <> struct BlockOf<FormatId::Q5_1> { using type = BlockQ5_1; };
+template <> struct BlockOf<FormatId::Q5_K> { using type = BlockQ5_K; };
 template <> struct BlockOf<FormatId::Q6_K> { using type = BlockQ6_K; };
 template <> struct BlockOf<FormatId::Q8_0> { using type = BlockQ8_0; };
 template <> struct BlockOf<FormatId::Q8_K> { using type = BlockQ8_K; };

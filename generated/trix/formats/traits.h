@@ -9,7 +9,14 @@
 #include "trix/formats/traits_types.h"
 #include "trix/formats/f16.h"
 #include "trix/formats/i2_s.h"
+#include "trix/formats/q2_k.h"
+#include "trix/formats/q3_k.h"
+#include "trix/formats/q4_0.h"
+#include "trix/formats/q4_1.h"
 #include "trix/formats/q4_k.h"
+#include "trix/formats/q5_0.h"
+#include "trix/formats/q5_1.h"
+#include "trix/formats/q5_k.h"
 #include "trix/formats/q6_k.h"
 #include "trix/formats/q8_0.h"
 #include "trix/formats/q8_k.h"
@@ -115,6 +122,82 @@ inline constexpr FormatTraits kFormatTraits[kFormatCount] = {
      .vec_dot = nullptr,
      .prepare = Prepare::None,
      .kernels = ""},
+    {.id = FormatId::Q2_K,
+     .name = "q2_k",
+     .block_elements = 256,
+     .block_bytes = 84,
+     .trailer_bytes = 0,
+     .ggml_type = 10,
+     .llama_file_type = 10,
+     .is_float = false,
+     .gguf_weights = true,
+     .activations = false,
+     .quantize_row = &detail::quantize_row_erased<&quantize_row_q2_k>,
+     .dequantize_row = &detail::dequantize_row_erased<&dequantize_row_q2_k>,
+     .quantize_rows_tensor_scale = nullptr,
+     .tensor_scale = nullptr,
+     .quantize_activations = nullptr,
+     .matmul_activations = FormatId::Q8_K,
+     .vec_dot = &detail::vec_dot_erased<&vec_dot_q2_k_q8_k>,
+     .prepare = Prepare::None,
+     .kernels = ""},
+    {.id = FormatId::Q3_K,
+     .name = "q3_k",
+     .block_elements = 256,
+     .block_bytes = 110,
+     .trailer_bytes = 0,
+     .ggml_type = 11,
+     .llama_file_type = 12,
+     .is_float = false,
+     .gguf_weights = true,
+     .activations = false,
+     .quantize_row = &detail::quantize_row_erased<&quantize_row_q3_k>,
+     .dequantize_row = &detail::dequantize_row_erased<&dequantize_row_q3_k>,
+     .quantize_rows_tensor_scale = nullptr,
+     .tensor_scale = nullptr,
+     .quantize_activations = nullptr,
+     .matmul_activations = FormatId::Q8_K,
+     .vec_dot = &detail::vec_dot_erased<&vec_dot_q3_k_q8_k>,
+     .prepare = Prepare::None,
+     .kernels = ""},
+    {.id = FormatId::Q4_0,
+     .name = "q4_0",
+     .block_elements = 32,
+     .block_bytes = 18,
+     .trailer_bytes = 0,
+     .ggml_type = 2,
+     .llama_file_type = 2,
+     .is_float = false,
+     .gguf_weights = true,
+     .activations = false,
+     .quantize_row = &detail::quantize_row_erased<&quantize_row_q4_0>,
+     .dequantize_row = &detail::dequantize_row_erased<&dequantize_row_q4_0>,
+     .quantize_rows_tensor_scale = nullptr,
+     .tensor_scale = nullptr,
+     .quantize_activations = nullptr,
+     .matmul_activations = FormatId::Q8_0,
+     .vec_dot = &detail::vec_dot_erased<&vec_dot_q4_0_q8_0>,
+     .prepare = Prepare::None,
+     .kernels = "gemv_q4_0_q8_0"},
+    {.id = FormatId::Q4_1,
+     .name = "q4_1",
+     .block_elements = 32,
+     .block_bytes = 20,
+     .trailer_bytes = 0,
+     .ggml_type = 3,
+     .llama_file_type = 3,
+     .is_float = false,
+     .gguf_weights = true,
+     .activations = false,
+     .quantize_row = &detail::quantize_row_erased<&quantize_row_q4_1>,
+     .dequantize_row = &detail::dequantize_row_erased<&dequantize_row_q4_1>,
+     .quantize_rows_tensor_scale = nullptr,
+     .tensor_scale = nullptr,
+     .quantize_activations = nullptr,
+     .matmul_activations = FormatId::Q8_0,
+     .vec_dot = &detail::vec_dot_erased<&vec_dot_q4_1_q8_0>,
+     .prepare = Prepare::None,
+     .kernels = ""},
     {.id = FormatId::Q4_K,
      .name = "q4_k",
      .block_elements = 256,
@@ -134,6 +217,63 @@ inline constexpr FormatTraits kFormatTraits[kFormatCount] = {
      .vec_dot = &detail::vec_dot_erased<&vec_dot_q4_k_q8_k>,
      .prepare = Prepare::HugePageCopy,
      .kernels = "gemv_q4_k_q8_k"},
+    {.id = FormatId::Q5_0,
+     .name = "q5_0",
+     .block_elements = 32,
+     .block_bytes = 22,
+     .trailer_bytes = 0,
+     .ggml_type = 6,
+     .llama_file_type = 8,
+     .is_float = false,
+     .gguf_weights = true,
+     .activations = false,
+     .quantize_row = &detail::quantize_row_erased<&quantize_row_q5_0>,
+     .dequantize_row = &detail::dequantize_row_erased<&dequantize_row_q5_0>,
+     .quantize_rows_tensor_scale = nullptr,
+     .tensor_scale = nullptr,
+     .quantize_activations = nullptr,
+     .matmul_activations = FormatId::Q8_0,
+     .vec_dot = &detail::vec_dot_erased<&vec_dot_q5_0_q8_0>,
+     .prepare = Prepare::None,
+     .kernels = ""},
+    {.id = FormatId::Q5_1,
+     .name = "q5_1",
+     .block_elements = 32,
+     .block_bytes = 24,
+     .trailer_bytes = 0,
+     .ggml_type = 7,
+     .llama_file_type = 9,
+     .is_float = false,
+     .gguf_weights = true,
+     .activations = false,
+     .quantize_row = &detail::quantize_row_erased<&quantize_row_q5_1>,
+     .dequantize_row = &detail::dequantize_row_erased<&dequantize_row_q5_1>,
+     .quantize_rows_tensor_scale = nullptr,
+     .tensor_scale = nullptr,
+     .quantize_activations = nullptr,
+     .matmul_activations = FormatId::Q8_0,
+     .vec_dot = &detail::vec_dot_erased<&vec_dot_q5_1_q8_0>,
+     .prepare = Prepare::None,
+     .kernels = ""},
+    {.id = FormatId::Q5_K,
+     .name = "q5_k",
+     .block_elements = 256,
+     .block_bytes = 176,
+     .trailer_bytes = 0,
+     .ggml_type = 13,
+     .llama_file_type = 17,
+     .is_float = false,
+     .gguf_weights = true,
+     .activations = false,
+     .quantize_row = &detail::quantize_row_erased<&quantize_row_q5_k>,
+     .dequantize_row = &detail::dequantize_row_erased<&dequantize_row_q5_k>,
+     .quantize_rows_tensor_scale = nullptr,
+     .tensor_scale = nullptr,
+     .quantize_activations = nullptr,
+     .matmul_activations = FormatId::Q8_K,
+     .vec_dot = &detail::vec_dot_erased<&vec_dot_q5_k_q8_k>,
+     .prepare = Prepare::HugePageCopy,
+     .kernels = "gemv_q5_k_q8_k"},
     {.id = FormatId::Q6_K,
      .name = "q6_k",
      .block_elements = 256,
@@ -259,12 +399,19 @@ static_assert(kFormatTraits[1].id == FormatId::F16 && kFormatTraits[1].block_byt
 static_assert(kFormatTraits[2].id == FormatId::F32 && kFormatTraits[2].block_bytes == sizeof(BlockF32));
 static_assert(kFormatTraits[3].id == FormatId::I2_S && kFormatTraits[3].block_bytes == sizeof(BlockI2_S));
 static_assert(kFormatTraits[4].id == FormatId::I8_S && kFormatTraits[4].block_bytes == sizeof(BlockI8_S));
-static_assert(kFormatTraits[5].id == FormatId::Q4_K && kFormatTraits[5].block_bytes == sizeof(BlockQ4_K));
-static_assert(kFormatTraits[6].id == FormatId::Q6_K && kFormatTraits[6].block_bytes == sizeof(BlockQ6_K));
-static_assert(kFormatTraits[7].id == FormatId::Q8_0 && kFormatTraits[7].block_bytes == sizeof(BlockQ8_0));
-static_assert(kFormatTraits[8].id == FormatId::Q8_K && kFormatTraits[8].block_bytes == sizeof(BlockQ8_K));
-static_assert(kFormatTraits[9].id == FormatId::TQ1_0 && kFormatTraits[9].block_bytes == sizeof(BlockTQ1_0));
-static_assert(kFormatTraits[10].id == FormatId::TQ2_0 && kFormatTraits[10].block_bytes == sizeof(BlockTQ2_0));
-static_assert(kFormatTraits[11].id == FormatId::TRIN && kFormatTraits[11].block_bytes == sizeof(BlockTRIN));
+static_assert(kFormatTraits[5].id == FormatId::Q2_K && kFormatTraits[5].block_bytes == sizeof(BlockQ2_K));
+static_assert(kFormatTraits[6].id == FormatId::Q3_K && kFormatTraits[6].block_bytes == sizeof(BlockQ3_K));
+static_assert(kFormatTraits[7].id == FormatId::Q4_0 && kFormatTraits[7].block_bytes == sizeof(BlockQ4_0));
+static_assert(kFormatTraits[8].id == FormatId::Q4_1 && kFormatTraits[8].block_bytes == sizeof(BlockQ4_1));
+static_assert(kFormatTraits[9].id == FormatId::Q4_K && kFormatTraits[9].block_bytes == sizeof(BlockQ4_K));
+static_assert(kFormatTraits[10].id == FormatId::Q5_0 && kFormatTraits[10].block_bytes == sizeof(BlockQ5_0));
+static_assert(kFormatTraits[11].id == FormatId::Q5_1 && kFormatTraits[11].block_bytes == sizeof(BlockQ5_1));
+static_assert(kFormatTraits[12].id == FormatId::Q5_K && kFormatTraits[12].block_bytes == sizeof(BlockQ5_K));
+static_assert(kFormatTraits[13].id == FormatId::Q6_K && kFormatTraits[13].block_bytes == sizeof(BlockQ6_K));
+static_assert(kFormatTraits[14].id == FormatId::Q8_0 && kFormatTraits[14].block_bytes == sizeof(BlockQ8_0));
+static_assert(kFormatTraits[15].id == FormatId::Q8_K && kFormatTraits[15].block_bytes == sizeof(BlockQ8_K));
+static_assert(kFormatTraits[16].id == FormatId::TQ1_0 && kFormatTraits[16].block_bytes == sizeof(BlockTQ1_0));
+static_assert(kFormatTraits[17].id == FormatId::TQ2_0 && kFormatTraits[17].block_bytes == sizeof(BlockTQ2_0));
+static_assert(kFormatTraits[18].id == FormatId::TRIN && kFormatTraits[18].block_bytes == sizeof(BlockTRIN));
 
 }  // namespace trix

@@ -9,6 +9,12 @@
 //   pairwise into int32 (ReorderWidenMulAccumulate: vpmaddwd, smlal); a
 //   block's |isum| <= 32 * 16384 = 2^19, exact in float. kRowsPerStep rows
 //   share each activation block's load and scale.
+// GemvQ4_0Q8_0Rows: Q4_0 weight rows x one Q8_0 activation row, bit for bit
+//   trix::vec_dot_q4_0_q8_0 per row. AVX2 / AVX-512: unsigned nibbles times
+//   the activations with vpmaddubsw, minus 8 * sum a, four blocks reduced
+//   together (GemvQ4_0Rows256); other targets: the Q8_0 loop with the codes
+//   (nibble - 8, |w * a| <= 8 * 128) unpacked from 16 bytes per block
+//   (vectors of at most 16 int16 lanes: one nibble half each).
 // GemvF16F32Rows: F16 weight rows x f32 activations in the lanes16 order of
 //   trix/kernels/gemv_f16_f32_ref.h, bit for bit: element i goes to lane
 //   i % 16 with a fused multiply-add, so a target with N f32 lanes (N = 4,
@@ -29,16 +35,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "trix/core/fp16.h"
 #include "trix/formats/blocks.h"
+#include "trix/formats/q4_0.h"
 #include "trix/formats/q8_0.h"
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_f16_f32_ref.h"
 #include "trix/kernels/lanes16.h"
 
-#if HWY_TARGET == HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
 #include <immintrin.h>
 #endif
 
@@ -137,41 +145,61 @@ inline size_t GemvQ8_0Rows16(const GemvArgs& args, size_t row_begin, size_t row_
 }
 #endif
 
-template <size_t kRowsPerStep>
-inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+// Rows [row_begin, row_end) for weights of Block (Q8_0 or Q4_0) against one
+// Q8_0 activation row, kRowsPerStep rows sharing each activation block: per
+// block the exact int32 isum of the codes (Q4_0: nibble - 8) times the
+// activations, then acc = fma(float(isum), d_w * d_a, acc), as
+// vec_dot_q8_0_q8_0 / vec_dot_q4_0_q8_0.
+template <class Block, size_t kRowsPerStep>
+inline void GemvSym32Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  constexpr bool kNibbles = std::is_same_v<Block, BlockQ4_0>;
   const auto* x = static_cast<const BlockQ8_0*>(args.x);
   const auto* w_base = static_cast<const uint8_t*>(args.w);
-  auto row_ptr = [&](size_t r) {
-    return reinterpret_cast<const BlockQ8_0*>(w_base + r * args.w_row_bytes);
-  };
-#if HWY_TARGET == HWY_AVX3_DL
-  row_begin = GemvQ8_0Rows16(args, row_begin, row_end);  // the rest below
-#endif
+  auto row_ptr = [&](size_t r) { return reinterpret_cast<const Block*>(w_base + r * args.w_row_bytes); };
 #if HWY_TARGET == HWY_SCALAR
-  for (size_t r = row_begin; r < row_end; ++r) args.y[r] = vec_dot_q8_0_q8_0(row_ptr(r), x, args.k);
+  for (size_t r = row_begin; r < row_end; ++r) {
+    if constexpr (kNibbles) {
+      args.y[r] = vec_dot_q4_0_q8_0(row_ptr(r), x, args.k);
+    } else {
+      args.y[r] = vec_dot_q8_0_q8_0(row_ptr(r), x, args.k);
+    }
+  }
 #else
   namespace hn = hwy::HWY_NAMESPACE;
-  constexpr size_t kQK = BlockQ8_0::kElements;
-  const hn::CappedTag<int16_t, kQK> d16;  // at most one block per vector
+  constexpr size_t kQK = Block::kElements;
+  static_assert(kQK == 32);
+  // At most one block per vector; Q4_0 at most one nibble half (16 codes).
+  const hn::CappedTag<int16_t, kNibbles ? 16 : 32> d16;
   const hn::Rebind<int8_t, decltype(d16)> d8;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
   const hn::Repartition<int32_t, decltype(d16)> d32;
-  const size_t N = hn::Lanes(d16);  // a power of two <= 32: divides the block
+  const size_t N = hn::Lanes(d16);  // a power of two: divides the block (and its halves)
   const size_t nb = args.k / kQK;
+  // Codes of elements [j, j + N) of a block as int16.
+  const auto codes = [&](const Block& wb, size_t j) {
+    if constexpr (kNibbles) {
+      const auto bytes = hn::LoadU(du8, wb.qs + j % 16);
+      auto nib = hn::ShiftRight<4>(bytes);  // elements 16..31: high nibbles
+      if (j < 16) nib = hn::And(bytes, hn::Set(du8, 0x0F));
+      return hn::Sub(hn::BitCast(d16, hn::PromoteTo(hn::Rebind<uint16_t, decltype(d16)>(), nib)), hn::Set(d16, 8));
+    } else {
+      return hn::PromoteTo(d16, hn::LoadU(d8, wb.qs + j));
+    }
+  };
   for (size_t r = row_begin; r < row_end; r += kRowsPerStep) {
     const size_t R = std::min(kRowsPerStep, row_end - r);
-    const BlockQ8_0* rows[kRowsPerStep];
+    const Block* rows[kRowsPerStep];
     float acc[kRowsPerStep] = {};
     for (size_t i = 0; i < R; ++i) rows[i] = row_ptr(r + i);
     for (size_t b = 0; b < nb; ++b) {
       const float da = fp16_to_fp32(x[b].d);
       for (size_t i = 0; i < R; ++i) {
-        const BlockQ8_0& wb = rows[i][b];
+        const Block& wb = rows[i][b];
         auto s0 = hn::Zero(d32);
         auto s1 = hn::Zero(d32);
         for (size_t j = 0; j < kQK; j += N) {
           const auto a = hn::PromoteTo(d16, hn::LoadU(d8, x[b].qs + j));
-          const auto w = hn::PromoteTo(d16, hn::LoadU(d8, wb.qs + j));
-          s0 = hn::ReorderWidenMulAccumulate(d32, w, a, s0, s1);
+          s0 = hn::ReorderWidenMulAccumulate(d32, codes(wb, j), a, s0, s1);
         }
         const int32_t isum = hn::GetLane(hn::SumOfLanes(d32, hn::Add(s0, s1)));
         acc[i] = std::fma(static_cast<float>(isum), fp16_to_fp32(wb.d) * da, acc[i]);
@@ -179,6 +207,90 @@ inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_
     }
     for (size_t i = 0; i < R; ++i) args.y[r + i] = acc[i];
   }
+#endif
+}
+
+template <size_t kRowsPerStep>
+inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+#if HWY_TARGET == HWY_AVX3_DL
+  row_begin = GemvQ8_0Rows16(args, row_begin, row_end);  // the rest below
+#endif
+  GemvSym32Q8_0Rows<BlockQ8_0, kRowsPerStep>(args, row_begin, row_end);
+}
+
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
+// The 32 codes (0..15) of a Q4_0 block: bytes 0..15 the low nibbles, bytes
+// 16..31 the high ones.
+HWY_INLINE __m256i Q4_0Codes(const BlockQ4_0& b) {
+  const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+  const __m256i both = _mm256_blend_epi32(q, _mm256_srli_epi16(q, 4), 0xF0);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// The totals of the 8 int32 lanes of each of v[0..3] (exact: int32 sums in
+// any order).
+HWY_INLINE __m128i Totals4(const __m256i (&v)[4]) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+// Q4_0 rows on AVX2 (and the AVX-512 targets, the same 256-bit code): per
+// block the codes u = nibble (0..15) times the activations with vpmaddubsw
+// (|pair| <= 2 * 15 * 128, exact) and vpmaddwd, so isum = sum u * a - 8 *
+// sum a; four blocks' lane totals in one reduction; then the contract's
+// fmas, one block after the other. Each group of 4 blocks' activations (and
+// their sums, scales) is loaded once for kRowsPerStep rows.
+template <size_t kRowsPerStep>
+inline void GemvQ4_0Rows256(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  const auto* x = static_cast<const BlockQ8_0*>(args.x);
+  const auto* w_base = static_cast<const uint8_t*>(args.w);
+  const size_t nb = args.k / BlockQ4_0::kElements;
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  for (size_t r = row_begin; r < row_end; r += kRowsPerStep) {
+    const size_t R = std::min(kRowsPerStep, row_end - r);
+    const BlockQ4_0* rows[kRowsPerStep];
+    float acc[kRowsPerStep] = {};
+    for (size_t i = 0; i < R; ++i) rows[i] = reinterpret_cast<const BlockQ4_0*>(w_base + (r + i) * args.w_row_bytes);
+    for (size_t b = 0; b < nb; b += 4) {
+      const size_t g = std::min<size_t>(4, nb - b);  // blocks in this group; the rest stay zero
+      __m256i a[4], asum[4];
+      for (size_t j = 0; j < 4; ++j) {
+        a[j] = j < g ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + j].qs)) : _mm256_setzero_si256();
+        asum[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, a[j]), ones16);
+      }
+      // The 4 blocks' f16 scales (0 past the group) -> f32 with F16C: exact,
+      // as fp16_to_fp32. Built in registers (a store and a wider reload would
+      // stall store forwarding).
+      const auto scales_of = [g](auto&& d_of) {
+        const auto h = [&](size_t j) { return static_cast<short>(j < g ? d_of(j) : 0); };
+        return _mm_cvtph_ps(_mm_setr_epi16(h(0), h(1), h(2), h(3), 0, 0, 0, 0));
+      };
+      const __m128 da = scales_of([&](size_t j) { return x[b + j].d; });
+      const __m128i offset = _mm_slli_epi32(Totals4(asum), 3);  // 8 * sum a
+      for (size_t i = 0; i < R; ++i) {
+        __m256i p[4];
+        for (size_t j = 0; j < 4; ++j) {
+          p[j] = j < g ? _mm256_madd_epi16(_mm256_maddubs_epi16(Q4_0Codes(rows[i][b + j]), a[j]), ones16)
+                       : _mm256_setzero_si256();
+        }
+        alignas(16) float isum[4], scale[4];
+        _mm_store_ps(scale, _mm_mul_ps(scales_of([&](size_t j) { return rows[i][b + j].d; }), da));
+        _mm_store_ps(isum, _mm_cvtepi32_ps(_mm_sub_epi32(Totals4(p), offset)));
+        for (size_t j = 0; j < g; ++j) acc[i] = std::fma(isum[j], scale[j], acc[i]);
+      }
+    }
+    for (size_t i = 0; i < R; ++i) args.y[r + i] = acc[i];
+  }
+}
+#endif
+
+template <size_t kRowsPerStep>
+inline void GemvQ4_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
+  GemvQ4_0Rows256<kRowsPerStep>(args, row_begin, row_end);
+#else
+  GemvSym32Q8_0Rows<BlockQ4_0, kRowsPerStep>(args, row_begin, row_end);
 #endif
 }
 

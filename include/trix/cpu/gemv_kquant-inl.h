@@ -29,6 +29,9 @@
 //   contract of trix/kernels/gemv_q4_k_q8_k_ref.h, the same scheme: 4-bit
 //   codes (|pair| <= 2 * 15 * 128) against qs, 6-bit sub-block scales per
 //   lane, the mins times the bsums on lanes 0..7, two fmas per block.
+// GemvQ5KQ8KRows: Q5_K rows x one Q8_K row, the "q5k lanes16" contract of
+//   trix/kernels/gemv_q5_k_q8_k_ref.h: the Q4_K kernel with each code's
+//   fifth bit (from qh) ORed in at bit 4 (|pair| <= 2 * 31 * 128).
 // Other targets (SSE4, NEON, SVE, EMU128, SCALAR) run the references' own
 // loop per row: correct everywhere, fast on x86 with AVX2 or AVX-512.
 #if defined(TRIX_CPU_GEMV_KQUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -41,12 +44,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "trix/core/fp16.h"
 #include "trix/formats/blocks.h"
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_q4_k_q8_k_ref.h"
+#include "trix/kernels/gemv_q5_k_q8_k_ref.h"
 #include "trix/kernels/gemv_q6_k_q8_k_ref.h"
 #include "trix/kernels/lanes16.h"
 
@@ -166,14 +171,26 @@ inline float KQuantRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return lanes16_combine(lanes);
 }
 
-template <size_t kPrefetchBytes>
-inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+// Q4_K, or Q5_K (kFive: the fifth bit of element 64 m + j, bit 2 m + j / 32
+// of qh[j % 32], ORed in at bit 4).
+template <size_t kPrefetchBytes, class Block>
+inline float K4Row(const Block* w, const BlockQ8_K* x, size_t nb) {
+  constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
   const __m512i m0f = _mm512_set1_epi8(0x0F);
+  const __m512i m01 = _mm512_set1_epi8(0x01);
   // Bytes 0..31 of chunk m's vector: low nibbles of qs[32m ..), bytes 32..63
   // their high nibbles.
   alignas(64) uint16_t shift[32];
   for (int i = 0; i < 32; ++i) shift[i] = i < 16 ? 0 : 4;
   const __m512i nibble_shift = _mm512_load_si512(shift);
+  // Chunk m's fifth bits: qh (in both halves) shifted right by 2 m (bytes
+  // 0..31) or 2 m + 1 (bytes 32..63).
+  __m512i high_shift[4];
+  for (int m = 0; m < 4; ++m) {
+    alignas(64) uint16_t hs[32];
+    for (int i = 0; i < 32; ++i) hs[i] = static_cast<uint16_t>(2 * m + (i < 16 ? 0 : 1));
+    high_shift[m] = _mm512_load_si512(hs);
+  }
   // Word w of chunk m's scale vector: scale 2 m + w / 16 (int32 lane w / 2);
   // of the min vector: min w / 2 (words 8.. of the unpacked 16), w < 16.
   __m512i scale_idx[4];
@@ -187,7 +204,7 @@ inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   const __m512i min_idx = _mm512_load_si512(midx);
   __m512 acc = _mm512_setzero_ps();
   for (size_t b = 0; b < nb; ++b) {
-    const BlockQ4_K& wb = w[b];
+    const Block& wb = w[b];
     const BlockQ8_K& xb = x[b];
     PrefetchBlock<kPrefetchBytes>(&wb);
     alignas(16) uint8_t sm[16];
@@ -196,20 +213,26 @@ inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
         0x0F, _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sm))));
     const __m512i q01 = _mm512_loadu_si512(wb.qs);
     const __m512i q23 = _mm512_loadu_si512(wb.qs + 64);
-    const auto codes = [&](__m512i q, int imm_half) {  // one chunk's 64 codes
-      const __m512i half = imm_half == 0 ? _mm512_maskz_shuffle_i64x2(0xFF, q, q, 0x44)
-                                         : _mm512_maskz_shuffle_i64x2(0xFF, q, q, 0xEE);
-      return _mm512_and_si512(_mm512_srlv_epi16(half, nibble_shift), m0f);
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (kFive) {
+      qh = _mm512_maskz_broadcast_i64x4(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qh)));
+    }
+    const auto codes = [&](int m) {  // chunk m's 64 codes
+      const __m512i q = m < 2 ? q01 : q23;
+      const __m512i half = m % 2 == 0 ? _mm512_maskz_shuffle_i64x2(0xFF, q, q, 0x44)
+                                      : _mm512_maskz_shuffle_i64x2(0xFF, q, q, 0xEE);
+      const __m512i low = _mm512_and_si512(_mm512_srlv_epi16(half, nibble_shift), m0f);
+      if constexpr (!kFive) return low;
+      const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(qh, high_shift[m]), m01);
+      return _mm512_or_si512(low, _mm512_slli_epi16(bit, 4));
     };
     const auto* qs = xb.qs;
-    __m512i s = _mm512_madd_epi16(_mm512_maddubs_epi16(codes(q01, 0), _mm512_loadu_si512(qs)),
+    __m512i s = _mm512_madd_epi16(_mm512_maddubs_epi16(codes(0), _mm512_loadu_si512(qs)),
                                   _mm512_permutexvar_epi16(scale_idx[0], sc));
-    s = DotPairs(s, _mm512_maddubs_epi16(codes(q01, 1), _mm512_loadu_si512(qs + 64)),
-                 _mm512_permutexvar_epi16(scale_idx[1], sc));
-    s = DotPairs(s, _mm512_maddubs_epi16(codes(q23, 0), _mm512_loadu_si512(qs + 128)),
-                 _mm512_permutexvar_epi16(scale_idx[2], sc));
-    s = DotPairs(s, _mm512_maddubs_epi16(codes(q23, 1), _mm512_loadu_si512(qs + 192)),
-                 _mm512_permutexvar_epi16(scale_idx[3], sc));
+    for (int m = 1; m < 4; ++m) {
+      s = DotPairs(s, _mm512_maddubs_epi16(codes(m), _mm512_loadu_si512(qs + 64 * m)),
+                   _mm512_permutexvar_epi16(scale_idx[m], sc));
+    }
     // Lanes 0..7: min l times bsums 2l, 2l+1; words 16..31 of the load are 0.
     const __m512i t = _mm512_madd_epi16(_mm512_permutexvar_epi16(min_idx, sc),
                                         _mm512_maskz_loadu_epi16(0xFFFF, xb.bsums));
@@ -282,24 +305,36 @@ inline float KQuantRow(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
   return lanes16_combine(lanes);
 }
 
-template <size_t kPrefetchBytes>
-inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+// Q4_K, or Q5_K (kFive: the fifth bits ORed in at bit 4, as on AVX-512).
+template <size_t kPrefetchBytes, class Block>
+inline float K4Row(const Block* w, const BlockQ8_K* x, size_t nb) {
+  constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
   const __m256i m0f = _mm256_set1_epi8(0x0F);
+  const __m256i m01 = _mm256_set1_epi8(0x01);
+  const auto fifth = [&](__m256i qh, int bit) {  // bit `bit` of each qh byte, at bit 4
+    return _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(bit)), m01), 4);
+  };
   alignas(16) int8_t dup[16];
   for (int i = 0; i < 16; ++i) dup[i] = static_cast<int8_t>(8 + i / 2);
   const __m128i min_dup = _mm_load_si128(reinterpret_cast<const __m128i*>(dup));  // min w / 2
   __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();  // lanes 0..7, 8..15
   for (size_t b = 0; b < nb; ++b) {
-    const BlockQ4_K& wb = w[b];
+    const Block& wb = w[b];
     const BlockQ8_K& xb = x[b];
     PrefetchBlock<kPrefetchBytes>(&wb);
     alignas(16) uint8_t sm[16];
     Q4KScalesMins(wb.scales, sm);
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kFive) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qh));
     __m256i s_lo = _mm256_setzero_si256(), s_hi = _mm256_setzero_si256();
     for (int m = 0; m < 4; ++m) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * m));
-      const __m256i lo = _mm256_and_si256(q, m0f);                         // elements 64m + 0..31
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m0f);  // 64m + 32..63
+      __m256i lo = _mm256_and_si256(q, m0f);                         // elements 64m + 0..31
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m0f);  // 64m + 32..63
+      if constexpr (kFive) {
+        lo = _mm256_or_si256(lo, fifth(qh, 2 * m));
+        hi = _mm256_or_si256(hi, fifth(qh, 2 * m + 1));
+      }
       const __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 64 * m));
       const __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 64 * m + 32));
       s_lo = _mm256_add_epi32(s_lo, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a_lo),
@@ -335,11 +370,27 @@ inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
   return kernels::gemv_q4_k_q8_k_row_ref(w, x, nb * BlockQ4_K::kElements);
 }
 
+template <size_t kPrefetchBytes>
+inline float KQuantRow(const BlockQ5_K* w, const BlockQ8_K* x, size_t nb) {
+  return kernels::gemv_q5_k_q8_k_row_ref(w, x, nb * BlockQ5_K::kElements);
+}
+
+#endif
+
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
+template <size_t kPrefetchBytes>
+inline float KQuantRow(const BlockQ4_K* w, const BlockQ8_K* x, size_t nb) {
+  return K4Row<kPrefetchBytes>(w, x, nb);
+}
+template <size_t kPrefetchBytes>
+inline float KQuantRow(const BlockQ5_K* w, const BlockQ8_K* x, size_t nb) {
+  return K4Row<kPrefetchBytes>(w, x, nb);
+}
 #endif
 
 }  // namespace detail
 
-// Rows [row_begin, row_end) of y = W x: W rows of Block (Q6_K or Q4_K; row
+// Rows [row_begin, row_end) of y = W x: W rows of Block (Q6_K, Q4_K or Q5_K; row
 // r at args.w + r * args.w_row_bytes), x args.k / 256 Q8_K blocks,
 // k % 256 == 0.
 template <class Block, size_t kPrefetchBytes>
@@ -360,6 +411,10 @@ inline void GemvQ6KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_en
 template <size_t kPrefetchBytes>
 inline void GemvQ4KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
   GemvKQuantRows<BlockQ4_K, kPrefetchBytes>(args, row_begin, row_end);
+}
+template <size_t kPrefetchBytes>
+inline void GemvQ5KQ8KRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  GemvKQuantRows<BlockQ5_K, kPrefetchBytes>(args, row_begin, row_end);
 }
 
 }  // namespace HWY_NAMESPACE

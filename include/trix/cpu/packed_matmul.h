@@ -1,7 +1,8 @@
 // Thread-pool entry points of the CPU matmul kernels: y = W x for n tokens
 // of f32 activations, quantized here (Q8_K for packed TQ2_0/TQ1_0, per-token
-// int8 for packed I2_S, Q8_0 for Q8_0 rows; F16 rows take the f32 as is),
-// with the best kernel for the running CPU (HWY_DYNAMIC_DISPATCH).
+// int8 for packed I2_S), with the best kernel for the running CPU
+// (HWY_DYNAMIC_DISPATCH). Rows run as stored (Q8_0, Q4_0, K-quants, F16) go
+// through trix/runtime/matmul.h's table of row GEMV kernels.
 //
 // Work split: row groups (4 rows each) in one contiguous range per thread,
 // for the GEMV and the GEMM alike (the GEMM tiles tokens inside each group).
@@ -24,12 +25,10 @@
 #include "trix/core/thread_pool.h"
 #include "trix/formats/blocks.h"
 #include "trix/formats/i2_s.h"
-#include "trix/formats/q8_0.h"
 #include "trix/formats/q8_k.h"
 #include "trix/kernels/gemm_packed_tq2_0_q8_k.h"
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_packed_tq2_0_q8_k.h"
-#include "trix/kernels/gemv_q8_0_q8_0.h"
 
 namespace trix::cpu {
 
@@ -149,34 +148,6 @@ void parallel_rows(ThreadPool& pool, const GemvArgs& args, Kernel&& kernel) {
     const auto [b, e] = ThreadPool::chunk(n_steps, n_tasks, task);
     kernel(args, kRowStep * b, std::min<size_t>(kRowStep * e, args.rows));
   });
-}
-
-// y[t * y_stride + r] for Q8_0 rows (row r at w + r * row_bytes, cols % 32
-// == 0): x quantized to Q8_0 per token, then vec_dot_q8_0_q8_0's contract.
-inline void dense_matmul_q8_0(ThreadPool& pool, const void* w, size_t rows, size_t cols, size_t row_bytes,
-                              const float* x, size_t n_tok, float* y, size_t y_stride,
-                              PackedActScratch& scratch) {
-  const size_t nb = cols / BlockQ8_0::kElements;
-  const size_t stride = round_up_64(nb * sizeof(BlockQ8_0));
-  uint8_t* base = scratch.reserve(stride * n_tok);
-  for (size_t t = 0; t < n_tok; ++t) {
-    quantize_row_q8_0(x + t * cols, reinterpret_cast<BlockQ8_0*>(base + t * stride), cols);
-  }
-  for (size_t t = 0; t < n_tok; ++t) {
-    const GemvArgs args{w, row_bytes, base + t * stride, cols, y + t * y_stride, rows};
-    parallel_rows<kernels::gemv_q8_0_q8_0::CpuHighway::kRowsPerStep>(
-        pool, args, [](const GemvArgs& a, size_t b, size_t e) { gemv_q8_0_q8_0(a, b, e); });
-  }
-}
-
-// y[t * y_stride + r] for F16 rows and f32 activations, the lanes16 order
-// of trix/kernels/gemv_f16_f32_ref.h.
-inline void dense_matmul_f16(ThreadPool& pool, const void* w, size_t rows, size_t cols, size_t row_bytes,
-                             const float* x, size_t n_tok, float* y, size_t y_stride) {
-  for (size_t t = 0; t < n_tok; ++t) {
-    const GemvArgs args{w, row_bytes, x + t * cols, cols, y + t * y_stride, rows};
-    parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { gemv_f16_f32(a, b, e); });
-  }
 }
 
 }  // namespace trix::cpu

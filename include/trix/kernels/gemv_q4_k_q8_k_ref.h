@@ -30,16 +30,18 @@
 
 namespace trix::kernels {
 
-// The 16 lane sums s_l and t_l of one block (see the file comment).
-inline void gemv_q4_k_q8_k_block_lanes(const BlockQ4_K& w, const BlockQ8_K& a, int32_t (&s)[16],
-                                       int32_t (&t)[16]) {
+// The 16 lane sums s_l and t_l of one block (see the file comment) of any
+// block with the Q4_K scales layout whose element e has code Code(w, e):
+// Q4_K here, Q5_K in trix/kernels/gemv_q5_k_q8_k_ref.h.
+template <class Block, int32_t (*Code)(const Block&, size_t)>
+inline void gemv_k4_q8_k_block_lanes(const Block& w, const BlockQ8_K& a, int32_t (&s)[16], int32_t (&t)[16]) {
   for (size_t l = 0; l < 16; ++l) {
     int32_t sum = 0;
     for (size_t m = 0; m < 4; ++m) {
       int32_t dot = 0;
       for (size_t i = 0; i < 4; ++i) {
         const size_t e = 64 * m + 4 * l + i;
-        dot += trix::detail::q4_k_code(w, e) * int32_t{a.qs[e]};
+        dot += Code(w, e) * int32_t{a.qs[e]};
       }
       sum += int32_t{trix::detail::q4_k_scale_min(w.scales, 2 * m + l / 8).scale} * dot;
     }
@@ -51,11 +53,12 @@ inline void gemv_q4_k_q8_k_block_lanes(const BlockQ4_K& w, const BlockQ8_K& a, i
 }
 
 // One row of k elements (k % 256 == 0).
-inline float gemv_q4_k_q8_k_row_ref(const BlockQ4_K* w, const BlockQ8_K* x, size_t k) {
+template <class Block, int32_t (*Code)(const Block&, size_t)>
+inline float gemv_k4_q8_k_row_ref(const Block* w, const BlockQ8_K* x, size_t k) {
   float acc[16] = {};
-  for (size_t b = 0; b < k / BlockQ4_K::kElements; ++b) {
+  for (size_t b = 0; b < k / Block::kElements; ++b) {
     int32_t s[16], t[16];
-    gemv_q4_k_q8_k_block_lanes(w[b], x[b], s, t);
+    gemv_k4_q8_k_block_lanes<Block, Code>(w[b], x[b], s, t);
     const float d = fp16_to_fp32(w[b].d) * x[b].d;
     const float dmin = fp16_to_fp32(w[b].dmin) * x[b].d;
     for (size_t l = 0; l < 16; ++l) {
@@ -66,13 +69,27 @@ inline float gemv_q4_k_q8_k_row_ref(const BlockQ4_K* w, const BlockQ8_K* x, size
   return lanes16_combine(acc);
 }
 
-// Every row of args (W: Q4_K rows, x: Q8_K blocks).
-inline void gemv_q4_k_q8_k_ref(const GemvArgs& args) {
+// Every row of args (W: rows of Block, x: Q8_K blocks).
+template <class Block, int32_t (*Code)(const Block&, size_t)>
+inline void gemv_k4_q8_k_ref(const GemvArgs& args) {
   for (uint64_t r = 0; r < args.rows; ++r) {
-    const auto* row = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(args.w) +
-                                                         r * args.w_row_bytes);
-    args.y[r] = gemv_q4_k_q8_k_row_ref(row, static_cast<const BlockQ8_K*>(args.x), args.k);
+    const auto* row = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(args.w) + r * args.w_row_bytes);
+    args.y[r] = gemv_k4_q8_k_row_ref<Block, Code>(row, static_cast<const BlockQ8_K*>(args.x), args.k);
   }
 }
+
+// The 16 lane sums s_l and t_l of one Q4_K block (see the file comment).
+inline void gemv_q4_k_q8_k_block_lanes(const BlockQ4_K& w, const BlockQ8_K& a, int32_t (&s)[16],
+                                       int32_t (&t)[16]) {
+  gemv_k4_q8_k_block_lanes<BlockQ4_K, &trix::detail::q4_k_code>(w, a, s, t);
+}
+
+// One row of k elements (k % 256 == 0).
+inline float gemv_q4_k_q8_k_row_ref(const BlockQ4_K* w, const BlockQ8_K* x, size_t k) {
+  return gemv_k4_q8_k_row_ref<BlockQ4_K, &trix::detail::q4_k_code>(w, x, k);
+}
+
+// Every row of args (W: Q4_K rows, x: Q8_K blocks).
+inline void gemv_q4_k_q8_k_ref(const GemvArgs& args) { gemv_k4_q8_k_ref<BlockQ4_K, &trix::detail::q4_k_code>(args); }
 
 }  // namespace trix::kernels

@@ -32,15 +32,16 @@ namespace trix {
 
 // A weight matrix prepared once at load time for the fast CPU kernels:
 // TQ2_0, TQ1_0 and I2_S are repacked to packed4 (trix/cpu/ternary_packed.h,
-// +3% / +26% / +0% memory, huge pages); Q6_K and Q4_K rows are copied into
-// huge pages; Q8_0, Q6_K, Q4_K and F16 run their Highway GEMV on the rows as
-// stored; every other format keeps the reference-speed path.
+// +3% / +26% / +0% memory, huge pages); Q6_K, Q5_K and Q4_K rows are copied
+// into huge pages; the formats with a row GEMV kernel (Q8_0, Q4_0, Q6_K,
+// Q5_K, Q4_K, F16: cpu::kRowGemvKernels) run it on the rows as stored;
+// every other format keeps the reference-speed path.
 // `view` stays valid for embedding_row and formats without a packed form;
 // the packed copy does not refer to it.
 struct PreparedWeight {
   WeightView view;
   std::shared_ptr<const cpu::PackedTernary> packed;  // null: not repacked
-  // Q6_K / Q4_K rows copied as they are into huge pages (null: read `view`). The
+  // K-quant rows copied as they are into huge pages (null: read `view`). The
   // output projection streams once per decoded token: from a GGUF
   // mapping's 4 KiB pages the stream ran ~40% slower (the prefetchers stop
   // at page boundaries, and every 4 KiB costs a TLB miss). Costs the
@@ -58,9 +59,10 @@ using ReleaseSource = std::function<void(const void* data, size_t bytes)>;
 
 // Readies `w` as its format's traits say (FormatTraits::prepare): packed4
 // repack (TQ2_0, TQ1_0, I2_S: the formats a packed4 kernel spec consumes),
-// huge-page copy of the rows (Q6_K, Q4_K), or nothing; hands what it copied
-// to `release` (the huge-page copy in 16 MiB steps, so the file's pages and
-// the copy of a 269 MB output matrix are never both resident). Precondition:
+// huge-page copy of the rows (Q6_K, Q5_K, Q4_K), or nothing; hands what it
+// copied to `release` (the huge-page copy in 16 MiB steps, so the file's
+// pages and the copy of a 269 MB output matrix are never both resident).
+// Precondition:
 // validated shapes (row_bytes() > 0).
 inline PreparedWeight prepare_weight(const WeightView& w, const ReleaseSource& release = {}) {
   PreparedWeight p;
@@ -94,27 +96,49 @@ inline PreparedWeight prepare_weight(const WeightView& w, const ReleaseSource& r
 
 namespace detail {
 
-// y[t * rows + r] for Q6_K or Q4_K rows as stored: x quantized to Q8_K per
-// token, then the q6k / q4k lanes16 contract of trix/kernels/
-// gemv_q{6,4}_k_q8_k_ref.h per (row, token), rows split across the pool in
-// 4-row steps.
-inline void dense_matmul_kquant(ThreadPool& pool, const WeightView& w, const void* row_data, const float* x,
-                                size_t n_tok, float* y, cpu::PackedActScratch& scratch) {
-  const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
-  const size_t nb = cols / BlockQ8_K::kElements;
-  const size_t stride = cpu::round_up_64(nb * sizeof(BlockQ8_K));
-  uint8_t* base = scratch.reserve(stride * n_tok);
-  for (size_t t = 0; t < n_tok; ++t) {  // Highway quantizer: quantize_row_q8_k's bytes
-    cpu::ops::quantize_row_q8_k(x + t * cols, reinterpret_cast<BlockQ8_K*>(base + t * stride), cols);
+// The row GEMV kernel of weight format f (cpu::kRowGemvKernels, one per
+// kernel spec running rows as stored), or nullptr.
+constexpr const cpu::RowGemvKernel* row_gemv_kernel(FormatId f) {
+  for (const cpu::RowGemvKernel& k : cpu::kRowGemvKernels) {
+    if (k.weights == f) return &k;
   }
-  for (size_t t = 0; t < n_tok; ++t) {
-    const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), base + t * stride, cols,
-                        y + t * rows, rows};
-    if (w.format == FormatId::Q6_K) {
-      cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q6_k_q8_k(a, b, e); });
-    } else {
-      cpu::parallel_rows(pool, args, [](const GemvArgs& a, size_t b, size_t e) { cpu::gemv_q4_k_q8_k(a, b, e); });
+  return nullptr;
+}
+
+// y[t * rows + r] for rows as stored (row_data) on their row GEMV kernel:
+// x quantized per token to the kernel's activation format (the format's
+// activation quantizer; Q8_K through the Highway quantizer, the same bytes;
+// F32 read as is), then the kernel per token, rows split across the pool in
+// the kernel's row steps.
+inline void row_gemv_matmul(ThreadPool& pool, const cpu::RowGemvKernel& kernel, const WeightView& w,
+                            const void* row_data, const float* x, size_t n_tok, float* y,
+                            cpu::PackedActScratch& scratch) {
+  const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
+  const uint8_t* acts = reinterpret_cast<const uint8_t*>(x);
+  size_t stride = cols * sizeof(float);
+  if (kernel.activations != FormatId::F32) {
+    const FormatTraits& act = format_traits(kernel.activations);
+    stride = cpu::round_up_64(static_cast<size_t>(format_nbytes(act, cols)));
+    uint8_t* base = scratch.reserve(stride * n_tok);
+    for (size_t t = 0; t < n_tok; ++t) {
+      if (kernel.activations == FormatId::Q8_K) {
+        cpu::ops::quantize_row_q8_k(x + t * cols, reinterpret_cast<BlockQ8_K*>(base + t * stride), cols);
+      } else {
+        act.quantize_activations(x + t * cols, base + t * stride, cols);
+      }
     }
+    acts = base;
+  }
+  const size_t step = kernel.rows_per_step;
+  const size_t n_steps = (rows + step - 1) / step;
+  const size_t n_tasks = std::min(pool.num_threads(), n_steps);
+  for (size_t t = 0; t < n_tok; ++t) {
+    const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), acts + t * stride, cols, y + t * rows,
+                        rows};
+    pool.parallel_for(n_tasks, [&](size_t task, size_t) {
+      const auto [b, e] = ThreadPool::chunk(n_steps, n_tasks, task);
+      kernel.run(args, step * b, std::min(step * e, rows));
+    });
   }
 }
 
@@ -135,30 +159,28 @@ struct PreparedScratch {
 //    unprepared path keeps;
 //  - I2_S (packed) x per-token int8: vec_dot_i2_s_i8, the same bits as the
 //    unprepared path;
-//  - Q8_0 x Q8_0: vec_dot_q8_0_q8_0, the same bits as the unprepared path;
-//  - Q6_K / Q4_K x Q8_K: the q6k / q4k lanes16 orders of
-//    trix/kernels/gemv_q{6,4}_k_q8_k_ref.h (the same integer block sums as
-//    vec_dot_q{6,4}_k_q8_k, which the unprepared path keeps; close, not the
+//  - Q8_0 / Q4_0 x Q8_0: vec_dot_q8_0_q8_0 / vec_dot_q4_0_q8_0, the same
+//    bits as the unprepared path;
+//  - Q6_K / Q4_K / Q5_K x Q8_K: the q6k / q4k / q5k lanes16 orders of
+//    trix/kernels/gemv_q{6,4,5}_k_q8_k_ref.h (the same integer block sums as
+//    vec_dot_q{6,4,5}_k_q8_k, which the unprepared path keeps; close, not the
 //    same bits);
 //  - F16 x F32: the lanes16 fma order of trix/kernels/gemv_f16_f32_ref.h
 //    (the unprepared path sums in 8 unfused lanes: close, not the same bits).
+// Every format with a row GEMV kernel spec (cpu::kRowGemvKernels) runs on
+// it; the rest (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, BF16, ...) on the reference
+// path of trix/runtime/reference_ops.h (their vec_dot per row and token).
 // Bit-identical for any thread count and equal to n_tok separate matvec calls.
 inline void matmul(const PreparedWeight& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
                    PreparedScratch& scratch) {
-  const auto rows = static_cast<size_t>(w.view.rows), cols = static_cast<size_t>(w.view.cols);
+  const auto rows = static_cast<size_t>(w.view.rows);
   const auto nt = static_cast<size_t>(n_tok);
   if (w.packed && w.view.format == FormatId::I2_S) {
     cpu::packed_matmul_i8_s(pool, w.packed->view(), x, nt, y, rows, scratch.acts);
   } else if (w.packed) {
     cpu::packed_matmul_q8_k(pool, w.packed->view(), w.view.format, x, nt, y, rows, scratch.acts);
-  } else if (w.view.format == FormatId::Q8_0) {
-    cpu::dense_matmul_q8_0(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
-                           rows, scratch.acts);
-  } else if (w.view.format == FormatId::Q6_K || w.view.format == FormatId::Q4_K) {
-    detail::dense_matmul_kquant(pool, w.view, w.row_data(), x, nt, y, scratch.acts);
-  } else if (w.view.format == FormatId::F16) {
-    cpu::dense_matmul_f16(pool, w.view.data, rows, cols, static_cast<size_t>(w.view.row_bytes()), x, nt, y,
-                          rows);
+  } else if (const cpu::RowGemvKernel* kernel = detail::row_gemv_kernel(w.view.format)) {
+    detail::row_gemv_matmul(pool, *kernel, w.view, w.row_data(), x, nt, y, scratch.acts);
   } else {
     ref::matmul(w.view, x, n_tok, y, pool, scratch.reference);
     return;

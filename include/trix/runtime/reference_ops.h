@@ -200,9 +200,10 @@ void for_row_ranges(ThreadPool& pool, int64_t rows, RowsFn&& fn) {
 // y element is computed by one thread, so results are bit-identical for any
 // thread count and equal to n_tok separate matvec calls.
 // Per the format's traits: each token's activations are quantized to
-// matmul_activations (F32: used as they are; Q8_0 for Q8_0, Q8_K for TQ1_0,
-// TQ2_0, Q4_K, Q6_K as ggml does; I8_S, bitnet.cpp's per-token int8, for
-// I2_S), then vec_dot runs per (row, token): the fixed 8-lane float order
+// matmul_activations (F32: used as they are; Q8_0 for Q8_0, Q4_0, Q5_0 as
+// ggml does and for Q4_1, Q5_1 (ggml: Q8_1; trix/formats/nibble32.h); Q8_K
+// for TQ1_0, TQ2_0 and the K-quants as ggml does; I8_S, bitnet.cpp's
+// per-token int8, for I2_S), then vec_dot runs per (row, token): the fixed 8-lane float order
 // for F32/F16/BF16, each format's reference vec_dot otherwise.
 // Precondition: matvec_supported(w.format) and validated shapes. These are
 // the reference-speed paths; fast kernels plug in via trix/runtime/matmul.h.

@@ -1,0 +1,12 @@
+// Q4_1: ggml's 4-bit blocks with a minimum. 32 elements per
+// block: f16 d, f16 m, uint8 qs[16] (nibbles), 20 bytes. Value = q * d + m.
+// Codec: trix/formats/nibble32.h (layout, the quantizer's rounding as
+// ggml's quantize_row_q4_1_ref, the dot's float contract with Q8_0).
+#pragma once
+
+#include <cstddef>
+
+#include "trix/formats/blocks.h"
+#include "trix/formats/nibble32.h"
+
+TRIX_NIBBLE32_CODEC(q4_1, BlockQ4_1, 4, true)
