@@ -33,6 +33,7 @@
 #include "trix/formats/q8_k.h"
 #include "trix/formats/tq1_0.h"
 #include "trix/formats/tq2_0.h"
+#include "trix/formats/traits.h"
 #include "trix/kernels/gemv_args.h"
 
 namespace trix::bench {
@@ -172,220 +173,157 @@ void fill_q6_k(uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
   }
 }
 
+// A GEMV kernel over rows as stored (GemvArgs), or a packed4 GEMV/GEMM.
+using RowKernel = void (*)(const GemvArgs&, size_t, size_t);
+using PackedKernel = void (*)(const cpu::PackedMatmulArgs&, size_t, size_t);
+
+// The fields every format shares, from its traits: row bytes and the
+// naive baseline's row decoder.
+GemvFormat from_traits(FormatId id, const char* layout, const char* act) {
+  const FormatTraits& t = format_traits(id);
+  GemvFormat f;
+  f.weight = t.name;
+  f.layout = layout;
+  f.act = act;
+  f.row_bytes = [&t](size_t k) { return k / t.block_elements * t.block_bytes; };
+  f.dequant_row = [&t](const uint8_t* row, size_t k, float* o) { t.dequantize_row(row, o, k); };
+  return f;
+}
+
+// A kernel on the rows as stored: the weights are copied as they are, the
+// activations of token t start at t * act_bytes(k).
+GemvFormat rowmajor_format(FormatId id, const char* act, RowKernel kernel, const char* impl,
+                           std::function<size_t(size_t k)> act_bytes,
+                           std::function<Activations(const float*, size_t, size_t)> prepare_act,
+                           std::function<void(uint8_t*, size_t, size_t, std::mt19937_64&)> fill) {
+  GemvFormat f = from_traits(id, "rowmajor", act);
+  f.fill = std::move(fill);
+  f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
+  f.prepare_act = std::move(prepare_act);
+  f.rows = [f, kernel, act_bytes](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n,
+                                  float* y, size_t rb, size_t re) {
+    rowmajor_rows(kernel, f.row_bytes(k), act_bytes(k), w, a, m, k, n, y, rb, re);
+  };
+  f.ns = {1};  // n > 1 would be a loop of GEMVs
+  f.impl_n1 = impl;
+  f.impl_gemm = "";
+  return f;
+}
+
+// Weights repacked to packed4 (trix/cpu/ternary_packed.h), GEMV and GEMM.
+GemvFormat packed4_format(FormatId id, const char* act, PackedKernel gemv, PackedKernel gemm,
+                          const char* impl_gemv, const char* impl_gemm,
+                          std::function<void(uint8_t*, size_t, size_t, std::mt19937_64&)> fill,
+                          std::function<HugeBuffer(const uint8_t*, size_t, size_t)> pack, bool block_scales) {
+  GemvFormat f = from_traits(id, "packed4", act);
+  f.fill = std::move(fill);
+  f.pack = std::move(pack);
+  f.prepare_act = block_scales ? std::function<Activations(const float*, size_t, size_t)>(
+                                     [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, true); })
+                               : i8_s_activations;
+  f.rows = [gemv, gemm, block_scales](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n,
+                                      float* y, size_t rb, size_t re) {
+    packed_rows(gemv, gemm, w, a, m, k, n, y, rb, re, block_scales);
+  };
+  f.ns = {1, 512};
+  f.impl_n1 = impl_gemv;
+  f.impl_gemm = impl_gemm;
+  return f;
+}
+
+// Random ternary TQ2_0 blocks with a normal scale.
+void fill_tq2_0(uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+  auto* b = reinterpret_cast<BlockTQ2_0*>(rows);
+  for (size_t i = 0; i < m * (k / BlockTQ2_0::kElements); ++i) {
+    for (auto& q : b[i].qs) q = ternary_byte(rng);
+    b[i].d = fp32_to_fp16(0.5f + static_cast<float>(rng() % 1024) / 2048.0f);
+  }
+}
+
+size_t q8_k_row_bytes(size_t k) { return k / BlockQ8_K::kElements * sizeof(BlockQ8_K); }
+size_t q8_0_row_bytes(size_t k) { return k / BlockQ8_0::kElements * sizeof(BlockQ8_0); }
+
 std::vector<GemvFormat> formats() {
   std::vector<GemvFormat> out;
-  auto fill_tq2_0 = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
-    auto* b = reinterpret_cast<BlockTQ2_0*>(rows);
-    for (size_t i = 0; i < m * (k / BlockTQ2_0::kElements); ++i) {
-      for (auto& q : b[i].qs) q = ternary_byte(rng);
-      b[i].d = fp32_to_fp16(0.5f + static_cast<float>(rng() % 1024) / 2048.0f);
-    }
-  };
-  auto tq2_0_row_bytes = [](size_t k) { return k / BlockTQ2_0::kElements * sizeof(BlockTQ2_0); };
-  auto tq2_0_dequant = [](const uint8_t* row, size_t k, float* o) {
-    dequantize_row_tq2_0(reinterpret_cast<const BlockTQ2_0*>(row), o, k);
-  };
-  {
-    GemvFormat f;
-    f.weight = "tq2_0";
-    f.layout = "rowmajor";
-    f.act = "q8_k";
-    f.row_bytes = tq2_0_row_bytes;
-    f.fill = fill_tq2_0;
-    f.dequant_row = tq2_0_dequant;
-    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
-    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, false); };
-    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
-                size_t rb, size_t re) {
-      const auto* x = reinterpret_cast<const BlockQ8_K*>(a.kernel.data());
-      for (size_t t = 0; t < n; ++t) {
-        const GemvArgs args{w, k / 256 * sizeof(BlockTQ2_0), x + t * (k / 256), k, y + t * m, m};
-        cpu::gemv_tq2_0_q8_k(args, rb, re);
-      }
-    };
-    f.ns = {1};  // n > 1 would be a loop of GEMVs: the packed GEMM is the path
-    f.impl_n1 = "gemv_tq2_0_q8_k";
-    f.impl_gemm = "";
-    out.push_back(f);
-  }
-  {
-    GemvFormat f;
-    f.weight = "tq2_0";
-    f.layout = "packed4";
-    f.act = "q8_k";
-    f.row_bytes = tq2_0_row_bytes;
-    f.fill = fill_tq2_0;
-    f.dequant_row = tq2_0_dequant;
-    f.pack = [f](const uint8_t* src, size_t m, size_t k) {
-      return packed_bytes(cpu::pack_tq2_0(src, m, k, f.row_bytes(k)));
-    };
-    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, true); };
-    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
-                size_t rb, size_t re) {
-      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_tq2_0_q8_k(args, b, e); },
-                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_tq2_0_q8_k(args, b, e); },
-                  w, a, m, k, n, y, rb, re);
-    };
-    f.ns = {1, 512};
-    f.impl_n1 = "gemv_packed_tq2_0_q8_k";
-    f.impl_gemm = "gemm_packed_tq2_0_q8_k";
-    out.push_back(f);
-  }
-  {
-    GemvFormat f;
-    f.weight = "tq1_0";
-    f.layout = "packed4";
-    f.act = "q8_k";
-    f.row_bytes = [](size_t k) { return k / BlockTQ1_0::kElements * sizeof(BlockTQ1_0); };
-    f.fill = [f](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
-      // Through the reference quantizer: TQ1_0's base-3 bytes are not free-form.
-      std::vector<float> row(k);
-      for (size_t r = 0; r < m; ++r) {
-        for (auto& v : row) v = static_cast<float>(static_cast<int>(rng() % 3) - 1);
-        quantize_row_tq1_0(row.data(), reinterpret_cast<BlockTQ1_0*>(rows + r * f.row_bytes(k)), k);
-      }
-    };
-    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
-      dequantize_row_tq1_0(reinterpret_cast<const BlockTQ1_0*>(row), o, k);
-    };
-    f.pack = [f](const uint8_t* src, size_t m, size_t k) {
-      return packed_bytes(cpu::pack_tq1_0(src, m, k, f.row_bytes(k)));
-    };
-    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, true); };
-    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
-                size_t rb, size_t re) {
-      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_tq2_0_q8_k(args, b, e); },
-                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_tq2_0_q8_k(args, b, e); },
-                  w, a, m, k, n, y, rb, re);
-    };
-    f.ns = {1, 512};
-    // TQ1_0 runs the TQ2_0 packed4 kernels (prepared_from in their specs).
-    f.impl_n1 = "gemv_packed_tq2_0_q8_k";
-    f.impl_gemm = "gemm_packed_tq2_0_q8_k";
-    out.push_back(f);
-  }
+  const auto q8_k_rowmajor = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, false); };
+  out.push_back(rowmajor_format(FormatId::TQ2_0, "q8_k", cpu::gemv_tq2_0_q8_k, "gemv_tq2_0_q8_k",
+                                q8_k_row_bytes, q8_k_rowmajor, fill_tq2_0));
+  // The packed GEMM is the path for n > 1.
+  out.push_back(packed4_format(
+      FormatId::TQ2_0, "q8_k", cpu::gemv_packed_tq2_0_q8_k, cpu::gemm_packed_tq2_0_q8_k,
+      "gemv_packed_tq2_0_q8_k", "gemm_packed_tq2_0_q8_k", fill_tq2_0,
+      [](const uint8_t* src, size_t m, size_t k) { return packed_bytes(cpu::pack_tq2_0(src, m, k, k / 256 * sizeof(BlockTQ2_0))); },
+      true));
+  // TQ1_0 runs the TQ2_0 packed4 kernels (prepared_from in their specs).
+  out.push_back(packed4_format(
+      FormatId::TQ1_0, "q8_k", cpu::gemv_packed_tq2_0_q8_k, cpu::gemm_packed_tq2_0_q8_k,
+      "gemv_packed_tq2_0_q8_k", "gemm_packed_tq2_0_q8_k",
+      [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+        // Through the reference quantizer: TQ1_0's base-3 bytes are not free-form.
+        std::vector<float> row(k);
+        const size_t row_bytes = k / BlockTQ1_0::kElements * sizeof(BlockTQ1_0);
+        for (size_t r = 0; r < m; ++r) {
+          for (auto& v : row) v = static_cast<float>(static_cast<int>(rng() % 3) - 1);
+          quantize_row_tq1_0(row.data(), reinterpret_cast<BlockTQ1_0*>(rows + r * row_bytes), k);
+        }
+      },
+      [](const uint8_t* src, size_t m, size_t k) {
+        return packed_bytes(cpu::pack_tq1_0(src, m, k, k / BlockTQ1_0::kElements * sizeof(BlockTQ1_0)));
+      },
+      true));
   {
     // I2_S rows without the tensor trailer: the scale is kI2SScale, given to
     // the packer and the row decoder directly.
-    GemvFormat f;
-    f.weight = "i2_s";
-    f.layout = "packed4";
-    f.act = "i8_s";
+    GemvFormat f = packed4_format(
+        FormatId::I2_S, "i8_s", cpu::gemv_packed_i2_s_i8_s, cpu::gemm_packed_i2_s_i8_s,
+        "gemv_packed_i2_s_i8_s", "gemm_packed_i2_s_i8_s",
+        [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+          for (size_t i = 0; i < m * k / 4; ++i) rows[i] = ternary_byte(rng);
+        },
+        [](const uint8_t* src, size_t m, size_t k) { return packed_bytes(cpu::pack_i2_s(src, m, k, kI2SScale)); },
+        false);
     f.row_bytes = [](size_t k) { return k / 4; };
-    f.fill = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
-      for (size_t i = 0; i < m * k / 4; ++i) rows[i] = ternary_byte(rng);
-    };
     f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
       for (size_t i = 0; i < k; ++i) {
         o[i] = static_cast<float>(static_cast<int32_t>(i2_s_code(row, i)) - 1) * kI2SScale;
       }
     };
-    f.pack = [](const uint8_t* src, size_t m, size_t k) {
-      return packed_bytes(cpu::pack_i2_s(src, m, k, kI2SScale));
-    };
-    f.prepare_act = i8_s_activations;
-    f.rows = [](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
-                size_t rb, size_t re) {
-      packed_rows([](const auto& args, size_t b, size_t e) { cpu::gemv_packed_i2_s_i8_s(args, b, e); },
-                  [](const auto& args, size_t b, size_t e) { cpu::gemm_packed_i2_s_i8_s(args, b, e); },
-                  w, a, m, k, n, y, rb, re, /*block_scales=*/false);
-    };
-    f.ns = {1, 512};
-    f.impl_n1 = "gemv_packed_i2_s_i8_s";
-    f.impl_gemm = "gemm_packed_i2_s_i8_s";
     out.push_back(f);
   }
-  {
-    GemvFormat f;
-    f.weight = "q8_0";
-    f.layout = "rowmajor";
-    f.act = "q8_0";
-    f.row_bytes = [](size_t k) { return k / BlockQ8_0::kElements * sizeof(BlockQ8_0); };
-    f.fill = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
-      auto* b = reinterpret_cast<BlockQ8_0*>(rows);
-      for (size_t i = 0; i < m * (k / BlockQ8_0::kElements); ++i) {
-        for (auto& q : b[i].qs) q = static_cast<int8_t>(rng());
-        b[i].d = fp32_to_fp16(std::ldexp(0.5f + static_cast<float>(rng() % 1024) / 2048.0f, -7));
-      }
-    };
-    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
-      dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), o, k);
-    };
-    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
-    f.prepare_act = [](const float* x, size_t n, size_t k) {
-      std::vector<BlockQ8_0> q(n * k / BlockQ8_0::kElements);
-      const size_t nb = k / BlockQ8_0::kElements;
-      for (size_t t = 0; t < n; ++t) quantize_row_q8_0(x + t * k, q.data() + t * nb, k);
-      Activations a;
-      a.dequant.resize(n * k);
-      dequantize_row_q8_0(q.data(), a.dequant.data(), n * k);
-      a.kernel = copy_of(reinterpret_cast<const uint8_t*>(q.data()), q.size() * sizeof(BlockQ8_0));
-      return a;
-    };
-    f.rows = [f](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
-                 size_t rb, size_t re) {
-      rowmajor_rows([](const GemvArgs& args, size_t b, size_t e) { cpu::gemv_q8_0_q8_0(args, b, e); },
-                    f.row_bytes(k), f.row_bytes(k), w, a, m, k, n, y, rb, re);
-    };
-    f.ns = {1};  // no Q8_0 GEMM: n > 1 would be a loop of GEMVs
-    f.impl_n1 = "gemv_q8_0_q8_0";
-    f.impl_gemm = "";
-    out.push_back(f);
-  }
-  {
-    GemvFormat f;
-    f.weight = "f16";
-    f.layout = "rowmajor";
-    f.act = "f32";
-    f.row_bytes = [](size_t k) { return k * sizeof(uint16_t); };
-    f.fill = [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
-      std::normal_distribution<float> nd(0.0f, 0.05f);
-      auto* h = reinterpret_cast<uint16_t*>(rows);
-      for (size_t i = 0; i < m * k; ++i) h[i] = fp32_to_fp16(nd(rng));
-    };
-    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
-      dequantize_row_f16(reinterpret_cast<const uint16_t*>(row), o, k);
-    };
-    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
-    f.prepare_act = [](const float* x, size_t n, size_t k) {
-      Activations a;
-      a.dequant.assign(x, x + n * k);
-      a.kernel = copy_of(reinterpret_cast<const uint8_t*>(x), n * k * sizeof(float));
-      return a;
-    };
-    f.rows = [f](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
-                 size_t rb, size_t re) {
-      rowmajor_rows([](const GemvArgs& args, size_t b, size_t e) { cpu::gemv_f16_f32(args, b, e); },
-                    f.row_bytes(k), k * sizeof(float), w, a, m, k, n, y, rb, re);
-    };
-    f.ns = {1};
-    f.impl_n1 = "gemv_f16_f32";
-    f.impl_gemm = "";
-    out.push_back(f);
-  }
-  {
-    GemvFormat f;
-    f.weight = "q6_k";
-    f.layout = "rowmajor";
-    f.act = "q8_k";
-    f.row_bytes = [](size_t k) { return k / BlockQ6_K::kElements * sizeof(BlockQ6_K); };
-    f.fill = fill_q6_k;
-    f.dequant_row = [](const uint8_t* row, size_t k, float* o) {
-      dequantize_row_q6_k(reinterpret_cast<const BlockQ6_K*>(row), o, k);
-    };
-    f.pack = [f](const uint8_t* src, size_t m, size_t k) { return copy_of(src, m * f.row_bytes(k)); };
-    f.prepare_act = [](const float* x, size_t n, size_t k) { return q8_k_activations(x, n, k, false); };
-    f.rows = [f](const uint8_t* w, const Activations& a, size_t m, size_t k, size_t n, float* y,
-                 size_t rb, size_t re) {
-      rowmajor_rows([](const GemvArgs& args, size_t b, size_t e) { cpu::gemv_q6_k_q8_k(args, b, e); },
-                    f.row_bytes(k), k / BlockQ8_K::kElements * sizeof(BlockQ8_K), w, a, m, k, n, y, rb,
-                    re);
-    };
-    f.ns = {1};
-    f.impl_n1 = "gemv_q6_k_q8_k";
-    f.impl_gemm = "";
-    out.push_back(f);
-  }
+  out.push_back(rowmajor_format(
+      FormatId::Q8_0, "q8_0", cpu::gemv_q8_0_q8_0, "gemv_q8_0_q8_0", q8_0_row_bytes,
+      [](const float* x, size_t n, size_t k) {
+        std::vector<BlockQ8_0> q(n * k / BlockQ8_0::kElements);
+        const size_t nb = k / BlockQ8_0::kElements;
+        for (size_t t = 0; t < n; ++t) quantize_row_q8_0(x + t * k, q.data() + t * nb, k);
+        Activations a;
+        a.dequant.resize(n * k);
+        dequantize_row_q8_0(q.data(), a.dequant.data(), n * k);
+        a.kernel = copy_of(reinterpret_cast<const uint8_t*>(q.data()), q.size() * sizeof(BlockQ8_0));
+        return a;
+      },
+      [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+        auto* b = reinterpret_cast<BlockQ8_0*>(rows);
+        for (size_t i = 0; i < m * (k / BlockQ8_0::kElements); ++i) {
+          for (auto& q : b[i].qs) q = static_cast<int8_t>(rng());
+          b[i].d = fp32_to_fp16(std::ldexp(0.5f + static_cast<float>(rng() % 1024) / 2048.0f, -7));
+        }
+      }));
+  out.push_back(rowmajor_format(
+      FormatId::F16, "f32", cpu::gemv_f16_f32, "gemv_f16_f32", [](size_t k) { return k * sizeof(float); },
+      [](const float* x, size_t n, size_t k) {
+        Activations a;
+        a.dequant.assign(x, x + n * k);
+        a.kernel = copy_of(reinterpret_cast<const uint8_t*>(x), n * k * sizeof(float));
+        return a;
+      },
+      [](uint8_t* rows, size_t m, size_t k, std::mt19937_64& rng) {
+        std::normal_distribution<float> nd(0.0f, 0.05f);
+        auto* h = reinterpret_cast<uint16_t*>(rows);
+        for (size_t i = 0; i < m * k; ++i) h[i] = fp32_to_fp16(nd(rng));
+      }));
+  out.push_back(rowmajor_format(FormatId::Q6_K, "q8_k", cpu::gemv_q6_k_q8_k, "gemv_q6_k_q8_k", q8_k_row_bytes,
+                                q8_k_rowmajor, fill_q6_k));
   return out;
 }
 

@@ -7,6 +7,9 @@
 // as the exact integer result the peer produces on x86-64 (glibc, GCC/Clang),
 // which is where the golden vectors come from. On ARM the peers themselves
 // give different bytes for NaN inputs; TriX gives the x86 bytes everywhere.
+//
+// Also the formats' common prelude: the standard headers, the block structs
+// and fp16 conversions every format header uses, and the contraction guard.
 #pragma once
 
 #include <cmath>
@@ -16,6 +19,21 @@
 #include <string>
 
 #include "trix/core/error.h"
+#include "trix/core/fp16.h"
+#include "trix/formats/blocks.h"
+
+// Floating-point contraction off for the functions between BEGIN and END: in
+// C++ GCC fuses a * b + c into one FMA on FMA targets whatever the -std,
+// rounding once where the peers' reference code rounds twice, which gives
+// other bytes. Clang contracts only within one expression, and the format
+// headers write every float operation as its own statement.
+#if defined(__GNUC__) && !defined(__clang__)
+#define TRIX_FP_CONTRACT_OFF_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\"fp-contract=off\")")
+#define TRIX_FP_CONTRACT_OFF_END _Pragma("GCC pop_options")
+#else
+#define TRIX_FP_CONTRACT_OFF_BEGIN
+#define TRIX_FP_CONTRACT_OFF_END
+#endif
 
 namespace trix::detail {
 

@@ -40,20 +40,9 @@
 // once instead of twice); popped at the end.
 #pragma once
 
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <string>
-
-#include "trix/core/error.h"
-#include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+TRIX_FP_CONTRACT_OFF_BEGIN
 
 namespace trix {
 
@@ -167,6 +156,4 @@ inline void dequantize_row_i2_s(const uint8_t* row, float* y, size_t n) {
 
 }  // namespace trix
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+TRIX_FP_CONTRACT_OFF_END

@@ -4,16 +4,9 @@
 // one rounding each (no fused multiply-add: the pragma below, as in q4_k.h).
 #pragma once
 
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-
 #include "trix/formats/common.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+TRIX_FP_CONTRACT_OFF_BEGIN
 
 namespace trix::detail {
 
@@ -137,6 +130,4 @@ inline void requantize_with_min(const float* x, float d, float dm, int32_t nmax,
 
 }  // namespace trix::detail
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+TRIX_FP_CONTRACT_OFF_END

@@ -36,19 +36,9 @@
 // and computes the same min term from the codes, one activation format less.
 #pragma once
 
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#include "trix/core/fp16.h"
-#include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+TRIX_FP_CONTRACT_OFF_BEGIN
 
 namespace trix::detail {
 
@@ -196,6 +186,4 @@ struct Nibble32 {
   }                                                                                         \
   }  // namespace trix
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+TRIX_FP_CONTRACT_OFF_END

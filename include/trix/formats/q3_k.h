@@ -25,20 +25,11 @@
 //   return acc
 #pragma once
 
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-
-#include "trix/core/fp16.h"
-#include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 #include "trix/formats/q2_k.h"
 #include "trix/formats/q8_k.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+TRIX_FP_CONTRACT_OFF_BEGIN
 
 namespace trix {
 
@@ -218,6 +209,4 @@ inline float vec_dot_q3_k_q8_k(const BlockQ3_K* w, const BlockQ8_K* a, size_t n)
 
 }  // namespace trix
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+TRIX_FP_CONTRACT_OFF_END

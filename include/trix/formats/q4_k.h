@@ -26,20 +26,11 @@
 // and every float operation here is its own statement).
 #pragma once
 
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-
-#include "trix/core/fp16.h"
-#include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 #include "trix/formats/kquant.h"
 #include "trix/formats/q8_k.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+TRIX_FP_CONTRACT_OFF_BEGIN
 
 namespace trix {
 
@@ -231,6 +222,4 @@ inline float vec_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t n)
 
 }  // namespace trix
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+TRIX_FP_CONTRACT_OFF_END

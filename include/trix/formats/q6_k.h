@@ -26,20 +26,10 @@
 // and every float operation here is its own statement).
 #pragma once
 
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#include "trix/core/fp16.h"
-#include "trix/formats/blocks.h"
 #include "trix/formats/common.h"
 #include "trix/formats/q8_k.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+TRIX_FP_CONTRACT_OFF_BEGIN
 
 namespace trix {
 
@@ -248,6 +238,4 @@ inline float vec_dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t n)
 
 }  // namespace trix
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
+TRIX_FP_CONTRACT_OFF_END
