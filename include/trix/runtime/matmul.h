@@ -55,6 +55,7 @@ struct PreparedWeight {
 // huge pages) and are no longer read from where they were; the GGUF loader
 // drops them from the process (GgufReader::release_pages), so that resident
 // memory holds one copy of each weight, not the file's and the prepared one.
+// prepare_model may call it from several threads at once.
 using ReleaseSource = std::function<void(const void* data, size_t bytes)>;
 
 // Readies `w` as its format's traits say (FormatTraits::prepare): packed4
