@@ -84,8 +84,12 @@ int main(int argc, char** argv) {
     if (out.empty()) throw trix::Error("no output file given (usage: --type tq2_0 --layers 30 out.gguf)");
     trix::check_output_path(out);  // a directory, device or FIFO: refused before the work
     if (type.empty()) type = published ? "i2_s" : "tq2_0";
+    // Known formats other than these four are refused here too, naming the flag.
     const trix::FormatInfo* f = trix::find_format(type);
-    if (!f) throw trix::Error("--type '" + type + "': expected tq2_0, tq1_0, i2_s or f32");
+    if (!f || (f->id != trix::FormatId::TQ2_0 && f->id != trix::FormatId::TQ1_0 &&
+               f->id != trix::FormatId::I2_S && f->id != trix::FormatId::F32)) {
+      throw trix::Error("--type '" + type + "': expected tq2_0, tq1_0, i2_s or f32");
+    }
     const trix::FormatId format = f->id;
     if (small) o = trix::SyntheticBitnetOptions::small(format);
     o.weight_format = format;
