@@ -53,11 +53,9 @@
 namespace {
 
 namespace fs = std::filesystem;
-using trix::Decoder;
 using trix::FormatId;
 using trix::GgufReader;
 using trix::LoadedModel;
-using trix::RuntimeShape;
 
 fs::path temp_path(const std::string& name) {
   return fs::temp_directory_path() / ("trix_user_quants_" + std::to_string(::getpid()) + "_" + name);
@@ -118,8 +116,8 @@ double relative_logit_error(const LoadedModel& f32, const LoadedModel& q, int32_
   std::vector<int32_t> prompt = {first};
   prompt.insert(prompt.end(), then.begin(), then.begin() + static_cast<std::ptrdiff_t>(std::min(n - 1, then.size())));
   trix::ThreadPool pool(2);
-  Decoder<RuntimeShape> a(RuntimeShape::from(f32.config), f32.weights, pool);
-  Decoder<RuntimeShape> b(RuntimeShape::from(q.config), q.weights, pool);
+  trix::Decoder<trix::RuntimeShape> a(trix::RuntimeShape::from(f32.config), f32.weights, pool);
+  trix::Decoder<trix::RuntimeShape> b(trix::RuntimeShape::from(q.config), q.weights, pool);
   double worst = 0;
   for (int32_t tok : prompt) {
     const auto la = a.decode(tok);
