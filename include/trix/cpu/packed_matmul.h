@@ -136,17 +136,17 @@ inline void packed_matmul_i8_s(ThreadPool& pool, const PackedTernaryView& w, con
 // ------------------------------------------------------------ rows as stored
 
 // Rows [0, rows) of one GEMV split into one contiguous range per pool
-// thread, aligned to kRowStep (the kernel spec's rows_per_step, or 1 for a
+// thread, aligned to row_step (the kernel spec's rows_per_step, or 1 for a
 // kernel that computes one row at a time), so the kernel's row steps are
 // the same whatever the split.
-template <size_t kRowStep = 1, class Kernel>
-void parallel_rows(ThreadPool& pool, const GemvArgs& args, Kernel&& kernel) {
-  static_assert(kRowStep >= 1);
-  const size_t n_steps = (args.rows + kRowStep - 1) / kRowStep;
+template <class Kernel>
+void parallel_rows(ThreadPool& pool, const GemvArgs& args, size_t row_step, Kernel&& kernel) {
+  assert(row_step >= 1);
+  const size_t n_steps = (args.rows + row_step - 1) / row_step;
   const size_t n_tasks = std::min(pool.num_threads(), n_steps);
   pool.parallel_for(n_tasks, [&](size_t task, size_t) {
     const auto [b, e] = ThreadPool::chunk(n_steps, n_tasks, task);
-    kernel(args, kRowStep * b, std::min<size_t>(kRowStep * e, args.rows));
+    kernel(args, row_step * b, std::min<size_t>(row_step * e, args.rows));
   });
 }
 

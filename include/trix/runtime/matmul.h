@@ -63,8 +63,7 @@ using ReleaseSource = std::function<void(const void* data, size_t bytes)>;
 // huge-page copy of the rows (Q6_K, Q5_K, Q4_K), or nothing; hands what it
 // copied to `release` (the huge-page copy in 16 MiB steps, so the file's
 // pages and the copy of a 269 MB output matrix are never both resident).
-// Precondition:
-// validated shapes (row_bytes() > 0).
+// Precondition: validated shapes (row_bytes() > 0).
 inline PreparedWeight prepare_weight(const WeightView& w, const ReleaseSource& release = {}) {
   PreparedWeight p;
   p.view = w;
@@ -130,16 +129,10 @@ inline void row_gemv_matmul(ThreadPool& pool, const cpu::RowGemvKernel& kernel, 
     }
     acts = base;
   }
-  const size_t step = kernel.rows_per_step;
-  const size_t n_steps = (rows + step - 1) / step;
-  const size_t n_tasks = std::min(pool.num_threads(), n_steps);
   for (size_t t = 0; t < n_tok; ++t) {
     const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), acts + t * stride, cols, y + t * rows,
                         rows};
-    pool.parallel_for(n_tasks, [&](size_t task, size_t) {
-      const auto [b, e] = ThreadPool::chunk(n_steps, n_tasks, task);
-      kernel.run(args, step * b, std::min(step * e, rows));
-    });
+    cpu::parallel_rows(pool, args, kernel.rows_per_step, kernel.run);
   }
 }
 
