@@ -10,7 +10,7 @@
 #   5. installs TriX and builds + runs tests/consumer against the package
 #   6. cross-builds the kernel tests for aarch64 and runs them under qemu
 #   7. builds the libFuzzer targets and the kernels (clang, ASan+UBSan), runs each for
-#      $TRIX_FUZZ_SECONDS (default 60) on its seed corpus (tests/fuzz/ci.sh)
+#      $TRIX_FUZZ_SECONDS (default 30) on its seed corpus (tests/fuzz/ci.sh)
 # Options: TRIX_SKIP_RELEASE=1 / TRIX_SKIP_CROSS=1 / TRIX_SKIP_FUZZ=1 skip
 # steps 3 / 6 / 7 locally (the fuzz step is never skipped under CI=true).
 set -euo pipefail
@@ -20,6 +20,14 @@ TRIX_WITH_CROSS=1 bash cmake/install-deps.sh
 
 passed=0
 failed=0
+# step "<title>": prints the title and how long the previous step took, so a
+# CI log shows where its time goes (CI has a time budget).
+step_start=$SECONDS
+step() {
+  echo "   (took $((SECONDS - step_start)) s; $SECONDS s so far)"
+  step_start=$SECONDS
+  echo "== $1"
+}
 run_ctest() {  # run_ctest <preset>
   local log
   log=$(mktemp)
@@ -56,7 +64,7 @@ run_ctest() {  # run_ctest <preset>
   fi
 }
 
-echo "== 1. specs -> generated/ is up to date"
+step "1. specs -> generated/ is up to date"
 cmake --preset dev -DTRIX_REGENERATE=OFF >/dev/null
 cmake --build --preset dev --target trix-gen
 gen_tmp=$(mktemp -d)
@@ -69,21 +77,21 @@ if ! diff -r "$gen_tmp" generated; then
   exit 1
 fi
 
-echo "== 2. dev preset: Debug + ASan + UBSan, -Werror"
+step "2. dev preset: Debug + ASan + UBSan, -Werror"
 cmake --build --preset dev
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest dev
 
 if [[ "${TRIX_SKIP_RELEASE:-0}" != 1 ]]; then
-  echo "== 3. release preset: -O3, -Werror"
+  step "3. release preset: -O3, -Werror"
   cmake --preset release >/dev/null
   cmake --build --preset release
   run_ctest release
 fi
 
-echo "== 4. nvcc compile gate"
+step "4. nvcc compile gate"
 bash tests/cuda/nvcc_gate.sh
 
-echo "== 5. consumer project against the installed package"
+step "5. consumer project against the installed package"
 prefix="$gen_tmp/prefix"
 build_for_install=build/dev
 [[ -d build/release ]] && build_for_install=build/release
@@ -94,12 +102,12 @@ cmake --build "$gen_tmp/consumer"
 "$gen_tmp/consumer/trix_consumer"
 
 if [[ "${TRIX_SKIP_CROSS:-0}" != 1 && -f tests/aarch64/run.sh ]]; then
-  echo "== 6. aarch64 (NEON, SVE) under qemu"
+  step "6. aarch64 (NEON, SVE) under qemu"
   bash tests/aarch64/run.sh
 fi
 
 if [[ "${TRIX_SKIP_FUZZ:-0}" != 1 || "${CI:-}" == true ]]; then
-  echo "== 7. fuzzers (libFuzzer, ASan+UBSan), ${TRIX_FUZZ_SECONDS:-60} s each"
+  step "7. fuzzers (libFuzzer, ASan+UBSan), ${TRIX_FUZZ_SECONDS:-30} s each"
   fuzz_log="$gen_tmp/fuzz.log"
   if ! bash tests/fuzz/ci.sh 2>&1 | tee "$fuzz_log"; then
     echo "tests: $passed passed, $((failed + 1)) failed"
@@ -108,4 +116,5 @@ if [[ "${TRIX_SKIP_FUZZ:-0}" != 1 || "${CI:-}" == true ]]; then
   passed=$((passed + $(grep -c ' ok$' "$fuzz_log")))
 fi
 
+step "done"
 echo "tests: $passed passed, $failed failed"

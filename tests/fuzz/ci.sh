@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI fuzz step: builds every libFuzzer target (tests/fuzz/fuzz_<name>.cc) with
 # clang, ASan+UBSan and -Werror in build/fuzz, then runs each for
-# $TRIX_FUZZ_SECONDS (default 60) on a temporary copy of its seed corpus
+# $TRIX_FUZZ_SECONDS (default 30) on a temporary copy of its seed corpus
 # (tests/fuzz/corpus/<name>/), $TRIX_FUZZ_PARALLEL (default 2) at a time.
 # Exits non-zero on any crash, leak, timeout or out-of-memory, and prints the
 # executions per target. The same clang build also compiles trix_cpu (every
@@ -11,7 +11,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${TRIX_FUZZ_BUILD_DIR:-$root/build/fuzz}
-seconds=${TRIX_FUZZ_SECONDS:-60}
+seconds=${TRIX_FUZZ_SECONDS:-30}
 parallel=${TRIX_FUZZ_PARALLEL:-2}
 
 if ! command -v clang++ >/dev/null; then
