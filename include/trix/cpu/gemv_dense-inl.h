@@ -8,7 +8,10 @@
 //   products are widened to int16 (|w * a| <= 128 * 128 = 16384) and summed
 //   pairwise into int32 (ReorderWidenMulAccumulate: vpmaddwd, smlal); a
 //   block's |isum| <= 32 * 16384 = 2^19, exact in float. kRowsPerStep rows
-//   share each activation block's load and scale.
+//   share each activation block's load and scale. aarch64 NEON and SVE: each
+//   block's isum from trix/cpu/arm_dot-inl.h's DotTotal32 (sdot or vmull +
+//   vpadal on NEON, svdot on SVE), four rows' float steps in one AdvSIMD
+//   vector (lane i: row i; the same fma per row).
 // GemvQ4_0Q8_0Rows: Q4_0 weight rows x one Q8_0 activation row, bit for bit
 //   trix::vec_dot_q4_0_q8_0 per row. AVX2 / AVX-512: unsigned nibbles times
 //   the activations with vpmaddubsw, minus 8 * sum a, four blocks reduced
@@ -45,9 +48,14 @@
 #include "trix/kernels/gemv_args.h"
 #include "trix/kernels/gemv_f16_f32_ref.h"
 #include "trix/kernels/lanes16.h"
+// Per-target helper with its own toggle guard (before target_begin-inl.h).
+#include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
+#include "trix/cpu/arm_features.h"
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
 #include <immintrin.h>
+#elif TRIX_ARM_BYTES_TARGET
+#include <arm_neon.h>
 #endif
 
 #define TRIX_TARGET_QUIET_MAYBE_UNINITIALIZED
@@ -210,10 +218,59 @@ inline void GemvSym32Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row
 #endif
 }
 
+#if TRIX_ARM_BYTES_TARGET
+#if HWY_TARGET == HWY_NEON
+TRIX_ARM_DOTPROD_BEGIN  // NeonBytes<true> inlines sdot (see arm_dot-inl.h)
+#endif
+// Q8_0 rows 4 at a time with byte-dot steps B (a last group of fewer rows
+// repeats its last row and stores only its own).
+template <class B>
+inline void GemvQ8_0RowsArm(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  const auto* x = static_cast<const BlockQ8_0*>(args.x);
+  const auto* w_base = static_cast<const uint8_t*>(args.w);
+  const size_t nb = args.k / BlockQ8_0::kElements;
+  for (size_t r = row_begin; r < row_end; r += 4) {
+    const size_t R = std::min<size_t>(4, row_end - r);
+    const BlockQ8_0* rows[4];
+    for (size_t i = 0; i < 4; ++i) {
+      rows[i] = reinterpret_cast<const BlockQ8_0*>(w_base + (r + std::min(i, R - 1)) * args.w_row_bytes);
+    }
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (size_t b = 0; b < nb; ++b) {
+      alignas(16) int32_t isum[4];
+      alignas(16) float dw[4];
+#pragma GCC unroll 4
+      for (size_t i = 0; i < 4; ++i) {
+        isum[i] = B::DotTotal32(rows[i][b].qs, x[b].qs);
+        dw[i] = fp16_to_fp32(rows[i][b].d);
+      }
+      const float32x4_t scale = vmulq_n_f32(vld1q_f32(dw), fp16_to_fp32(x[b].d));
+      acc = vfmaq_f32(acc, vcvtq_f32_s32(vld1q_s32(isum)), scale);
+    }
+    alignas(16) float y[4];
+    vst1q_f32(y, acc);
+    for (size_t i = 0; i < R; ++i) args.y[r + i] = y[i];
+  }
+}
+#if HWY_TARGET == HWY_NEON
+TRIX_ARM_DOTPROD_END
+#endif
+#endif  // TRIX_ARM_BYTES_TARGET
+
 template <size_t kRowsPerStep>
 inline void GemvQ8_0Q8_0Rows(const GemvArgs& args, size_t row_begin, size_t row_end) {
 #if HWY_TARGET == HWY_AVX3_DL
   row_begin = GemvQ8_0Rows16(args, row_begin, row_end);  // the rest below
+#elif HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+  if (arm_has_dotprod()) {
+    GemvQ8_0RowsArm<arm_dot::NeonBytes<true>>(args, row_begin, row_end);
+  } else {
+    GemvQ8_0RowsArm<arm_dot::NeonBytes<false>>(args, row_begin, row_end);
+  }
+  return;
+#elif TRIX_ARM_BYTES_TARGET
+  GemvQ8_0RowsArm<arm_dot::SveBytes>(args, row_begin, row_end);
+  return;
 #endif
   GemvSym32Q8_0Rows<BlockQ8_0, kRowsPerStep>(args, row_begin, row_end);
 }
