@@ -39,3 +39,11 @@ inline bool arm_has_dotprod() {
   _Pragma("GCC push_options") _Pragma("GCC target(\"arch=armv8.2-a+dotprod\")")
 #define TRIX_ARM_DOTPROD_END _Pragma("GCC pop_options")
 #endif
+
+// In per-target code (after hwy/highway.h): whether the target being
+// compiled is one that trix/cpu/arm_dot-inl.h gives byte-dot helpers to
+// (Highway's NEON or SVE targets on aarch64).
+#define TRIX_ARM_BYTES_TARGET                                                         \
+  (HWY_ARCH_ARM_A64 && (HWY_TARGET == HWY_NEON || HWY_TARGET == HWY_SVE ||            \
+                        HWY_TARGET == HWY_SVE2 || HWY_TARGET == HWY_SVE_256 ||        \
+                        HWY_TARGET == HWY_SVE2_128))

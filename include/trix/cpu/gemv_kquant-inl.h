@@ -32,8 +32,16 @@
 // GemvQ5KQ8KRows: Q5_K rows x one Q8_K row, the "q5k lanes16" contract of
 //   trix/kernels/gemv_q5_k_q8_k_ref.h: the Q4_K kernel with each code's
 //   fifth bit (from qh) ORed in at bit 4 (|pair| <= 2 * 31 * 128).
-// Other targets (SSE4, NEON, SVE, EMU128, SCALAR) run the references' own
-// loop per row: correct everywhere, fast on x86 with AVX2 or AVX-512.
+// aarch64 NEON and SVE: the same contracts on 16-byte steps
+//   (trix/cpu/arm_dot-inl.h's NeonBytes / SveBytes): lanes 4t..4t+3 of a
+//   block are the 4-byte dots of elements 64 m + 16 t + (0..15), m < 4,
+//   which share one sub-block (Q6_K: 4 m + t; Q4_K/Q5_K: 2 m + t / 2), so
+//   each 16-byte dot (sdot / svdot, or vmull + vpadal without dotprod; a
+//   pair of products <= 2 * 63 * 128) is scaled by one scalar in int32.
+//   The offsets (Q6_K's -32 sc bsums, Q4_K's mins bsums) and the float
+//   steps are AdvSIMD code, part of every aarch64 CPU and so shared by both.
+// Other targets (SSE4, EMU128, SCALAR) run the references' own loop per
+// row.
 #if defined(TRIX_CPU_GEMV_KQUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef TRIX_CPU_GEMV_KQUANT_INL_H_
 #undef TRIX_CPU_GEMV_KQUANT_INL_H_
@@ -54,9 +62,14 @@
 #include "trix/kernels/gemv_q5_k_q8_k_ref.h"
 #include "trix/kernels/gemv_q6_k_q8_k_ref.h"
 #include "trix/kernels/lanes16.h"
+// Per-target helper with its own toggle guard (before target_begin-inl.h).
+#include "trix/cpu/arm_dot-inl.h"  // IWYU pragma: keep
+#include "trix/cpu/arm_features.h"
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX2
 #include <immintrin.h>
+#elif TRIX_ARM_BYTES_TARGET
+#include <arm_neon.h>
 #endif
 
 #include "trix/cpu/target_begin-inl.h"  // Highway's attributes; AVX3_DL: +avx512vnni
@@ -77,13 +90,25 @@ HWY_INLINE void PrefetchBlock(const Block* wb) {
 
 // The 8 sub-block scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K
 // block, trix::detail::q4_k_scale_min's values, unpacked 4 at a time.
-HWY_INLINE void Q4KScalesMins(const uint8_t* scales, uint8_t (&out)[16]) {
+inline void Q4KScalesMins(const uint8_t* scales, uint8_t (&out)[16]) {
   uint32_t u[3];
   std::memcpy(u, scales, 12);
   constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
   const uint32_t v[4] = {u[0] & k6, (u[2] & k4) | (((u[0] >> 6) & k2) << 4),  // scales 0-3, 4-7
                          u[1] & k6, ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4)};  // mins
   std::memcpy(out, v, 16);
+}
+
+// y[r] = row(W row r, x, k / 256) for r in [row_begin, row_end): W rows of
+// Block at args.w + r * args.w_row_bytes, x args.k / 256 Q8_K blocks.
+template <class Block, class RowFn>
+HWY_INLINE void ForEachKQuantRow(const GemvArgs& args, size_t row_begin, size_t row_end, RowFn row) {
+  const auto* x = static_cast<const BlockQ8_K*>(args.x);
+  const auto* w_base = static_cast<const uint8_t*>(args.w);
+  const size_t nb = args.k / Block::kElements;
+  for (size_t r = row_begin; r < row_end; ++r) {
+    args.y[r] = row(reinterpret_cast<const Block*>(w_base + r * args.w_row_bytes), x, nb);
+  }
 }
 
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3
@@ -358,6 +383,149 @@ inline float K4Row(const Block* w, const BlockQ8_K* x, size_t nb) {
   return lanes16_combine(lanes);
 }
 
+#elif TRIX_ARM_BYTES_TARGET
+
+// The NEON instances inline sdot: compiled with +dotprod (see arm_dot-inl.h);
+// the SVE targets keep Highway's +sve.
+#if HWY_TARGET == HWY_NEON
+TRIX_ARM_DOTPROD_BEGIN
+#endif
+
+// As the x86 PrefetchBlock (defined here: the NEON region's target
+// options differ from Highway's, and GCC inlines only into a superset).
+template <size_t kPrefetchBytes, class Block>
+HWY_INLINE void PrefetchBlock(const Block* wb) {
+  const char* p = reinterpret_cast<const char*>(wb) + kPrefetchBytes;
+  for (size_t i = 0; i < sizeof(Block); i += 64) __builtin_prefetch(p + i, 0, 3);
+}
+
+// Lanes 4t..4t+3 of a Q6_K block's s_l before the -32 offset, for t < 4, in
+// s[4t ..]. Element 64 m + 16 t + i is in the 128-element half n = m / 2,
+// group g = 2 (m % 2) + t / 2 (ql nibble g / 2 of ql[64 n + 32 (g % 2) + l],
+// qh bits 2g of qh[32 n + l]) with l = 16 (t % 2) + i.
+template <class B>
+HWY_INLINE void Q6KBlockLanes(const BlockQ6_K& w, const BlockQ8_K& x, int32_t (&s)[16]) {
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) {
+    auto sum = B::Zero();
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) {
+      const int n = m / 2, g = 2 * (m % 2) + t / 2, h = t % 2;
+      const auto low_byte = B::Load(w.ql + 64 * n + 32 * (g % 2) + 16 * h);
+      const auto low = g < 2 ? B::And(low_byte, 0x0F) : B::ShiftRight(low_byte, 4);
+      const auto high = B::ShiftLeft(B::And(B::ShiftRight(B::Load(w.qh + 32 * n + 16 * h), 2 * g), 3), 4);
+      sum = B::MulAdd(sum, B::Dot4(B::Zero(), B::Or(low, high), x.qs + 64 * m + 16 * t), w.scales[4 * m + t]);
+    }
+    B::Store(sum, s + 4 * t);
+  }
+}
+
+// Lanes 4t..4t+3 of a Q4_K (or Q5_K) block's s_l, in s[4t ..]: element
+// 64 m + 16 t + i is nibble t / 2 of qs[32 m + 16 (t % 2) + i] (Q5_K: fifth
+// bit 2 m + t / 2 of qh[16 (t % 2) + i]), sub-block 2 m + t / 2.
+template <class B, class Block>
+HWY_INLINE void K4BlockLanes(const Block& w, const uint8_t (&sm)[16], const BlockQ8_K& x, int32_t (&s)[16]) {
+  constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) {
+    auto sum = B::Zero();
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) {
+      const auto byte = B::Load(w.qs + 32 * m + 16 * (t % 2));
+      auto code = t < 2 ? B::And(byte, 0x0F) : B::ShiftRight(byte, 4);
+      if constexpr (kFive) {
+        const auto bit = B::And(B::ShiftRight(B::Load(w.qh + 16 * (t % 2)), 2 * m + t / 2), 1);
+        code = B::Or(code, B::ShiftLeft(bit, 4));
+      }
+      sum = B::MulAdd(sum, B::Dot4(B::Zero(), code, x.qs + 64 * m + 16 * t), sm[2 * m + t / 2]);
+    }
+    B::Store(sum, s + 4 * t);
+  }
+}
+
+// a[2j] b[2j] + a[2j + 1] b[2j + 1] in lane j (j < 4), exact.
+HWY_INLINE int32x4_t PairProducts(int16x8_t a, int16x8_t b) {
+  return vpaddq_s32(vmull_s16(vget_low_s16(a), vget_low_s16(b)), vmull_high_s16(a, b));
+}
+
+HWY_INLINE float CombineQuarters(const float32x4_t (&acc)[4]) {
+  alignas(16) float lanes[16];
+  for (int t = 0; t < 4; ++t) vst1q_f32(lanes + 4 * t, acc[t]);
+  return lanes16_combine(lanes);
+}
+
+template <class B, size_t kPrefetchBytes>
+inline float Q6KRowArm(const BlockQ6_K* w, const BlockQ8_K* x, size_t nb) {
+  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+  for (size_t b = 0; b < nb; ++b) {
+    const BlockQ6_K& wb = w[b];
+    const BlockQ8_K& xb = x[b];
+    PrefetchBlock<kPrefetchBytes>(&wb);
+    alignas(16) int32_t s[16];
+    Q6KBlockLanes<B>(wb, xb, s);
+    // Lanes 0..7: sc[2l] bsums[2l] + sc[2l + 1] bsums[2l + 1], times 32 below.
+    const int32x4_t offset[2] = {
+        PairProducts(vmovl_s8(vld1_s8(wb.scales)), vld1q_s16(xb.bsums)),
+        PairProducts(vmovl_s8(vld1_s8(wb.scales + 8)), vld1q_s16(xb.bsums + 8))};
+    const float32x4_t d = vdupq_n_f32(fp16_to_fp32(wb.d) * xb.d);
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      int32x4_t v = vld1q_s32(s + 4 * t);
+      if (t < 2) v = vsubq_s32(v, vshlq_n_s32(offset[t], 5));
+      acc[t] = vfmaq_f32(acc[t], vcvtq_f32_s32(v), d);
+    }
+  }
+  return CombineQuarters(acc);
+}
+
+template <class B, size_t kPrefetchBytes, class Block>
+inline float K4RowArm(const Block* w, const BlockQ8_K* x, size_t nb) {
+  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+  for (size_t b = 0; b < nb; ++b) {
+    const Block& wb = w[b];
+    const BlockQ8_K& xb = x[b];
+    PrefetchBlock<kPrefetchBytes>(&wb);
+    alignas(16) uint8_t sm[16];
+    Q4KScalesMins(wb.scales, sm);
+    alignas(16) int32_t s[16];
+    K4BlockLanes<B>(wb, sm, xb, s);
+    // -t_l: lanes 0..7 min l times bsums 2l + 2l + 1 (pair sums <= 4096 fit
+    // int16), lanes 8..15 zero.
+    const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(sm + 8)));
+    const int16x8_t bsum_pairs = vpaddq_s16(vld1q_s16(xb.bsums), vld1q_s16(xb.bsums + 8));
+    const int32x4_t neg_t[4] = {vnegq_s32(vmull_s16(vget_low_s16(mins), vget_low_s16(bsum_pairs))),
+                                vnegq_s32(vmull_high_s16(mins, bsum_pairs)), vdupq_n_s32(0), vdupq_n_s32(0)};
+    const float32x4_t d = vdupq_n_f32(fp16_to_fp32(wb.d) * xb.d);
+    const float32x4_t dmin = vdupq_n_f32(fp16_to_fp32(wb.dmin) * xb.d);
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      acc[t] = vfmaq_f32(acc[t], vcvtq_f32_s32(vld1q_s32(s + 4 * t)), d);
+      acc[t] = vfmaq_f32(acc[t], vcvtq_f32_s32(neg_t[t]), dmin);
+    }
+  }
+  return CombineQuarters(acc);
+}
+
+// Rows [row_begin, row_end) as GemvKQuantRows, with byte-dot steps B.
+// (Not ForEachKQuantRow: see PrefetchBlock.)
+template <class B, class Block, size_t kPrefetchBytes>
+inline void KQuantRowsArm(const GemvArgs& args, size_t row_begin, size_t row_end) {
+  const auto* x = static_cast<const BlockQ8_K*>(args.x);
+  const size_t nb = args.k / Block::kElements;
+  for (size_t r = row_begin; r < row_end; ++r) {
+    const auto* w = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(args.w) + r * args.w_row_bytes);
+    if constexpr (std::is_same_v<Block, BlockQ6_K>) {
+      args.y[r] = Q6KRowArm<B, kPrefetchBytes>(w, x, nb);
+    } else {
+      args.y[r] = K4RowArm<B, kPrefetchBytes>(w, x, nb);
+    }
+  }
+}
+
+#if HWY_TARGET == HWY_NEON
+TRIX_ARM_DOTPROD_END
+#endif
+
 #else
 
 template <size_t kPrefetchBytes>
@@ -395,13 +563,19 @@ inline float KQuantRow(const BlockQ5_K* w, const BlockQ8_K* x, size_t nb) {
 // k % 256 == 0.
 template <class Block, size_t kPrefetchBytes>
 inline void GemvKQuantRows(const GemvArgs& args, size_t row_begin, size_t row_end) {
-  const auto* x = static_cast<const BlockQ8_K*>(args.x);
-  const auto* w_base = static_cast<const uint8_t*>(args.w);
-  const size_t nb = args.k / Block::kElements;
-  for (size_t r = row_begin; r < row_end; ++r) {
-    const auto* row = reinterpret_cast<const Block*>(w_base + r * args.w_row_bytes);
-    args.y[r] = detail::KQuantRow<kPrefetchBytes>(row, x, nb);
+#if HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+  if (arm_has_dotprod()) {
+    detail::KQuantRowsArm<arm_dot::NeonBytes<true>, Block, kPrefetchBytes>(args, row_begin, row_end);
+  } else {
+    detail::KQuantRowsArm<arm_dot::NeonBytes<false>, Block, kPrefetchBytes>(args, row_begin, row_end);
   }
+#elif TRIX_ARM_BYTES_TARGET
+  detail::KQuantRowsArm<arm_dot::SveBytes, Block, kPrefetchBytes>(args, row_begin, row_end);
+#else
+  detail::ForEachKQuantRow<Block>(args, row_begin, row_end, [](const Block* w, const BlockQ8_K* x, size_t nb) {
+    return detail::KQuantRow<kPrefetchBytes>(w, x, nb);
+  });
+#endif
 }
 
 template <size_t kPrefetchBytes>
