@@ -480,4 +480,7 @@ inline void AttentionHeadF16(const float* q, const uint16_t* keys, const uint16_
 }  // namespace trix::cpu
 HWY_AFTER_NAMESPACE();
 
+// The sparse-lookup FFN's ops use the detail helpers above.
+#include "trix/cpu/sparse_lookup-inl.h"
+
 #endif  // TRIX_CPU_OPS_INL_H_
