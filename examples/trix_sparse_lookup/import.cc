@@ -31,7 +31,9 @@ int64_t parse_int(std::string_view flag, const std::string& v) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != v.size() || n <= 0) throw trix::Error(std::string(flag) + ": expected a positive integer, got '" + v + "'");
+  if (used != v.size() || n <= 0) {
+    throw trix::Error(std::string(flag) + ": expected a positive integer, got '" + v + "'");
+  }
   return n;
 }
 
@@ -59,7 +61,9 @@ int main(int argc, char** argv) {
         } catch (const std::exception&) {
           used = 0;
         }
-        if (used != v.size() || !(opt.norm_eps > 0.0f)) throw trix::Error("--eps: expected a positive number, got '" + v + "'");
+        if (used != v.size() || !(opt.norm_eps > 0.0f)) {
+          throw trix::Error("--eps: expected a positive number, got '" + v + "'");
+        }
       } else if (a == "--name") {
         opt.name = value();
       } else if (a == "-h" || a == "--help") {

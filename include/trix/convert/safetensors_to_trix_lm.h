@@ -121,7 +121,8 @@ inline TrixLmImportShape trix_lm_import_shape(const SafetensorsReader& st, const
     while (k < s.tiles && v[static_cast<size_t>(k)] == 0) ++k;
     for (int64_t t = 0; t < s.tiles; ++t) {
       if (v[static_cast<size_t>(t)] != t / k) {
-        throw Error(st.name() + ": tensor '" + ca->name + "' (offset " + std::to_string(ca->file_offset + 8 * static_cast<uint64_t>(t)) +
+        const uint64_t at = ca->file_offset + 8 * static_cast<uint64_t>(t);
+        throw Error(st.name() + ": tensor '" + ca->name + "' (offset " + std::to_string(at) +
                     ") is not arange(tiles) // tiles_per_cluster at element " + std::to_string(t));
       }
     }

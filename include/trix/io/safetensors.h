@@ -110,7 +110,9 @@ class SafetensorsReader {
   }
 
   void parse(std::span<const uint8_t> bytes) {
-    if (bytes.size() < 8) fail(0, "file of " + std::to_string(bytes.size()) + " bytes, too short for the 8-byte header length");
+    if (bytes.size() < 8) {
+      fail(0, "file of " + std::to_string(bytes.size()) + " bytes, too short for the 8-byte header length");
+    }
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[static_cast<size_t>(i)];
     if (n < 2 || n > bytes.size() - 8 || n > (uint64_t{100} << 20)) {

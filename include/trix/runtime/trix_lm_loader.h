@@ -62,7 +62,9 @@ inline TrixLmConfig trix_lm_gguf_config(const GgufReader& r) {
 inline TrixLmWeights trix_lm_gguf_weights(const GgufReader& r, const TrixLmConfig& c) {
   namespace g = trix_lm_gguf;
   const int64_t d = c.dim;
-  const auto vec = [&](const char* role, int64_t n, int64_t layer = 0) { return gguf_norm(r, g::tensor_name(role, layer), n); };
+  const auto vec = [&](const char* role, int64_t n, int64_t layer = 0) {
+    return gguf_norm(r, g::tensor_name(role, layer), n);
+  };
   const auto mat = [&](const char* role, int64_t rows, int64_t cols, int64_t layer = 0) {
     return gguf_weight(r, g::tensor_name(role, layer), rows, cols);
   };
