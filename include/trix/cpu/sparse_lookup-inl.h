@@ -5,7 +5,7 @@
 // declares the dispatched entry points (layernorm, ternary_signature_scores,
 // axpy), trix/runtime/sparse_lookup.h uses them.
 //
-// Contracts (tests/runtime/sparse_lookup_test.cc checks them on every
+// Contracts (tests/kernels/sparse_lookup_ops_test.cc checks them on every
 // compiled target against fp64):
 //   layernorm    (x - mean) / sqrt(var + eps) * w + b, var the biased
 //                variance (PyTorch LayerNorm); sums in vector-lane order:
