@@ -2,7 +2,7 @@
 # Installs what TriX needs to build, test and run on Debian bookworm (as root).
 # Used by the README's two commands and by CI; safe to run repeatedly.
 set -euo pipefail
-pkgs=(cmake ninja-build g++ clang libhwy-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev)
+pkgs=(cmake ninja-build g++ clang libhwy-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev)
 if [[ "${TRIX_WITH_CROSS:-0}" == 1 ]]; then
   pkgs+=(g++-aarch64-linux-gnu qemu-user)
 fi

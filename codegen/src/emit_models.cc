@@ -1,12 +1,16 @@
 // Emits the model graphs and model structs from specs/models/*.yaml:
 //
 //  * trix/models/graphs.h: one layer graph per architecture (LlamaGraph,
-//    BitnetB158Graph): the order of the runtime's blocks (attention with or
+//    BitnetB158Graph, TrixSparseLookupGraph): the order of the runtime's blocks (attention with or
 //    without attn_sub_norm, then the SwiGLU or relu^2-gated FFN with or
 //    without ffn_sub_norm) as C++ calling trix/runtime/layers.h, plus
 //    arch_layer / arch_graph, which pick the graph of a run-time Arch. All
 //    specs of one architecture must agree on the graph options (they describe
 //    the same computation); a disagreement is a spec error.
+//    trix_sparse_lookup (LayerNorm + biased attention, SparseLookupFFN,
+//    learned positions: trix/runtime/trix_lm_blocks.h) runs its own forward
+//    pass (trix/runtime/trix_lm.h) on its own weights, so it has no trix::Arch
+//    and stays out of arch_graph / arch_layer.
 //  * trix/models/<name>_shape.h: the model's description (architecture,
 //    graph options, tensor names) and constexpr hyper-parameters, struct
 //    <Class>Shape, with no runtime include (file converters use it);
@@ -38,13 +42,30 @@ std::string number(double v) {
 // C++ names an architecture string maps to.
 struct ArchNames {
   const char* arch;     // spec value
-  const char* enumerator;  // trix::Arch
+  const char* enumerator;  // trix::Arch; null: a model with its own forward pass
   const char* graph;    // generated struct
 };
 constexpr ArchNames kArchs[] = {
     {"llama", "Arch::Llama", "LlamaGraph"},
     {"bitnet-b1.58", "Arch::BitnetB158", "BitnetB158Graph"},
+    {"trix_sparse_lookup", nullptr, "TrixSparseLookupGraph"},
 };
+
+bool is_trix_lm(const ModelSpec& m) { return m.architecture == "trix_sparse_lookup"; }
+
+// TrixSparseLookupGraph: the two blocks of trix/runtime/trix_lm_blocks.h.
+std::string trix_lm_graph(const std::string& users) {
+  std::ostringstream h;
+  h << "\n// trix_sparse_lookup (specs: " << users << ")\n"
+    << "struct TrixSparseLookupGraph {\n"
+    << "  template <class Shape>\n"
+    << "  static void layer(const Shape& s, const PreparedTrixLmLayer& w, int64_t layer, int64_t pos0,\n"
+    << "                    int64_t n_tok, float* x, TrixLmState& st, ThreadPool& pool) {\n"
+    << "    trix_lm_attention_block(s, w, layer, pos0, n_tok, x, st, pool);\n"
+    << "    trix_lm_sparse_lookup_block(s, w, n_tok, x, st, pool);\n"
+    << "  }\n};\n";
+  return h.str();
+}
 
 const ArchNames& arch_names(const std::string& arch) {
   for (const auto& a : kArchs) {
@@ -95,10 +116,16 @@ void emit_graphs(const SpecSet& specs, FileMap& out) {
     << "#pragma once\n\n#include <cassert>\n#include <cstdint>\n\n"
     << "#include \"trix/core/thread_pool.h\"\n#include \"trix/runtime/layers.h\"\n"
     << "#include \"trix/runtime/config.h\"\n#include \"trix/runtime/kv_cache.h\"\n"
-    << "#include \"trix/runtime/matmul.h\"\n#include \"trix/runtime/weights.h\"\n\n"
+    << "#include \"trix/runtime/matmul.h\"\n"
+    << (by_arch.count("trix_sparse_lookup") ? "#include \"trix/runtime/trix_lm_blocks.h\"\n" : "")
+    << "#include \"trix/runtime/weights.h\"\n\n"
     << "namespace trix::models {\n";
   for (const auto& [arch, m] : by_arch) {
     const ArchNames& n = arch_names(arch);
+    if (!n.enumerator) {
+      h << trix_lm_graph(users[arch]);
+      continue;
+    }
     h << "\n// " << arch << " (specs: " << users[arch] << ")\n"
       << "struct " << n.graph << " {\n"
       << "  static constexpr Arch kArch = " << n.enumerator << ";\n"
@@ -116,6 +143,7 @@ void emit_graphs(const SpecSet& specs, FileMap& out) {
     << "constexpr GraphInfo arch_graph(Arch arch) {\n  switch (arch) {\n";
   for (const auto& [arch, m] : by_arch) {
     const ArchNames& n = arch_names(arch);
+    if (!n.enumerator) continue;
     h << "    case " << n.enumerator << ":\n      return " << n.graph << "::kInfo;\n";
   }
   h << "    default:\n      break;\n  }\n  assert(false && \"arch_graph: no model spec of this architecture\");\n"
@@ -127,6 +155,7 @@ void emit_graphs(const SpecSet& specs, FileMap& out) {
     << "  switch (s.arch) {\n";
   for (const auto& [arch, m] : by_arch) {
     const ArchNames& n = arch_names(arch);
+    if (!n.enumerator) continue;
     h << "    case " << n.enumerator << ":\n      " << n.graph
       << "::layer(s, w, layer, pos0, n_tok, x, kv, b, pool);\n      return;\n";
   }
@@ -150,13 +179,15 @@ void emit_models(const SpecSet& specs, FileMap& out) {
       << "struct " << m.class_name << "Shape {\n"
       << "  static constexpr char kName[] = \"" << m.name << "\";\n"
       << "  static constexpr char kArchitecture[] = \"" << m.architecture << "\";\n"
-      << "  static constexpr bool kCompileTime = " << (m.compile_time ? "true" : "false") << ";\n"
-      << "  static constexpr bool kSwiGLU = " << (m.ffn == "swiglu" ? "true" : "false") << ";\n"
-      << "  static constexpr bool kRopeNeox = " << (m.rope_style == "neox" ? "true" : "false") << ";\n"
-      << "  static constexpr bool kSubNorms = " << (m.sub_norms ? "true" : "false") << ";\n"
-      << "  static constexpr bool kTiedOutput = " << (m.tied_output ? "true" : "false") << ";\n";
+      << "  static constexpr bool kCompileTime = " << (m.compile_time ? "true" : "false") << ";\n";
+    if (!is_trix_lm(m)) {
+      h << "  static constexpr bool kSwiGLU = " << (m.ffn == "swiglu" ? "true" : "false") << ";\n"
+        << "  static constexpr bool kRopeNeox = " << (m.rope_style == "neox" ? "true" : "false") << ";\n"
+        << "  static constexpr bool kSubNorms = " << (m.sub_norms ? "true" : "false") << ";\n";
+    }
+    h << "  static constexpr bool kTiedOutput = " << (m.tied_output ? "true" : "false") << ";\n";
     for (const auto& [key, value] : m.hparams) {
-      const bool is_float = key == "rope_theta" || key == "rms_eps";
+      const bool is_float = key == "rope_theta" || key == "rms_eps" || key == "norm_eps";
       h << "  static constexpr " << (is_float ? "float " : "int64_t ") << key << " = " << number(value)
         << (is_float ? (number(value).find_first_of(".e") == std::string::npos ? ".0f" : "f") : "")
         << ";\n";

@@ -93,11 +93,11 @@ struct ModelSpec {
   std::string file;
   std::string name;          // stories260k
   std::string class_name;    // Stories260K
-  std::string architecture;  // llama | bitnet-b1.58
+  std::string architecture;  // llama | bitnet-b1.58 | trix_sparse_lookup
   std::string doc;
   bool compile_time = false;
-  std::string ffn;           // swiglu | relu2_gated
-  std::string rope_style;    // adjacent | neox
+  std::string ffn;           // swiglu | relu2_gated | sparse_lookup
+  std::string rope_style;    // adjacent | neox | learned (trix_sparse_lookup's position embedding)
   bool sub_norms = false;
   bool tied_output = false;
   // Hyper-parameters in file order, e.g. dim: 64.

@@ -177,6 +177,9 @@ const Malformed kMalformed[] = {
      R"(specs/models/tiny\.yaml:8:.*: error \(hparams\.n_heads\): dim must be a multiple of n_heads)"},
     {"bitnet without sub norms", "specs/models/tiny.yaml", "architecture: llama", "architecture: bitnet-b1.58",
      R"(specs/models/tiny\.yaml:7:8: error \(graph\): architecture bitnet-b1.58 needs sub_norms: true and ffn: relu2_gated)"},
+    {"trix_sparse_lookup with a llama graph", "specs/models/tiny.yaml", "architecture: llama",
+     "architecture: trix_sparse_lookup",
+     R"(specs/models/tiny\.yaml:7:[0-9]+: error \(graph[^)]*\): unknown key '(ffn|rope|sub_norms)' \(expected one of: attention, ffn, positions, tied_output\))"},
     {"invalid YAML", "specs/formats/q8_k.yaml", "block: {elements: 256, bytes: 292}", "block: {elements: 256, bytes: 292",
      R"(specs/formats/q8_k\.yaml:[0-9]+:[0-9]+: error: invalid YAML: .*)"},
     {"duplicate key", "specs/formats/q8_k.yaml", "version: 1\n", "version: 1\nversion: 1\n",
@@ -523,6 +526,26 @@ TEST(CodegenModelGraph, RepoSpecsCoverBothArchitectures) {
                            "n_kv_heads = 4;", "vocab = 32000;", "kTiedOutput = false;", "output.weight"}) {
     EXPECT_NE(t.find(want), std::string::npos) << want;
   }
+}
+
+TEST(CodegenModelGraph, TrixSparseLookupHasItsOwnGraphOutsideArchLayer) {
+  const FileMap files = generate(load_specs(repo_root() + "/specs"), repo_root());
+  const std::string& graphs = files.at("trix/models/graphs.h");
+  const size_t at = graphs.find("// trix_sparse_lookup (specs: trix_sparse_lookup_d128, trix_sparse_lookup_d2048)");
+  ASSERT_NE(at, std::string::npos) << graphs;
+  EXPECT_NE(graphs.find("trix_lm_attention_block(s, w, layer, pos0, n_tok, x, st, pool);", at), std::string::npos);
+  EXPECT_NE(graphs.find("trix_lm_sparse_lookup_block(s, w, n_tok, x, st, pool);", at), std::string::npos);
+  // No trix::Arch: arch_layer / arch_graph never name it.
+  EXPECT_EQ(graphs.find("TrixSparseLookupGraph::"), std::string::npos);
+  EXPECT_NE(files.at("trix/models/trix_sparse_lookup_d128.h").find("using Graph = TrixSparseLookupGraph;"),
+            std::string::npos);
+  const std::string& b = files.at("trix/models/trix_sparse_lookup_d2048_shape.h");
+  for (const char* want : {"dim = 2048;", "n_layers = 24;", "tiles = 256;", "tiles_per_cluster = 16;", "grid = 16;",
+                           "compress_hidden = 512;", "norm_eps = 1.0000000000000001e-05f;",
+                           "blk.{layer}.ffn_directions.weight"}) {
+    EXPECT_NE(b.find(want), std::string::npos) << want;
+  }
+  EXPECT_EQ(b.find("kSwiGLU"), std::string::npos);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "trix/runtime/config.h"
 #include "trix/runtime/kv_cache.h"
 #include "trix/runtime/matmul.h"
+#include "trix/runtime/trix_lm_blocks.h"
 #include "trix/runtime/weights.h"
 
 namespace trix::models {
@@ -44,6 +45,16 @@ struct LlamaGraph {
                     /*sub_norm=*/nullptr);
     ffn_gated_block(s, w, n_tok, x,
                     /*sub_norm=*/nullptr, s.ffn_activation, b, pool);
+  }
+};
+
+// trix_sparse_lookup (specs: trix_sparse_lookup_d128, trix_sparse_lookup_d2048)
+struct TrixSparseLookupGraph {
+  template <class Shape>
+  static void layer(const Shape& s, const PreparedTrixLmLayer& w, int64_t layer, int64_t pos0,
+                    int64_t n_tok, float* x, TrixLmState& st, ThreadPool& pool) {
+    trix_lm_attention_block(s, w, layer, pos0, n_tok, x, st, pool);
+    trix_lm_sparse_lookup_block(s, w, n_tok, x, st, pool);
   }
 };
 

@@ -3,7 +3,9 @@
 // residual add, one head's attention over an f32 or f16 KV cache, and the two activation quantizers (Q8_K blocks and
 // bitnet.cpp's per-token int8). Included once per Highway target
 // (foreach_target, in trix/cpu/implementation.h), hence the toggle guard;
-// trix/cpu/ops.h declares the dispatched entry points.
+// trix/cpu/ops.h declares the dispatched entry points. Its end includes
+// trix/cpu/sparse_lookup-inl.h (the TriX sparse-lookup FFN's LayerNorm,
+// ternary signature scores and axpy), which uses the helpers here.
 //
 // Contracts, each against the scalar version it replaces (tests/kernels/
 // ops_test.cc checks every one on every compiled target):
@@ -479,5 +481,8 @@ inline void AttentionHeadF16(const float* q, const uint16_t* keys, const uint16_
 }  // namespace HWY_NAMESPACE
 }  // namespace trix::cpu
 HWY_AFTER_NAMESPACE();
+
+// The sparse-lookup FFN's ops use the detail helpers above.
+#include "trix/cpu/sparse_lookup-inl.h"
 
 #endif  // TRIX_CPU_OPS_INL_H_

@@ -50,6 +50,16 @@ void attention_head(const float* q, const float* keys, const float* values, size
 void attention_head(const float* q, const uint16_t* keys, const uint16_t* values, size_t n_pos, size_t stride,
                     size_t head_dim, float* scores, float* out);
 
+// TriX sparse-lookup FFN (bodies in trix/cpu/sparse_lookup-inl.h):
+// out = (x - mean) / sqrt(var + eps) * w + b (PyTorch LayerNorm); out may alias x.
+void layernorm(const float* x, const float* w, const float* b, float* out, size_t n, float eps);
+// scores[r] = x . s_r over n_rows ternary signatures packed 2 bits per
+// element (trix/runtime/sparse_lookup.h), rows words_per_row uint32 apart.
+void ternary_signature_scores(const float* x, const uint32_t* sigs, size_t words_per_row, size_t n_rows,
+                              size_t n, float* scores);
+// y += alpha * x.
+void axpy(float alpha, const float* x, float* y, size_t n);
+
 }  // namespace trix::cpu::ops
 
 // Every op above as X(return type, name, Highway body in trix/cpu/ops-inl.h,
@@ -77,4 +87,11 @@ void attention_head(const float* q, const uint16_t* keys, const uint16_t* values
   X(void, attention_head, AttentionHeadF16,                                                                \
     (const float* q, const uint16_t* keys, const uint16_t* values, size_t n_pos, size_t stride,            \
      size_t head_dim, float* scores, float* out),                                                          \
-    (q, keys, values, n_pos, stride, head_dim, scores, out))
+    (q, keys, values, n_pos, stride, head_dim, scores, out))                                               \
+  X(void, layernorm, LayerNorm, (const float* x, const float* w, const float* b, float* out, size_t n,      \
+                                  float eps),                                                              \
+    (x, w, b, out, n, eps))                                                                                \
+  X(void, ternary_signature_scores, TernarySignatureScores,                                                \
+    (const float* x, const uint32_t* sigs, size_t words_per_row, size_t n_rows, size_t n, float* scores),  \
+    (x, sigs, words_per_row, n_rows, n, scores))                                                           \
+  X(void, axpy, Axpy, (float alpha, const float* x, float* y, size_t n), (alpha, x, y, n))
