@@ -64,7 +64,7 @@ constexpr GraphInfo arch_graph(Arch arch) {
 // Runs the layer graph of s.arch (see the graphs above).
 // Kv: a KvCache (one sequence, positions pos0 ..) or any KV store with a
 // store_and_attend overload (trix/runtime/layers.h), e.g. the paged batch of
-// trix/serve/paged_kv.h.
+// trix/serve/paged_attention.h.
 template <class Shape, class Kv>
 void arch_layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
                 int64_t n_tok, float* x, Kv& kv, ForwardBuffers& b, ThreadPool& pool) {
