@@ -59,7 +59,7 @@ namespace trix::serve {
 struct BatchEngineOptions {
   int64_t context_length = 0;     // per sequence; 0: the shape's
   int64_t block_size = 16;        // KV positions per block
-  int64_t kv_tokens = 0;          // KV pool capacity in positions; 0: context_length * max_running
+  int64_t kv_tokens = 0;          // KV pool capacity in positions; 0: max_running full contexts
   int64_t max_batch_tokens = 64;  // tokens per step (decode + prefill chunks)
   int64_t max_running = 16;       // sequences holding KV at once
   bool prefix_cache = true;
@@ -229,10 +229,10 @@ class BatchEngine final : public Engine {
     if (o.block_size <= 0) throw Error("batch engine: block_size must be > 0");
     if (o.max_batch_tokens <= 0) throw Error("batch engine: max_batch_tokens must be > 0");
     if (o.max_running <= 0) throw Error("batch engine: max_running must be > 0");
-    if (o.kv_tokens == 0) o.kv_tokens = o.context_length * o.max_running;
     // One sequence of the whole context must always fit: preemption can
     // then always make room for the highest-priority one.
     const int64_t one = (o.context_length + o.block_size - 1) / o.block_size * o.block_size;
+    if (o.kv_tokens == 0) o.kv_tokens = one * o.max_running;
     if (o.kv_tokens < one) {
       throw Error("batch engine: kv_tokens = " + std::to_string(o.kv_tokens) +
                   " cannot hold one sequence of the context length " + std::to_string(o.context_length));
