@@ -186,7 +186,8 @@ class BatchEngine final : public Engine {
   const BatchEngineOptions& options() const { return opt_; }
 
   // Blocks until every request submitted so far has finished (all its final
-  // events delivered).
+  // events delivered). Not from inside a sink (the engine thread would wait
+  // for itself).
   void wait_idle() {
     std::unique_lock lock(mu_);
     idle_cv_.wait(lock, [this] { return requests_.empty() && finals_.empty(); });
