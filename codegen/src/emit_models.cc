@@ -133,9 +133,9 @@ void emit_graphs(const SpecSet& specs, FileMap& out) {
       << (m->rope_style == "neox" ? "RopeStyle::NeoxHalves" : "RopeStyle::Adjacent") << ", "
       << (m->ffn == "swiglu" ? "FfnActivation::SiLU" : "FfnActivation::ReluSquared") << ", "
       << (m->sub_norms ? "true" : "false") << "};\n\n"
-      << "  template <class Shape>\n"
+      << "  template <class Shape, class Kv>\n"
       << "  static void layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,\n"
-      << "                    int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b,\n"
+      << "                    int64_t n_tok, float* x, Kv& kv, ForwardBuffers& b,\n"
       << "                    ThreadPool& pool) {\n"
       << layer_body(*m) << "  }\n};\n";
   }
@@ -149,9 +149,12 @@ void emit_graphs(const SpecSet& specs, FileMap& out) {
   h << "    default:\n      break;\n  }\n  assert(false && \"arch_graph: no model spec of this architecture\");\n"
     << "  return {};\n}\n\n"
     << "// Runs the layer graph of s.arch (see the graphs above).\n"
-    << "template <class Shape>\n"
+    << "// Kv: a KvCache (one sequence, positions pos0 ..) or any KV store with a\n"
+    << "// store_and_attend overload (trix/runtime/layers.h), e.g. the paged batch of\n"
+    << "// trix/serve/paged_attention.h.\n"
+    << "template <class Shape, class Kv>\n"
     << "void arch_layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,\n"
-    << "                int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {\n"
+    << "                int64_t n_tok, float* x, Kv& kv, ForwardBuffers& b, ThreadPool& pool) {\n"
     << "  switch (s.arch) {\n";
   for (const auto& [arch, m] : by_arch) {
     const ArchNames& n = arch_names(arch);

@@ -23,6 +23,7 @@ namespace trix::generate_cli {
 // enough that prompt tokens + n can never overflow int64.
 inline constexpr int64_t kMaxTokens = int64_t{1} << 24;
 inline constexpr int64_t kMaxThreads = 1024;
+inline constexpr int64_t kMaxParallel = 4096;
 inline constexpr double kMaxTemperature = 100.0;
 inline constexpr double kMaxRepetitionPenalty = 100.0;
 
@@ -34,6 +35,10 @@ struct Args {
   SamplerConfig sampling;
   size_t threads = 0;       // 0: all hardware threads
   KvType kv_type = KvType::F16;  // --kv-type: f16 (llama.cpp's default) or f32
+  // --parallel N: the first N lines of --prompt-file run as N requests at
+  // once on the batching engine (trix/serve/batch_engine.h); 0: one prompt (-p).
+  int64_t parallel = 0;     // [0, kMaxParallel]
+  std::string prompt_file;  // --prompt-file: one prompt per line
   bool help = false;        // -h / --help: print usage, exit 0
 };
 
@@ -46,7 +51,7 @@ struct UsageError {
 inline const char* usage_text() {
   return "usage: generate [-m model.gguf] [-p \"prompt\"] [-n 64] [--ctx N] [--temp T] [--seed S]\n"
          "          [--threads N] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
-         "          [--repeat-last-n N] [--kv-type f16|f32]\n"
+         "          [--repeat-last-n N] [--kv-type f16|f32] [--parallel N --prompt-file FILE]\n"
          "Without -m, tells the stories260K story from $TRIX_SHARED_DIR/models/stories260K.\n";
 }
 
@@ -144,12 +149,19 @@ inline Args parse_generate_args(int argc, const char* const* argv) {
       if (v == "f16") a.kv_type = KvType::F16;
       else if (v == "f32") a.kv_type = KvType::F32;
       else throw UsageError{flag + " expects f16 or f32, got '" + std::string(v) + "'"};
+    } else if (flag == "--parallel") {
+      a.parallel = parse_int(flag, value(), 1, kMaxParallel);
+    } else if (flag == "--prompt-file") {
+      a.prompt_file = value();
+      if (a.prompt_file.empty()) throw UsageError{flag + " expects a file name, got ''"};
     } else if (flag == "-h" || flag == "--help") {
       a.help = true;
     } else {
       throw UsageError{"unknown argument '" + flag + "'"};
     }
   }
+  if (a.parallel > 0 && a.prompt_file.empty()) throw UsageError{"--parallel needs --prompt-file"};
+  if (a.parallel == 0 && !a.prompt_file.empty()) throw UsageError{"--prompt-file needs --parallel N"};
   // The ranges above imply the sampler's own checks; a failure here is a
   // bug in this parser, reported the same way.
   try {

@@ -2,7 +2,9 @@
 //
 //   generate [-m model.gguf] [-p "prompt"] [-n 64] [--ctx N] [--temp T] [--seed S]
 //            [--threads N] [--top-k K] [--top-p P] [--min-p P] ...
-// (generate_args.h parses and range-checks the flags).
+//            [--parallel N --prompt-file FILE]
+// (generate_args.h parses and range-checks the flags). --parallel runs the
+// file's first N lines together on the batching engine (parallel.h).
 //
 // Prints the prompt and then each token as it is produced, and ends with
 //   prompt: N tokens, X tok/s | decode: M tokens, Y tok/s
@@ -31,6 +33,7 @@
 #include "trix/runtime/loader.h"
 #include "trix/runtime/sampler.h"
 #include "generate_args.h"
+#include "parallel.h"
 
 #ifndef TRIX_DEFAULT_SHARED_DIR
 #define TRIX_DEFAULT_SHARED_DIR "../shared"
@@ -103,11 +106,16 @@ int run(const Args& a) {
   const trix::LoadedModel m = trix::load_model(path);
   const trix::Tokenizer& tok = m.tokenizer;
 
-  std::vector<int32_t> prompt = tok.encode(a.prompt, /*add_special=*/true);
-  if (prompt.empty() || prompt.front() != tok.bos()) {
-    if (tok.bos() < 0) throw trix::Error(path.string() + ": the model has no BOS token to start from");
-    prompt.insert(prompt.begin(), tok.bos());
-  }
+  const auto encode = [&](const std::string& text) {
+    std::vector<int32_t> ids = tok.encode(text, /*add_special=*/true);
+    if (ids.empty() || ids.front() != tok.bos()) {
+      if (tok.bos() < 0) throw trix::Error(path.string() + ": the model has no BOS token to start from");
+      ids.insert(ids.begin(), tok.bos());
+    }
+    return ids;
+  };
+  if (a.parallel > 0) return trix::generate_cli::run_parallel(a, m, encode);
+  std::vector<int32_t> prompt = encode(a.prompt);
   // The run context: --ctx, or what this run can use (prompt + n), never
   // more than the model's. Sizes the KV cache and scratch. The parser caps
   // -n and --ctx at kMaxTokens, so the sum cannot overflow.

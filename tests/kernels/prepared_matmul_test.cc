@@ -6,7 +6,8 @@
 // kernel's reference (lanes16 for TQ2_0/TQ1_0/F16, vec_dot_i2_s_i8 and
 // vec_dot_q8_0_q8_0, which are also the unprepared path's bits); results are
 // identical for 1..4 threads, and a GEMM row equals the GEMV of its token
-// (bit for bit: the runtime's determinism, whatever the contract).
+// (bit for bit: the runtime's determinism, whatever the contract), also
+// across the row tiles of the row-GEMV batch path.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -155,7 +156,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PreparedMatmul,
                                            Case{FormatId::TQ1_0, 5, 256, 1}, Case{FormatId::I2_S, 21, 384, 1},
                                            Case{FormatId::I2_S, 9, 2560, 5}, Case{FormatId::Q8_0, 23, 512, 1},
                                            Case{FormatId::Q8_0, 6, 2560, 3}, Case{FormatId::F16, 19, 300, 1},
-                                           Case{FormatId::F16, 7, 2560, 4}));
+                                           Case{FormatId::F16, 7, 2560, 4},
+                                           // Many row tiles of the row-GEMV batch path (row_gemv_matmul:
+                                           // about 128 KiB of rows per tile, every token per tile).
+                                           Case{FormatId::Q8_0, 1100, 2560, 3}, Case{FormatId::F16, 150, 2560, 4}));
 
 TEST(PreparedMatmul, FormatsWithoutPackedFormKeepTheReferencePath) {
   std::vector<float> w(4 * 64), x(64), a(4), b(4);

@@ -128,3 +128,19 @@ TEST(GenerateArgs, ModelAndFlags) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(GenerateArgs, ParallelNeedsAPromptFileAndTheOtherWayRound) {
+  const Args a = parse({"--parallel", "4", "--prompt-file", "prompts.txt"});
+  EXPECT_EQ(a.parallel, 4);
+  EXPECT_EQ(a.prompt_file, "prompts.txt");
+  EXPECT_EQ(parse({}).parallel, 0);
+  EXPECT_EQ(usage_error({"--parallel", "4"}), "--parallel needs --prompt-file");
+  EXPECT_EQ(usage_error({"--prompt-file", "p.txt"}), "--prompt-file needs --parallel N");
+  EXPECT_EQ(usage_error({"--parallel", "0", "--prompt-file", "p.txt"}),
+            "--parallel expects an integer in [1, 4096], got '0'");
+  EXPECT_EQ(usage_error({"--parallel", "2", "--prompt-file", ""}), "--prompt-file expects a file name, got ''");
+}
+
+}  // namespace

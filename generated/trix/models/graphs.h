@@ -21,9 +21,9 @@ struct BitnetB158Graph {
   static constexpr Arch kArch = Arch::BitnetB158;
   static constexpr GraphInfo kInfo = {RopeStyle::NeoxHalves, FfnActivation::ReluSquared, true};
 
-  template <class Shape>
+  template <class Shape, class Kv>
   static void layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
-                    int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b,
+                    int64_t n_tok, float* x, Kv& kv, ForwardBuffers& b,
                     ThreadPool& pool) {
     attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::NeoxHalves,
                     static_cast<const float*>(w.attn_sub_norm.data));
@@ -37,9 +37,9 @@ struct LlamaGraph {
   static constexpr Arch kArch = Arch::Llama;
   static constexpr GraphInfo kInfo = {RopeStyle::Adjacent, FfnActivation::SiLU, false};
 
-  template <class Shape>
+  template <class Shape, class Kv>
   static void layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
-                    int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b,
+                    int64_t n_tok, float* x, Kv& kv, ForwardBuffers& b,
                     ThreadPool& pool) {
     attention_block(s, w, layer, pos0, n_tok, x, kv, b, pool, RopeStyle::Adjacent,
                     /*sub_norm=*/nullptr);
@@ -73,9 +73,12 @@ constexpr GraphInfo arch_graph(Arch arch) {
 }
 
 // Runs the layer graph of s.arch (see the graphs above).
-template <class Shape>
+// Kv: a KvCache (one sequence, positions pos0 ..) or any KV store with a
+// store_and_attend overload (trix/runtime/layers.h), e.g. the paged batch of
+// trix/serve/paged_attention.h.
+template <class Shape, class Kv>
 void arch_layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
-                int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
+                int64_t n_tok, float* x, Kv& kv, ForwardBuffers& b, ThreadPool& pool) {
   switch (s.arch) {
     case Arch::BitnetB158:
       BitnetB158Graph::layer(s, w, layer, pos0, n_tok, x, kv, b, pool);

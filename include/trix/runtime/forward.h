@@ -38,10 +38,11 @@ GraphInfo graph_info_of(const Shape& s) {
   }
 }
 
-// One transformer layer for n_tok tokens (see attention_block).
-template <class Shape>
+// One transformer layer for n_tok tokens (see attention_block; Kv is a
+// KvCache or another KV store with a store_and_attend overload).
+template <class Shape, class Kv>
 void run_layer(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0, int64_t n_tok,
-               float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool) {
+               float* x, Kv& kv, ForwardBuffers& b, ThreadPool& pool) {
   if constexpr (requires { typename Shape::Graph; }) {
     Shape::Graph::layer(s, w, layer, pos0, n_tok, x, kv, b, pool);
   } else {

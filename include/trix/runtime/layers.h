@@ -255,46 +255,21 @@ struct ForwardBuffers {
 
 // ------------------------------------------------------------------ blocks
 
-// Self-attention sub-block for n_tok consecutive tokens at positions
-// pos0 .. pos0 + n_tok - 1 (decode: n_tok = 1): x += wo(...) in place.
-// Stores their keys/values in `kv` at `layer` and attends causally over
-// [0, pos + 1). Preconditions: buffers sized for n_tok, b.rope_cos/sin
-// filled by rope_table for each token's position (forward() does this once
-// for all layers), pos0 + n_tok <= kv.context_length() (checked by the
-// caller). `rope_style` pairs the rotated elements; `sub_norm` (q_dim f32
-// weights, bitnet's attn_sub_norm) normalises the attention output before
-// wo, or is null.
+// Stores the keys/values of n_tok consecutive tokens of one sequence at
+// positions pos0 .. pos0 + n_tok - 1 of `kv` (rows of b.k / b.v) and
+// attends causally over [0, pos + 1) for each: b.att = attn(b.q, ...).
+// Other KV stores (the paged batch of trix/serve/paged_kv.h) overload this
+// in their own namespace; attention_block finds them by argument-dependent
+// lookup.
 template <class Shape>
-void attention_block(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
-                     int64_t n_tok, float* x, KvCache& kv, ForwardBuffers& b, ThreadPool& pool,
-                     RopeStyle rope_style, const float* sub_norm) {
+void store_and_attend(const Shape& s, KvCache& kv, int64_t layer, int64_t pos0, int64_t n_tok,
+                      ForwardBuffers& b, ThreadPool& pool) {
   const int64_t q_dim = s.n_heads * s.head_dim;
   const int64_t kv_dim = s.n_kv_heads * s.head_dim;
-  const auto* attn_norm = static_cast<const float*>(w.attn_norm.data);
-  const auto dim = static_cast<size_t>(s.dim);
-  for (int64_t t = 0; t < n_tok; ++t) {
-    cpu::ops::rmsnorm(x + t * s.dim, attn_norm, b.xb.data() + t * s.dim, dim, s.rms_eps);
-  }
-  matmul(w.wq, b.xb.data(), n_tok, b.q.data(), pool, b.matvec_scratch);
-  matmul(w.wk, b.xb.data(), n_tok, b.k.data(), pool, b.matvec_scratch);
-  matmul(w.wv, b.xb.data(), n_tok, b.v.data(), pool, b.matvec_scratch);
-  const int64_t half = s.head_dim / 2;
   const auto head_dim = static_cast<size_t>(s.head_dim);
   for (int64_t t = 0; t < n_tok; ++t) {
-    const float* c = b.rope_cos.data() + t * half;
-    const float* sn = b.rope_sin.data() + t * half;
-    float* qt = b.q.data() + t * q_dim;
-    float* kt = b.k.data() + t * kv_dim;
-    if (rope_style == RopeStyle::NeoxHalves) {
-      cpu::ops::rope_neox(qt, static_cast<size_t>(s.n_heads), head_dim, c, sn);
-      cpu::ops::rope_neox(kt, static_cast<size_t>(s.n_kv_heads), head_dim, c, sn);
-    } else {
-      cpu::ops::rope_adjacent(qt, static_cast<size_t>(s.n_heads), head_dim, c, sn);
-      cpu::ops::rope_adjacent(kt, static_cast<size_t>(s.n_kv_heads), head_dim, c, sn);
-    }
-    kv.store(layer, pos0 + t, kt, b.v.data() + t * kv_dim);
+    kv.store(layer, pos0 + t, b.k.data() + t * kv_dim, b.v.data() + t * kv_dim);
   }
-
   // One task per (token, head): each writes its own head_dim slice of att.
   // Tasks go to threads in contiguous ranges, so the heads of one kv group
   // (adjacent h) mostly share a thread and its cached keys and values.
@@ -321,6 +296,48 @@ void attention_block(const Shape& s, const PreparedLayer& w, int64_t layer, int6
   } else {
     run_heads(kv.keys<uint16_t>(layer), kv.values<uint16_t>(layer));
   }
+}
+
+// Self-attention sub-block for n_tok tokens (decode: n_tok = 1): x +=
+// wo(...) in place. With a KvCache the tokens are consecutive, at positions
+// pos0 .. pos0 + n_tok - 1; other KV stores say per token where it is (and
+// ignore pos0). Stores their keys/values in `kv` at `layer` and attends
+// causally (store_and_attend). Preconditions: buffers sized for n_tok,
+// b.rope_cos/sin filled by rope_table for each token's position (forward()
+// does this once for all layers), the positions fit `kv` (checked by the
+// caller). `rope_style` pairs the rotated elements; `sub_norm` (q_dim f32
+// weights, bitnet's attn_sub_norm) normalises the attention output before
+// wo, or is null.
+template <class Shape, class Kv>
+void attention_block(const Shape& s, const PreparedLayer& w, int64_t layer, int64_t pos0,
+                     int64_t n_tok, float* x, Kv& kv, ForwardBuffers& b, ThreadPool& pool,
+                     RopeStyle rope_style, const float* sub_norm) {
+  const int64_t q_dim = s.n_heads * s.head_dim;
+  const int64_t kv_dim = s.n_kv_heads * s.head_dim;
+  const auto* attn_norm = static_cast<const float*>(w.attn_norm.data);
+  const auto dim = static_cast<size_t>(s.dim);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    cpu::ops::rmsnorm(x + t * s.dim, attn_norm, b.xb.data() + t * s.dim, dim, s.rms_eps);
+  }
+  matmul(w.wq, b.xb.data(), n_tok, b.q.data(), pool, b.matvec_scratch);
+  matmul(w.wk, b.xb.data(), n_tok, b.k.data(), pool, b.matvec_scratch);
+  matmul(w.wv, b.xb.data(), n_tok, b.v.data(), pool, b.matvec_scratch);
+  const int64_t half = s.head_dim / 2;
+  const auto head_dim = static_cast<size_t>(s.head_dim);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const float* c = b.rope_cos.data() + t * half;
+    const float* sn = b.rope_sin.data() + t * half;
+    float* qt = b.q.data() + t * q_dim;
+    float* kt = b.k.data() + t * kv_dim;
+    if (rope_style == RopeStyle::NeoxHalves) {
+      cpu::ops::rope_neox(qt, static_cast<size_t>(s.n_heads), head_dim, c, sn);
+      cpu::ops::rope_neox(kt, static_cast<size_t>(s.n_kv_heads), head_dim, c, sn);
+    } else {
+      cpu::ops::rope_adjacent(qt, static_cast<size_t>(s.n_heads), head_dim, c, sn);
+      cpu::ops::rope_adjacent(kt, static_cast<size_t>(s.n_kv_heads), head_dim, c, sn);
+    }
+  }
+  store_and_attend(s, kv, layer, pos0, n_tok, b, pool);
 
   if (sub_norm != nullptr) {
     for (int64_t t = 0; t < n_tok; ++t) {

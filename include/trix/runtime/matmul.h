@@ -108,8 +108,13 @@ constexpr const cpu::RowGemvKernel* row_gemv_kernel(FormatId f) {
 // y[t * rows + r] for rows as stored (row_data) on their row GEMV kernel:
 // x quantized per token to the kernel's activation format (the format's
 // activation quantizer; Q8_K through the Highway quantizer, the same bytes;
-// F32 read as is), then the kernel per token, rows split across the pool in
-// the kernel's row steps.
+// F32 read as is), then the kernel: rows split across the pool in the
+// kernel's row steps, and each thread's rows run in tiles of about
+// kRowTileBytes, every token per tile, so that a batch of tokens reads the
+// weights from memory once (a tile stays in L2 across the tokens) instead of
+// once per token. Which (row, token) products are computed, and how, does
+// not depend on the tiling (the kernel's row steps are the same whatever the
+// range), so the result is the same bits for any n_tok and thread count.
 inline void row_gemv_matmul(ThreadPool& pool, const cpu::RowGemvKernel& kernel, const WeightView& w,
                             const void* row_data, const float* x, size_t n_tok, float* y,
                             cpu::PackedActScratch& scratch) {
@@ -129,11 +134,25 @@ inline void row_gemv_matmul(ThreadPool& pool, const cpu::RowGemvKernel& kernel, 
     }
     acts = base;
   }
-  for (size_t t = 0; t < n_tok; ++t) {
-    const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), acts + t * stride, cols, y + t * rows,
-                        rows};
+  if (n_tok == 1) {
+    const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), acts, cols, y, rows};
     cpu::parallel_rows(pool, args, kernel.rows_per_step, kernel.run);
+    return;
   }
+  constexpr size_t kRowTileBytes = size_t{128} << 10;
+  const size_t step = kernel.rows_per_step;
+  const size_t tile_steps = std::max<size_t>(1, kRowTileBytes / (static_cast<size_t>(w.row_bytes()) * step));
+  const GemvArgs all{row_data, static_cast<uint64_t>(w.row_bytes()), acts, cols, y, rows};
+  cpu::parallel_rows(pool, all, step, [&](const GemvArgs&, size_t begin, size_t end) {
+    for (size_t r0 = begin; r0 < end; r0 += tile_steps * step) {
+      const size_t r1 = std::min(end, r0 + tile_steps * step);
+      for (size_t t = 0; t < n_tok; ++t) {
+        const GemvArgs args{row_data, static_cast<uint64_t>(w.row_bytes()), acts + t * stride, cols,
+                            y + t * rows, rows};
+        kernel.run(args, r0, r1);
+      }
+    }
+  });
 }
 
 }  // namespace detail
