@@ -148,17 +148,19 @@ start_server q --max-queue 1
 long_stream='{"prompt":"Once","max_tokens":120,"n":16,"temperature":1,"stream":true}'
 clients=()
 for i in $(seq 1 20); do
-  curl -sN -D "$workdir/h$i" -o /dev/null "$q_url/v1/completions" -d "$long_stream" &
+  curl -sN -D "$workdir/hdr$i" -o /dev/null "$q_url/v1/completions" -d "$long_stream" &
   clients+=($!)
 done
 refused=0
 for _ in $(seq 1 200); do
-  refused=$(grep -l '^HTTP/1.1 503' "$workdir"/h* 2>/dev/null | wc -l)
+  refused=$(cat "$workdir"/hdr* 2>/dev/null | grep -c '^HTTP/1.1 503' || true)
   ((refused > 0)) && break
   sleep 0.05
 done
 ((refused > 0)) || fail "no request was refused with --max-queue 1"
-grep -l '^HTTP/1.1 503' "$workdir"/h* | head -n 1 | xargs grep -qi '^Retry-After: 1' || fail "503 without Retry-After"
+for h in "$workdir"/hdr*; do
+  if grep -q '^HTTP/1.1 503' "$h"; then grep -qi '^Retry-After: 1' "$h" || fail "503 without Retry-After: $(cat "$h")"; fi
+done
 kill "${clients[@]}" 2>/dev/null || true
 wait "${clients[@]}" 2>/dev/null || true
 for _ in $(seq 1 200); do
