@@ -15,7 +15,10 @@
 //
 // The engine is serve::SequentialEngine (one request at a time); the
 // continuous-batching engine takes its place behind the same interface.
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -753,9 +756,34 @@ class Server {
 
 // ---------------------------------------------------------------- Run
 
+// cpp-httplib 0.11 listens with a backlog of 5 (compiled into Debian's
+// library), so a burst of connections overflows the accept queue and
+// clients stall in SYN retries. Listening again on the same socket only
+// changes the backlog: find our listening socket among the open descriptors.
+void widen_listen_backlog(int port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (const dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+    int accepting = 0;
+    socklen_t alen = sizeof accepting;
+    if (bound == port && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) == 0 && accepting) {
+      listen(fd, SOMAXCONN);
+    }
+  }
+  closedir(dir);
+}
+
 std::string random_id(const char* prefix) {
   static std::atomic<uint64_t> counter{0};
-  static const uint64_t salt = std::random_device{}();
+  static const uint64_t salt = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   char b[64];
   std::snprintf(b, sizeof b, "%s%016llx%04llx", prefix, static_cast<unsigned long long>(salt),
                 static_cast<unsigned long long>(counter.fetch_add(1) & 0xffff));
@@ -912,6 +940,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: cannot listen on %s:%d\n", opt.host.c_str(), opt.port);
     return 1;
   }
+  widen_listen_backlog(port);
   // Serve /health (503) while the model loads.
   std::thread listener([&http] { http.listen_after_bind(); });
   std::fprintf(stderr, "trix-server: listening on http://%s:%d, loading %s\n", opt.host.c_str(), port,
