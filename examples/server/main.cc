@@ -925,6 +925,7 @@ int main(int argc, char** argv) {
   http.set_read_timeout(opt.read_timeout, 0);
   http.set_write_timeout(opt.write_timeout, 0);
   http.set_keep_alive_timeout(5);
+  http.set_tcp_nodelay(true);  // each SSE event goes out at once (Nagle + delayed ACK cost ~40 ms)
   http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     std::string message = "HTTP " + std::to_string(res.status);
