@@ -2,7 +2,9 @@
 # Installs what TriX needs to build, test and run on Debian bookworm (as root).
 # Used by the README's two commands and by CI; safe to run repeatedly.
 set -euo pipefail
-pkgs=(cmake ninja-build g++ clang libhwy-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev)
+# libcpp-httplib-dev, nlohmann-json3-dev: trix-server (nlohmann also the safetensors reader); curl, jq: its tests.
+pkgs=(cmake ninja-build g++ clang libhwy-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev
+      libcpp-httplib-dev nlohmann-json3-dev curl jq)
 if [[ "${TRIX_WITH_CROSS:-0}" == 1 ]]; then
   pkgs+=(g++-aarch64-linux-gnu qemu-user)
 fi
@@ -19,4 +21,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The official `openai` npm client for tests/server (version pinned by its
+# package.json / package-lock.json); Node itself is not a Debian package here.
+server_tests="$(dirname "$0")/../tests/server"
+if command -v npm >/dev/null && [[ ! -d $server_tests/node_modules/openai ]]; then
+  (cd "$server_tests" && npm ci --no-audit --no-fund >/dev/null) ||
+    echo "warning: could not install the openai npm package (tests/server/openai_test.sh will skip)" >&2
 fi

@@ -1,5 +1,6 @@
 // Sampler: greedy, top-k = 1, seeds, top-p / min-p filtering on a hand-made
-// distribution, temperature, repetition penalty.
+// distribution, temperature, repetition / presence / frequency penalties,
+// log-probabilities.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -129,6 +130,73 @@ TEST(Sampler, RejectsBadConfig) {
   c = {};
   c.min_p = 1.5f;
   EXPECT_THROW(trix::Sampler{c}, trix::Error);
+  c = {};
+  c.presence_penalty = 2.5f;
+  EXPECT_THROW(trix::Sampler{c}, trix::Error);
+  c = {};
+  c.frequency_penalty = -2.01f;
+  EXPECT_THROW(trix::Sampler{c}, trix::Error);
+}
+
+// OpenAI's rule: logit -= presence * (count > 0) + frequency * count, over
+// the window; ids outside it untouched. Values chosen exact in float.
+TEST(Sampler, PresenceAndFrequencyPenaltiesSubtractPerIdAndPerCount) {
+  trix::SamplerConfig c;
+  c.presence_penalty = 0.5f;
+  c.frequency_penalty = 0.25f;
+  c.repetition_window = 4;
+  trix::Sampler s(c);
+  std::vector<float> l = {4.0f, 3.0f, -1.0f, 1.0f};
+  const std::vector<int32_t> history = {3, 0, 0, 0, 2};  // window: {0, 0, 0, 2}
+  EXPECT_EQ(s.sample(l, history), 1);
+  EXPECT_EQ(l[0], 4.0f - 0.5f - 0.75f);
+  EXPECT_EQ(l[1], 3.0f);
+  EXPECT_EQ(l[2], -1.0f - 0.5f - 0.25f);
+  EXPECT_EQ(l[3], 1.0f);  // outside the window
+  // Negative penalties encourage repeats.
+  c.presence_penalty = -2.0f;
+  c.frequency_penalty = 0.0f;
+  trix::Sampler s2(c);
+  std::vector<float> l2 = {1.0f, 2.0f};
+  EXPECT_EQ(s2.sample(l2, std::vector<int32_t>{0}), 0);
+}
+
+// Log-probabilities of the unfiltered distribution at the temperature:
+// checked against log(p) of a hand-made distribution (tolerance 1e-6), the
+// top list sorted with ties on the lower id, and the draw unchanged by asking.
+TEST(Sampler, LogprobsOfSampledAndTopIds) {
+  const std::vector<double> p = {0.1, 0.4, 0.1, 0.25, 0.15};
+  trix::SamplerConfig c;
+  trix::Sampler greedy(c);
+  std::vector<float> l = logits_of(p);
+  trix::SampleLogprobs lp;
+  EXPECT_EQ(greedy.sample(l, {}, 3, lp), 1);
+  EXPECT_NEAR(lp.sampled, std::log(0.4), 1e-6);
+  ASSERT_EQ(lp.top.size(), 3u);
+  EXPECT_EQ(lp.top[0].id, 1);
+  EXPECT_EQ(lp.top[1].id, 3);
+  EXPECT_EQ(lp.top[2].id, 4);
+  EXPECT_NEAR(lp.top[2].p, std::log(0.15), 1e-6);
+  l = logits_of(p);
+  greedy.sample(l, {}, 0, lp);
+  EXPECT_TRUE(lp.top.empty());
+
+  // Temperature 2: p_i ~ sqrt(p_i); a top_k filter does not change them.
+  c.temperature = 2.0f;
+  c.top_k = 2;
+  c.seed = 11;
+  trix::Sampler a(c), b(c);
+  double z = 0.0;
+  for (double q : p) z += std::sqrt(q);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<float> la = logits_of(p), lb = logits_of(p);
+    const int32_t id = a.sample(la, {}, 5, lp);
+    EXPECT_EQ(id, b.sample(lb));
+    EXPECT_NEAR(lp.sampled, std::log(std::sqrt(p[static_cast<size_t>(id)]) / z), 1e-6);
+    ASSERT_EQ(lp.top.size(), 5u);
+    EXPECT_EQ(lp.top[3].id, 0);  // 0.1 twice: the lower id first
+    EXPECT_EQ(lp.top[4].id, 2);
+  }
 }
 
 }  // namespace

@@ -1,10 +1,16 @@
-// Token sampling from logits: greedy, temperature, top-k, top-p, min-p and
-// repetition penalty, with a seeded RNG so that the same seed, logits and
-// history give the same tokens on every platform.
+// Token sampling from logits: greedy, temperature, top-k, top-p, min-p,
+// repetition, presence and frequency penalties, with a seeded RNG so that the
+// same seed, logits and history give the same tokens on every platform; and
+// the log-probabilities of the sampled token and of the most likely ones.
 //
 // Order of the filters (as llama.cpp's default chain, minus the exotic ones):
-//   repetition penalty -> (temperature 0: argmax) -> top-k -> temperature ->
+//   penalties -> (temperature 0: argmax) -> top-k -> temperature ->
 //   softmax -> top-p -> min-p -> draw.
+// The penalties look at the last repetition_window ids of the history: the
+// repetition penalty (llama.cpp's) scales each id's logit once, then OpenAI's
+// presence and frequency penalties subtract
+//   presence_penalty * (count > 0) + frequency_penalty * count
+// where count is how often the id occurs in that window.
 // The RNG is std::mt19937_64 (its output sequence is fixed by the standard),
 // turned into a uniform double in [0, 1) with our own 53-bit conversion, so no
 // library-defined distribution is involved.
@@ -28,7 +34,9 @@ struct SamplerConfig {
   float top_p = 1.0f;               // keep the smallest prefix with mass >= top_p; 1: all
   float min_p = 0.0f;               // drop tokens with p < min_p * p_max; 0: none
   float repetition_penalty = 1.0f;  // >1 discourages ids in the history window
-  int32_t repetition_window = 64;   // how many recent ids the penalty looks at
+  int32_t repetition_window = 64;   // how many recent ids the penalties look at
+  float presence_penalty = 0.0f;    // OpenAI's, in [-2, 2]: subtracted once per id present
+  float frequency_penalty = 0.0f;   // OpenAI's, in [-2, 2]: subtracted per occurrence
   uint64_t seed = 0;
 
   // Throws trix::Error naming the first out-of-range field.
@@ -39,12 +47,27 @@ struct SamplerConfig {
     if (!(min_p >= 0.0f && min_p <= 1.0f)) throw Error("sampler: min_p must be in [0, 1]");
     if (!(repetition_penalty > 0.0f)) throw Error("sampler: repetition_penalty must be > 0");
     if (repetition_window < 0) throw Error("sampler: repetition_window must be >= 0");
+    if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f)) {
+      throw Error("sampler: presence_penalty must be in [-2, 2]");
+    }
+    if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f)) {
+      throw Error("sampler: frequency_penalty must be in [-2, 2]");
+    }
   }
 };
 
 struct TokenProb {
   int32_t id;
   float p;  // logit until softmax, then probability
+};
+
+// What Sampler::sample reports when asked for log-probabilities: of the
+// distribution the token was drawn from before the filters (the penalised
+// logits at the temperature, 1 when greedy; softmax over the whole
+// vocabulary, in double).
+struct SampleLogprobs {
+  float sampled = 0.0f;          // the sampled id's log-probability
+  std::vector<TokenProb> top;    // the n_top most likely ids, p = log-probability, decreasing (ties: lower id)
 };
 
 class Sampler {
@@ -61,17 +84,27 @@ class Sampler {
   // far (prompt included); only its last repetition_window ids count.
   int32_t sample(std::span<float> logits, std::span<const int32_t> history = {}) {
     if (logits.empty()) throw Error("sampler: empty logits");
-    apply_repetition_penalty(logits, history);
+    apply_penalties(logits, history);
     if (config_.temperature == 0.0f) return argmax(logits);
     candidates(logits);
     return draw();
+  }
+
+  // As above, and fills `lp` with the sampled id's log-probability and the
+  // n_top most likely alternatives (see SampleLogprobs). The draw is the same
+  // as without: the same seed gives the same ids.
+  int32_t sample(std::span<float> logits, std::span<const int32_t> history, int32_t n_top,
+                 SampleLogprobs& lp) {
+    const int32_t id = sample(logits, history);
+    log_softmax_top(logits, id, n_top, lp);
+    return id;
   }
 
   // The filtered, normalised distribution sample() would draw from (sorted by
   // decreasing probability); for tests and for callers that want to inspect it.
   std::span<const TokenProb> distribution(std::span<float> logits,
                                           std::span<const int32_t> history = {}) {
-    apply_repetition_penalty(logits, history);
+    apply_penalties(logits, history);
     candidates(logits);
     return cand_;
   }
@@ -88,19 +121,47 @@ class Sampler {
   double uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
  private:
-  // llama.cpp's rule: a positive logit is divided by the penalty, a negative
-  // one multiplied, once per distinct id in the window.
-  void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> history) {
-    if (config_.repetition_penalty == 1.0f || history.empty()) return;
+  // The repetition penalty follows llama.cpp's rule: a positive logit is
+  // divided by the penalty, a negative one multiplied, once per distinct id
+  // in the window; then the presence and frequency penalties (OpenAI's).
+  void apply_penalties(std::span<float> logits, std::span<const int32_t> history) {
+    const bool repetition = config_.repetition_penalty != 1.0f;
+    const bool additive = config_.presence_penalty != 0.0f || config_.frequency_penalty != 0.0f;
+    if ((!repetition && !additive) || history.empty()) return;
     const size_t n = std::min(history.size(), static_cast<size_t>(config_.repetition_window));
-    seen_.assign(logits.size(), 0);
+    counts_.assign(logits.size(), 0);
     for (size_t i = history.size() - n; i < history.size(); ++i) {
       const int32_t id = history[i];
-      if (id < 0 || static_cast<size_t>(id) >= logits.size() || seen_[static_cast<size_t>(id)]) continue;
-      seen_[static_cast<size_t>(id)] = 1;
-      float& l = logits[static_cast<size_t>(id)];
-      l = l > 0.0f ? l / config_.repetition_penalty : l * config_.repetition_penalty;
+      if (id < 0 || static_cast<size_t>(id) >= logits.size()) continue;
+      ++counts_[static_cast<size_t>(id)];
     }
+    for (size_t id = 0; id < logits.size(); ++id) {
+      const uint32_t c = counts_[id];
+      if (c == 0) continue;
+      float& l = logits[id];
+      if (repetition) l = l > 0.0f ? l / config_.repetition_penalty : l * config_.repetition_penalty;
+      l -= config_.presence_penalty + config_.frequency_penalty * static_cast<float>(c);
+    }
+  }
+
+  void log_softmax_top(std::span<const float> logits, int32_t id, int32_t n_top, SampleLogprobs& lp) {
+    const double inv_t = config_.temperature > 0.0f ? 1.0 / config_.temperature : 1.0;
+    const double max = logits[static_cast<size_t>(argmax(logits))];
+    double sum = 0.0;
+    for (float l : logits) sum += std::exp((l - max) * inv_t);
+    const double log_z = std::log(sum);
+    const auto logprob = [&](float l) { return static_cast<float>((l - max) * inv_t - log_z); };
+    lp.sampled = logprob(logits[static_cast<size_t>(id)]);
+    lp.top.clear();
+    if (n_top <= 0) return;
+    cand_.resize(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) cand_[i] = {static_cast<int32_t>(i), logits[i]};
+    const size_t k = std::min(static_cast<size_t>(n_top), cand_.size());
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(k), cand_.end(),
+                      [](const TokenProb& a, const TokenProb& b) {
+                        return a.p > b.p || (a.p == b.p && a.id < b.id);
+                      });
+    for (size_t i = 0; i < k; ++i) lp.top.push_back({cand_[i].id, logprob(cand_[i].p)});
   }
 
   // Fills cand_ with the filtered distribution, sorted by decreasing
@@ -171,7 +232,7 @@ class Sampler {
   SamplerConfig config_;
   std::mt19937_64 rng_;
   std::vector<TokenProb> cand_;
-  std::vector<uint8_t> seen_;
+  std::vector<uint32_t> counts_;
 };
 
 }  // namespace trix
