@@ -13,8 +13,9 @@
 // error JSON, never silently ignored. With --api-key every /v1, /tokenize
 // and /detokenize request needs "Authorization: Bearer KEY" (401 otherwise).
 //
-// The engine is serve::SequentialEngine (one request at a time); the
-// continuous-batching engine takes its place behind the same interface.
+// The engine is serve::BatchEngine: up to --parallel sequences decoded
+// together in one step (continuous batching over a paged, prefix-cached KV
+// pool holding --parallel full contexts).
 #include <dirent.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -47,7 +48,7 @@
 #include "trix/core/error.h"
 #include "trix/core/thread_pool.h"
 #include "trix/runtime/loader.h"
-#include "trix/serve/sequential_engine.h"
+#include "trix/serve/batch_engine.h"
 
 namespace {
 
@@ -62,7 +63,7 @@ struct Options {
   std::string model, alias, host = "127.0.0.1", api_key, chat_template;
   int port = 8080;
   int64_t ctx = 0;  // 0: min(model's, 4096)
-  int parallel = 1;
+  int parallel = 4;  // sequences decoded together (llama-server's default is 4 too)
   int threads = 0;  // 0: hardware concurrency
   int http_threads = 16;
   size_t max_body = 1 << 20;
@@ -383,7 +384,10 @@ class Server {
     }
     pool_ = std::make_unique<trix::ThreadPool>(opt_.threads > 0 ? opt_.threads
                                                                 : std::max(1u, std::thread::hardware_concurrency()));
-    engine_ = std::make_unique<trix::serve::SequentialEngine>(shape, model_->prepared, *pool_, ctx);
+    trix::serve::BatchEngineOptions eo;
+    eo.context_length = ctx;
+    eo.max_running = opt_.parallel;
+    engine_ = std::make_unique<trix::serve::BatchEngine<>>(shape, model_->prepared, *pool_, eo);
     stop_ids_ = model_->tokenizer.eog_ids();
     if (model_->tokenizer.eos() >= 0) stop_ids_.push_back(model_->tokenizer.eos());
     loaded_.store(true);

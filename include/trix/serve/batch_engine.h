@@ -65,36 +65,6 @@ struct BatchEngineOptions {
   bool prefix_cache = true;
 };
 
-namespace detail {
-
-// Log-softmax of logits / temperature (1 when 0) at `id`, and the `k` most
-// likely ids with theirs (most likely first, lower id on ties).
-inline float logprobs_of(std::span<const float> logits, float temperature, int32_t id, int32_t k,
-                         std::vector<TokenLogprob>& top) {
-  const float inv_t = temperature > 0.0f ? 1.0f / temperature : 1.0f;
-  float max = logits[0];
-  for (float l : logits) max = std::max(max, l);
-  double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>((l - max) * inv_t));
-  const auto lse = static_cast<float>(std::log(sum));
-  const auto lp = [&](size_t i) { return (logits[i] - max) * inv_t - lse; };
-  top.clear();
-  if (k > 0) {
-    std::vector<int32_t> ids(logits.size());
-    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-    const auto kk = std::min<size_t>(static_cast<size_t>(k), ids.size());
-    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(kk), ids.end(),
-                      [&](int32_t a, int32_t b) {
-                        return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
-                               (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
-                      });
-    for (size_t i = 0; i < kk; ++i) top.push_back({ids[i], lp(static_cast<size_t>(ids[i]))});
-  }
-  return lp(static_cast<size_t>(id));
-}
-
-}  // namespace detail
-
 template <class Shape = RuntimeShape>
 class BatchEngine final : public Engine {
  public:
@@ -411,9 +381,13 @@ class BatchEngine final : public Engine {
         return;
       }
     }
-    const int32_t next = s.sampler.sample(work_, s.tokens);
+    int32_t next;
     if (req.r.top_logprobs >= 0) {
-      ev.logprob = detail::logprobs_of(work_, req.r.sampling.temperature, next, req.r.top_logprobs, ev.top);
+      next = s.sampler.sample(work_, s.tokens, req.r.top_logprobs, lp_);
+      ev.logprob = lp_.sampled;
+      for (const TokenProb& t : lp_.top) ev.top.push_back({t.id, t.p});
+    } else {
+      next = s.sampler.sample(work_, s.tokens);
     }
     if (std::find(req.r.stop_ids.begin(), req.r.stop_ids.end(), next) != req.r.stop_ids.end()) {
       ev.finish = FinishReason::Stop;
@@ -542,6 +516,7 @@ class BatchEngine final : public Engine {
   KvBlockPool kv_;
   ForwardBuffers buffers_;
   std::vector<float> logits_, work_;
+  SampleLogprobs lp_;  // filled by the sampler when a request asks for log-probabilities
   std::vector<std::vector<BlockId>> tables_;
 
   mutable std::recursive_mutex mu_;
