@@ -352,13 +352,17 @@ std::string metal_prelude() {
          "inline float trix_mul(float a, float b) { return a * b; }\n"
          "inline float trix_rint(float x) { return rint(x); }\n"
          "inline float trix_sqrt(float x) { return sqrt(x); }\n"
-         "inline float trix_exp(float x) { return exp(x); }\n";
+         "inline float trix_exp(float x) { return exp(x); }\n"
+         "inline float trix_shfl_xor(float v, trix_u32 m) { return simd_shuffle_xor(v, ushort(m)); }\n"
+         "#ifndef TRIX_THREAD\n#define TRIX_THREAD thread\n#endif\n";
 }
 
 // The lines that include one device body into a CUDA header's namespace.
-std::string cuda_body_include(const std::string& constants, const std::string& body_path) {
+// `extra`: definitions the body needs after the helpers.
+std::string cuda_body_include(const std::string& constants, const std::string& body_path,
+                              const std::string& extra = "") {
   return "#define TRIX_FN __host__ __device__\n#define TRIX_GLOBAL\n"
-         "#include \"trix/kernels/device_host.body.h\"\n" +
+         "#include \"trix/kernels/device_host.body.h\"\n" + extra +
          constants + "#include \"" + body_path.substr(std::string("include/").size()) + "\"\n" +
          "#undef TRIX_GLOBAL\n#undef TRIX_FN\n";
 }
@@ -481,7 +485,20 @@ std::string op_call_args(const DeviceOp& op, const std::string& buffer_prefix, c
   return out;
 }
 
-unsigned op_threads_per_item(const DeviceOp& op) { return op.contract == OpContract::kRowWarp ? 32 : 1; }
+// What one step of the contract covers.
+const char* op_unit(const DeviceOp& op) {
+  switch (op.contract) {
+    case OpContract::kItems:
+      return "item";
+    case OpContract::kRowWarp:
+      return "row";
+    case OpContract::kWarp:
+      return "task";
+  }
+  return "";
+}
+
+unsigned op_threads_per_item(const DeviceOp& op) { return op.contract == OpContract::kItems ? 1 : 32; }
 
 // The per-thread code of each contract, with {p} the body's function prefix,
 // {args} the call arguments, {count} the items or rows, {shfl_v} and
@@ -500,6 +517,11 @@ const char* op_contract_code(OpContract c) {
              "  int s = {p}_finish({args}, row, lane, v);\n"
              "  for ({u32} m = 1u; m < 32u; m <<= 1u) s += {shfl_s};\n"
              "  if (lane == 0u) {p}_store({args}, row, v, s);\n";
+    case OpContract::kWarp:
+      return "  // A whole warp / SIMD group per task: it returns (or not) as one.\n"
+             "  const {u32} task = {u32}(t / 32u);\n"
+             "  if (task >= {count}) return;\n"
+             "  {p}_warp({args}, task, {u32}(t % 32u));\n";
   }
   throw SpecError("internal: unknown op contract");
 }
@@ -555,7 +577,7 @@ void emit_op_spec_header(const SpecSet& s, const KernelSpec& k, FileMap& out) {
       << ";  // " << role << "\n";
   }
   h << "};\n\n"
-    << "// Threads per " << (op.contract == OpContract::kRowWarp ? "row" : "item") << " and the items or rows of a call.\n"
+    << "// Threads per " << op_unit(op) << " and the " << op_unit(op) << "s of a call.\n"
     << "inline constexpr unsigned kThreadsPerItem = " << op_threads_per_item(op) << ";\n"
     << "constexpr uint64_t count(const Args& a) { return " << op_count(op, "uint64_t{a.", "}") << "; }\n\n";
   if (const auto* v = find_variant(k, "cuda")) {
@@ -582,7 +604,13 @@ void emit_op_cuda(const SpecSet& s, const KernelSpec& k, const VariantSpec& v, F
     << "#pragma once\n\n#include <cmath>\n#include <cstdint>\n\n#include \"trix/core/fp16.h\"\n"
     << "#include \"trix/cuda/device.h\"\n#include \"trix/kernels/" << k.name << ".h\"\n\n"
     << "namespace trix::cuda::" << ns << " {\n\n"
-    << cuda_body_include(op_constants(s, k, "inline constexpr trix_u32"), op.body)
+    << cuda_body_include(op_constants(s, k, "inline constexpr trix_u32"), op.body,
+                         "// v of lane `lane ^ m` in the warp (all 32 lanes take part).\n"
+                         "TRIX_FN inline float trix_shfl_xor(float v, trix_u32 m) {\n"
+                         "#if defined(__CUDA_ARCH__) || !defined(__CUDACC__)\n"
+                         "  return __shfl_xor_sync(0xffffffffu, v, static_cast<int>(m));\n"
+                         "#else\n  (void)m;\n  return v;  // nvcc's host pass of a __host__ __device__ function: never run\n"
+                         "#endif\n}\n")
     << "\n}  // namespace trix::cuda::" << ns << "\n\nnamespace trix::cuda {\n\n"
     << "using " << k.name << "_config = kernels::" << k.name << "::Cuda;\n\n"
     << "// " << k.doc << "\ntemplate <class Config>\n"
@@ -615,7 +643,7 @@ void emit_op_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v, 
   const DeviceOp& op = device_op(k);
   std::ostringstream m;
   m << banner(k.file) << "// Metal variant of " << k.name << ": " << k.doc << "\n"
-    << "// " << op_threads_per_item(op) << (op.contract == OpContract::kRowWarp ? " threads per row" : " thread per item")
+    << "// " << op_threads_per_item(op) << " thread(s) per " << op_unit(op)
     << " (see OpContract in trix-gen); compile with fast math off so\n"
     << "// products and sums round as specified.\n"
     << metal_prelude() << op_constants(s, k, "constant constexpr trix_u32")
@@ -672,7 +700,7 @@ void emit_op_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v, 
     }
     h << "};\nstatic_assert(sizeof(Params) == " << 4 * n << ");\n\n";
   }
-  h << "// Threads to dispatch for `count` " << (op.contract == OpContract::kRowWarp ? "rows" : "items")
+  h << "// Threads to dispatch for `count` " << op_unit(op) << "s"
     << ", rounded up to whole threadgroups.\n"
     << "constexpr uint64_t grid_threads(uint64_t count) {\n"
     << "  const uint64_t t = count * kThreadsPerItem;\n"

@@ -191,6 +191,21 @@ constexpr OpArg kQuantizeI8SArgs[] = {{"x", "f32", "in"},    {"q", "i8", "out"},
 constexpr OpArg kEmbeddingArgs[] = {
     {"table", "u8", "in"}, {"out", "f32", "out"}, {"token", "u32", "scalar"}, {"n", "u32", "scalar"}};
 
+constexpr OpArg kAttnDecodeArgs[] = {
+    {"q", "f32", "in"},          {"k", "f16", "in"},           {"v", "f16", "in"},
+    {"part_m", "f32", "out"},    {"part_l", "f32", "out"},     {"part_acc", "f32", "out"},
+    {"n_pos", "u32", "scalar"},  {"n_heads", "u32", "scalar"}, {"n_kv_heads", "u32", "scalar"},
+    {"head_dim", "u32", "scalar"}, {"kv_stride", "u32", "scalar"}, {"split_len", "u32", "scalar"}};
+constexpr OpArg kAttnCombineArgs[] = {
+    {"part_m", "f32", "in"},     {"part_l", "f32", "in"},      {"part_acc", "f32", "in"},
+    {"out", "f32", "out"},       {"n_pos", "u32", "scalar"},   {"n_heads", "u32", "scalar"},
+    {"head_dim", "u32", "scalar"}, {"split_len", "u32", "scalar"}};
+constexpr OpArg kAttnPrefillArgs[] = {
+    {"q", "f32", "in"},           {"k", "f16", "in"},           {"v", "f16", "in"},
+    {"out", "f32", "out"},        {"pos0", "u32", "scalar"},    {"n_tok", "u32", "scalar"},
+    {"n_heads", "u32", "scalar"}, {"n_kv_heads", "u32", "scalar"}, {"head_dim", "u32", "scalar"},
+    {"kv_stride", "u32", "scalar"}};
+
 constexpr BodyConstant kQ8KOutConstants[] = {
     {"kBlockBytes", false, ""}, {"kScaleOffset", false, "d"}, {"kQsOffset", false, "qs"},
     {"kBsumsOffset", false, "bsums"}};
@@ -203,6 +218,7 @@ constexpr BodyConstant kQ6KRowConstants[] = {{"kBlockBytes", false, ""}, {"kQlOf
 
 constexpr const char* kElementwiseBody = "include/trix/kernels/elementwise.body.h";
 constexpr const char* kEmbeddingBody = "include/trix/kernels/embedding_dense.body.h";
+constexpr const char* kAttentionBody = "include/trix/kernels/attention.body.h";
 constexpr DeviceOp kDeviceOps[] = {
     {"add", "", kElementwiseBody, "trix_add", OpContract::kItems, "{n}", kBinaryArgs, {}, kOpCudaParams,
      kOpMetalParams},
@@ -220,6 +236,12 @@ constexpr DeviceOp kDeviceOps[] = {
      "{blocks}", kQuantizeQ8KArgs, kQ8KOutConstants, kOpCudaParams, kOpMetalParams},
     {"quantize", "i8_s", "include/trix/kernels/quantize_i8_s.body.h", "trix_quantize_i8_s", OpContract::kRowWarp,
      "{rows}", kQuantizeI8SArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"attention_decode", "", kAttentionBody, "trix_attention_decode", OpContract::kWarp,
+     "{n_heads} * (({n_pos} + {split_len} - 1u) / {split_len})", kAttnDecodeArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"attention_combine", "", kAttentionBody, "trix_attention_combine", OpContract::kWarp, "{n_heads}",
+     kAttnCombineArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"attention_prefill", "", kAttentionBody, "trix_attention_prefill", OpContract::kWarp, "{n_tok} * {n_heads}",
+     kAttnPrefillArgs, {}, kOpCudaParams, kOpMetalParams},
     {"embedding", "f32", kEmbeddingBody, "trix_embedding_f32", OpContract::kItems, "{n}", kEmbeddingArgs,
      kBlockBytesOnly, kOpCudaParams, kOpMetalParams},
     {"embedding", "f16", kEmbeddingBody, "trix_embedding_f16", OpContract::kItems, "{n}", kEmbeddingArgs,

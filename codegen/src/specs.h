@@ -189,6 +189,9 @@ enum class OpContract {
   // s = <prefix>_finish(args..., row, lane, total) -> int is summed exactly
   // over the warp and lane 0 calls <prefix>_store(args..., row, total, s).
   kRowWarp,
+  // One 32-thread warp / SIMD group per task < count, all its lanes calling
+  // <prefix>_warp(args..., task, lane), which may shuffle (trix_shfl_xor).
+  kWarp,
 };
 
 // One argument of a device op's body (see OpArgSpec).

@@ -291,7 +291,7 @@ std::string op_error_for(const std::string& file, const std::string& from, const
 
 const Malformed kMalformedOps[] = {
     {"unknown device op", "specs/kernels/rmsnorm.yaml", "op: rmsnorm", "op: layernorm",
-     R"(specs/kernels/rmsnorm\.yaml:5:5: error \(op\): no device body implements op layernorm \(ops: gemv, gemm; device ops: add, swiglu, relu2_gate, rope_adjacent, rope_neox, rmsnorm, quantize \(q8_k\), quantize \(i8_s\), embedding \(f32\), embedding \(f16\), embedding \(q8_0\), embedding \(q6_k\)\))"},
+     R"(specs/kernels/rmsnorm\.yaml:5:5: error \(op\): no device body implements op layernorm \(ops: gemv, gemm; device ops: add, swiglu, relu2_gate, rope_adjacent, rope_neox, rmsnorm, quantize \(q8_k\), quantize \(i8_s\), attention_decode, attention_combine, attention_prefill, embedding \(f32\), embedding \(f16\), embedding \(q8_0\), embedding \(q6_k\)\))"},
     {"device op without its format", "specs/kernels/quantize.yaml", "format: q8_k\n", "",
      R"(specs/kernels/quantize\.yaml:5:5: error \(op\): no device body implements op quantize \(ops: gemv, gemm; device ops: .*\))"},
     {"device op with a format it has no body for", "specs/kernels/quantize.yaml", "format: q8_k", "format: tq2_0",

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -27,6 +29,9 @@
 #include "trix/formats/q8_0.h"
 #include "trix/formats/q8_k.h"
 #include "trix/kernels/add_f32.h"
+#include "trix/kernels/attention_combine_f32.h"
+#include "trix/kernels/attention_decode_f16.h"
+#include "trix/kernels/attention_prefill_f16.h"
 #include "trix/kernels/embedding_f16.h"
 #include "trix/kernels/embedding_f32.h"
 #include "trix/kernels/embedding_q6_k.h"
@@ -305,6 +310,115 @@ inline void check_embedding_q6_k(const Run<kernels::embedding_q6_k::Args>& run) 
                     dequantize_row_q6_k(reinterpret_cast<const BlockQ6_K*>(row), out, kN);
                   },
                   "embedding_q6_k");
+}
+
+// ------------------------------------------------------------ attention
+
+// An f16 KV cache of n_pos positions x n_kv_heads x head_dim (keys and
+// values), random, and the CPU's attention of one query head over its first
+// n positions: reference_ops.h's attention_head, the Highway one, and an fp64
+// softmax of the same widened values. Outputs are held to `contract` with
+// magnitude max |v| (the scale of any softmax average of the values).
+struct AttnCache {
+  uint32_t n_pos, n_heads, n_kv_heads, head_dim;
+  std::vector<uint16_t> k, v;
+  float max_abs_v = 0;
+
+  AttnCache(uint32_t positions, uint32_t heads, uint32_t kv_heads, uint32_t dim)
+      : n_pos(positions), n_heads(heads), n_kv_heads(kv_heads), head_dim(dim) {
+    const std::vector<float> kf = random_floats(size_t{positions} * kv_heads * dim, 51 + positions, 1.0f);
+    const std::vector<float> vf = random_floats(kf.size(), 52 + positions, 2.0f);
+    for (float x : kf) k.push_back(fp32_to_fp16(x));
+    for (float x : vf) v.push_back(fp32_to_fp16(x));
+    for (uint16_t h : v) max_abs_v = std::max(max_abs_v, std::fabs(fp16_to_fp32(h)));
+  }
+  uint32_t stride() const { return n_kv_heads * head_dim; }
+
+  // Checks got (head_dim floats) against the CPU for query q of `head` over
+  // positions [0, n).
+  void expect_head(const kernels::Accuracy& contract, const float* q, uint32_t head, uint32_t n, const float* got,
+                   const std::string& what) const {
+    const size_t kv = size_t{head / (n_heads / n_kv_heads)} * head_dim;
+    std::vector<float> scores(n), want_ref(head_dim), want_cpu(head_dim);
+    ref::attention_head(q, k.data() + kv, v.data() + kv, n, stride(), head_dim, scores.data(), want_ref.data());
+    cpu::ops::attention_head(q, k.data() + kv, v.data() + kv, n, stride(), head_dim, scores.data(), want_cpu.data());
+    std::vector<double> s(n), want64(head_dim, 0.0);
+    double max_s = -1e300, sum = 0;
+    for (uint32_t p = 0; p < n; ++p) {
+      double dot = 0;
+      for (uint32_t d = 0; d < head_dim; ++d) dot += double{q[d]} * fp16_to_fp32(k[kv + size_t{p} * stride() + d]);
+      s[p] = dot / std::sqrt(static_cast<double>(head_dim));
+      max_s = std::max(max_s, s[p]);
+    }
+    for (uint32_t p = 0; p < n; ++p) sum += std::exp(s[p] - max_s);
+    for (uint32_t p = 0; p < n; ++p) {
+      const double w = std::exp(s[p] - max_s) / sum;
+      for (uint32_t d = 0; d < head_dim; ++d) want64[d] += w * fp16_to_fp32(v[kv + size_t{p} * stride() + d]);
+    }
+    int failures = 0;
+    for (uint32_t d = 0; d < head_dim && failures < 5; ++d) {
+      const auto r1 = meets_contract(contract, want_ref[d], got[d], max_abs_v);
+      const auto r2 = meets_contract(contract, want_cpu[d], got[d], max_abs_v);
+      const auto r3 = meets_contract(contract, static_cast<float>(want64[d]), got[d], max_abs_v);
+      failures += !r1 + !r2 + !r3;
+      EXPECT_TRUE(r1) << what << ", dim " << d << " vs reference_ops";
+      EXPECT_TRUE(r2) << what << ", dim " << d << " vs cpu::ops";
+      EXPECT_TRUE(r3) << what << ", dim " << d << " vs fp64";
+    }
+  }
+};
+
+// Flash-decoding (decode step, then combine) at sequence lengths 1, 17, 300
+// (two uneven splits) with GQA (4 query heads on 2 KV heads), head_dim 128
+// as BitNet-2B-4T and TinyLlama's 64, and, unless `short_only`, 4096 (one
+// head: the emulator pays ~1 ms per position of a warp).
+inline void check_attention_decode(const Run<kernels::attention_decode_f16::Args>& decode,
+                                   const Run<kernels::attention_combine_f32::Args>& combine, bool short_only = false) {
+  const auto contract = kernels::attention_decode_f16::kAccuracy;
+  ASSERT_EQ(contract.rel, kernels::attention_combine_f32::kAccuracy.rel) << "one contract for the two steps";
+  struct Case {
+    uint32_t n_pos, head_dim, split_len, n_heads, n_kv_heads;
+  };
+  for (const Case& c : {Case{1, 128, 256, 4, 2}, Case{17, 64, 256, 4, 2}, Case{300, 128, 256, 4, 2},
+                        Case{4096, 64, 1024, 1, 1}}) {
+    if (short_only && c.n_pos > 300) continue;
+    const AttnCache cache(c.n_pos, c.n_heads, c.n_kv_heads, c.head_dim);
+    const std::vector<float> q = random_floats(size_t{c.n_heads} * c.head_dim, 53 + c.n_pos);
+    const uint32_t parts = c.n_heads * ((c.n_pos + c.split_len - 1) / c.split_len);
+    std::vector<float> m(parts), l(parts), acc(size_t{parts} * c.head_dim), out(q.size(), -7.0f);
+    decode({q.data(), cache.k.data(), cache.v.data(), m.data(), l.data(), acc.data(), c.n_pos, c.n_heads,
+            c.n_kv_heads, c.head_dim, cache.stride(), c.split_len});
+    combine({m.data(), l.data(), acc.data(), out.data(), c.n_pos, c.n_heads, c.head_dim, c.split_len});
+    for (uint32_t h = 0; h < c.n_heads; ++h) {
+      cache.expect_head(contract, q.data() + size_t{h} * c.head_dim, h, c.n_pos, out.data() + size_t{h} * c.head_dim,
+                        "decode n_pos = " + std::to_string(c.n_pos) + ", head " + std::to_string(h));
+    }
+  }
+}
+
+// Causal prefill: n_tok tokens at positions pos0 .. pos0 + n_tok - 1 of the
+// cache, each over positions 0 .. its own: one token, 17 tokens after 5
+// cached (GQA), and 2 tokens at positions 1000 and 1001.
+inline void check_attention_prefill(const Run<kernels::attention_prefill_f16::Args>& run) {
+  const auto contract = kernels::attention_prefill_f16::kAccuracy;
+  struct Case {
+    uint32_t pos0, n_tok, n_heads, n_kv_heads, head_dim;
+  };
+  for (const Case& c : {Case{0, 1, 4, 2, 64}, Case{5, 17, 4, 2, 128}, Case{1000, 2, 1, 1, 64}}) {
+    const AttnCache cache(c.pos0 + c.n_tok, c.n_heads, c.n_kv_heads, c.head_dim);
+    const size_t row = size_t{c.n_heads} * c.head_dim;
+    const std::vector<float> q = random_floats(c.n_tok * row, 54 + c.pos0);
+    std::vector<float> out(q.size(), -7.0f);
+    run({q.data(), cache.k.data(), cache.v.data(), out.data(), c.pos0, c.n_tok, c.n_heads, c.n_kv_heads, c.head_dim,
+         cache.stride()});
+    for (uint32_t t = 0; t < c.n_tok; ++t) {
+      for (uint32_t h = 0; h < c.n_heads; ++h) {
+        const size_t at = t * row + size_t{h} * c.head_dim;
+        cache.expect_head(contract, q.data() + at, h, c.pos0 + t + 1, out.data() + at,
+                          "prefill pos " + std::to_string(c.pos0 + t) + ", head " + std::to_string(h));
+      }
+    }
+  }
 }
 
 }  // namespace trix::test::gpu_ops

@@ -7,6 +7,9 @@
 
 #include "kernels/gpu_ops_cases.h"
 #include "trix/cuda/add_f32.cuh"
+#include "trix/cuda/attention_combine_f32.cuh"
+#include "trix/cuda/attention_decode_f16.cuh"
+#include "trix/cuda/attention_prefill_f16.cuh"
 #include "trix/cuda/embedding_f16.cuh"
 #include "trix/cuda/embedding_f32.cuh"
 #include "trix/cuda/embedding_q6_k.cuh"
@@ -44,6 +47,22 @@ TRIX_OPS_EMULATION_TEST(rope_neox_f32, check_rope_neox)
 TRIX_OPS_EMULATION_TEST(rmsnorm_f32, check_rmsnorm)
 TRIX_OPS_EMULATION_TEST(quantize_q8_k, check_quantize_q8_k)
 TRIX_OPS_EMULATION_TEST(quantize_i8_s, check_quantize_i8_s)
+TRIX_OPS_EMULATION_TEST(attention_prefill_f16, check_attention_prefill)
+
+TEST(OpsCudaEmulation, attention_decode_f16) {
+  ops::check_attention_decode(
+      [](const kernels::attention_decode_f16::Args& a) { ASSERT_EQ(launch_attention_decode_f16(a), cudaSuccess); },
+      [](const kernels::attention_combine_f32::Args& a) { ASSERT_EQ(launch_attention_combine_f32(a), cudaSuccess); });
+  ops::check_attention_decode(
+      [](const kernels::attention_decode_f16::Args& a) {
+        ASSERT_EQ(launch_attention_decode_f16_as<OneWarpBlocks>(a), cudaSuccess);
+      },
+      [](const kernels::attention_combine_f32::Args& a) {
+        ASSERT_EQ(launch_attention_combine_f32_as<OneWarpBlocks>(a), cudaSuccess);
+      },
+      /*short_only=*/true);
+}
+
 TRIX_OPS_EMULATION_TEST(embedding_f32, check_embedding_f32)
 TRIX_OPS_EMULATION_TEST(embedding_f16, check_embedding_f16)
 TRIX_OPS_EMULATION_TEST(embedding_q8_0, check_embedding_q8_0)

@@ -14,6 +14,9 @@
 
 #include "kernels/gpu_ops_cases.h"
 #include "trix/metal/add_f32.h"
+#include "trix/metal/attention_combine_f32.h"
+#include "trix/metal/attention_decode_f16.h"
+#include "trix/metal/attention_prefill_f16.h"
 #include "trix/metal/embedding_f16.h"
 #include "trix/metal/embedding_f32.h"
 #include "trix/metal/embedding_q6_k.h"
@@ -53,6 +56,15 @@ namespace msl_quantize_q8_k {
 namespace msl_quantize_i8_s {
 #include "trix/metal/quantize_i8_s.metal"
 }
+namespace msl_attention_decode_f16 {
+#include "trix/metal/attention_decode_f16.metal"
+}
+namespace msl_attention_combine_f32 {
+#include "trix/metal/attention_combine_f32.metal"
+}
+namespace msl_attention_prefill_f16 {
+#include "trix/metal/attention_prefill_f16.metal"
+}
 namespace msl_embedding_f32 {
 #include "trix/metal/embedding_f32.metal"
 }
@@ -86,16 +98,28 @@ void expect_host_header(const char* name, const char* source, const char* functi
 // the kernel as the host header says with the .metal source's params struct
 // p initialised by `params` from Args a and the kernel called with `call`
 // (buffers from a, then p and the thread position t).
-#define TRIX_OPS_SHIM_TEST(name, check, params, call)                                                           \
-  TEST(OpsMetalShim, name) {                                                                                    \
+// The runner of one op's kernel: dispatches it as the host header says,
+// the .metal source's params struct p initialised by `params` from Args a
+// and the kernel called with `call` (buffers from a, then p and the thread
+// position t).
+#define TRIX_METAL_RUN(name, params, call)                                                                     \
+  [](const trix::kernels::name::Args& a) {                                                                      \
     namespace host = trix::metal::name;                                                                         \
-    static_assert(sizeof(host::Params) == sizeof(msl_##name::name##_params));                                   \
-    expect_host_header(#name, host::kSource, host::kFunctionName);                                              \
-    ops::check([](const trix::kernels::name::Args& a) {                                                         \
-      msl_##name::name##_params p params;                                                                       \
-      metal::shim::dispatch(host::grid_threads(trix::kernels::name::count(a)), host::kThreadsPerThreadgroup,    \
-                            [&](uint t) { msl_##name::name call; });                                            \
-    });                                                                                                         \
+    msl_##name::name##_params p params;                                                                         \
+    metal::shim::dispatch(host::grid_threads(trix::kernels::name::count(a)), host::kThreadsPerThreadgroup,      \
+                          [&](uint t) { msl_##name::name call; });                                              \
+  }
+
+// The host header of one op's Metal variant against its .metal source.
+#define TRIX_EXPECT_HOST(name)                                                                                  \
+  static_assert(sizeof(trix::metal::name::Params) == sizeof(msl_##name::name##_params));                       \
+  expect_host_header(#name, trix::metal::name::kSource, trix::metal::name::kFunctionName)
+
+// The test of one op: its host header, then the shared checks.
+#define TRIX_OPS_SHIM_TEST(name, check, params, call) \
+  TEST(OpsMetalShim, name) {                          \
+    TRIX_EXPECT_HOST(name);                           \
+    ops::check(TRIX_METAL_RUN(name, params, call));   \
   }
 
 TRIX_OPS_SHIM_TEST(add_f32, check_add, ({a.n}), (a.a, a.b, a.out, p, t))
@@ -107,6 +131,20 @@ TRIX_OPS_SHIM_TEST(rmsnorm_f32, check_rmsnorm, ({a.n, a.eps, a.rows}), (a.x, a.w
 TRIX_OPS_SHIM_TEST(quantize_q8_k, check_quantize_q8_k, ({a.blocks}), (a.x, a.y, p, t))
 TRIX_OPS_SHIM_TEST(quantize_i8_s, check_quantize_i8_s, ({a.n, a.rows}),
                    (a.x, reinterpret_cast<char*>(a.q), a.scale, a.sum, p, t))
+TRIX_OPS_SHIM_TEST(attention_prefill_f16, check_attention_prefill,
+                   ({a.pos0, a.n_tok, a.n_heads, a.n_kv_heads, a.head_dim, a.kv_stride}), (a.q, a.k, a.v, a.out, p, t))
+
+TEST(OpsMetalShim, attention_decode_f16) {
+  TRIX_EXPECT_HOST(attention_decode_f16);
+  TRIX_EXPECT_HOST(attention_combine_f32);
+  ops::check_attention_decode(
+      TRIX_METAL_RUN(attention_decode_f16,
+                     ({a.n_pos, a.n_heads, a.n_kv_heads, a.head_dim, a.kv_stride, a.split_len}),
+                     (a.q, a.k, a.v, a.part_m, a.part_l, a.part_acc, p, t)),
+      TRIX_METAL_RUN(attention_combine_f32, ({a.n_pos, a.n_heads, a.head_dim, a.split_len}),
+                     (a.part_m, a.part_l, a.part_acc, a.out, p, t)));
+}
+
 TRIX_OPS_SHIM_TEST(embedding_f32, check_embedding_f32, ({a.token, a.n}), (a.table, a.out, p, t))
 TRIX_OPS_SHIM_TEST(embedding_f16, check_embedding_f16, ({a.token, a.n}), (a.table, a.out, p, t))
 TRIX_OPS_SHIM_TEST(embedding_q8_0, check_embedding_q8_0, ({a.token, a.n}), (a.table, a.out, p, t))

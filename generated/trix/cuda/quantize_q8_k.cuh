@@ -15,6 +15,15 @@ namespace trix::cuda::quantize_q8_k_body {
 #define TRIX_FN __host__ __device__
 #define TRIX_GLOBAL
 #include "trix/kernels/device_host.body.h"
+// v of lane `lane ^ m` in the warp (all 32 lanes take part).
+TRIX_FN inline float trix_shfl_xor(float v, trix_u32 m) {
+#if defined(__CUDA_ARCH__) || !defined(__CUDACC__)
+  return __shfl_xor_sync(0xffffffffu, v, static_cast<int>(m));
+#else
+  (void)m;
+  return v;  // nvcc's host pass of a __host__ __device__ function: never run
+#endif
+}
 inline constexpr trix_u32 kBlockElements = 256;
 inline constexpr trix_u32 kBlockBytes = 292;
 inline constexpr trix_u32 kScaleOffset = 0;

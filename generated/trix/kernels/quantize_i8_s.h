@@ -26,7 +26,7 @@ struct Args {
   uint32_t rows;  // scalar
 };
 
-// Threads per row and the items or rows of a call.
+// Threads per row and the rows of a call.
 inline constexpr unsigned kThreadsPerItem = 32;
 constexpr uint64_t count(const Args& a) { return uint64_t{a.rows}; }
 

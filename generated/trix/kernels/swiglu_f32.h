@@ -21,7 +21,7 @@ struct Args {
   uint32_t n;  // scalar
 };
 
-// Threads per item and the items or rows of a call.
+// Threads per item and the items of a call.
 inline constexpr unsigned kThreadsPerItem = 1;
 constexpr uint64_t count(const Args& a) { return uint64_t{a.n}; }
 

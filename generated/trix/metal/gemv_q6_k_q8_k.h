@@ -49,6 +49,10 @@ inline float trix_mul(float a, float b) { return a * b; }
 inline float trix_rint(float x) { return rint(x); }
 inline float trix_sqrt(float x) { return sqrt(x); }
 inline float trix_exp(float x) { return exp(x); }
+inline float trix_shfl_xor(float v, trix_u32 m) { return simd_shuffle_xor(v, ushort(m)); }
+#ifndef TRIX_THREAD
+#define TRIX_THREAD thread
+#endif
 constant constexpr trix_u32 kWBlockBytes = 210;
 constant constexpr trix_u32 kWQlOffset = 0;
 constant constexpr trix_u32 kWQhOffset = 128;

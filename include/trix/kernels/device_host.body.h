@@ -27,5 +27,7 @@ TRIX_FN inline float trix_mul(float a, float b) {
 TRIX_FN inline float trix_rint(float x) { return ::rintf(x); }
 TRIX_FN inline float trix_sqrt(float x) { return ::sqrtf(x); }
 TRIX_FN inline float trix_exp(float x) { return ::expf(x); }
+// Per-thread memory needs no address space outside MSL.
+#define TRIX_THREAD
 
 #include "trix/kernels/device_common.body.h"
