@@ -325,14 +325,53 @@ void emit_cpu(const SpecSet& s, FileMap& out) {
 
 // The body's layout constants, as `prefix` NAME = value; lines, from the
 // format specs (the one place that knows them).
-std::string body_constants(const SpecSet& s, const KernelSpec& k, const DeviceBody& dev, const std::string& prefix) {
-  const FormatSpec& wf = format(s, k.weights);
-  const FormatSpec& af = format(s, k.activations);
+std::string constants_text(const FormatSpec* wf, const FormatSpec* af, std::span<const BodyConstant> constants,
+                           const std::string& prefix) {
   std::string out;
-  for (const BodyConstant& c : dev.constants) {
-    const FormatSpec& f = c.activations ? af : wf;
+  for (const BodyConstant& c : constants) {
+    const FormatSpec& f = c.activations ? *af : *wf;
     const int64_t value = c.field[0] ? field_offset(f, c.field) : f.block_bytes;
     out += prefix + " " + c.name + " = " + std::to_string(value) + ";\n";
+  }
+  return out;
+}
+std::string body_constants(const SpecSet& s, const KernelSpec& k, const DeviceBody& dev, const std::string& prefix) {
+  return constants_text(&format(s, k.weights), &format(s, k.activations), dev.constants, prefix);
+}
+
+// What every .metal source starts with: the MSL spellings of what
+// device_host.body.h gives C++ and CUDA.
+std::string metal_prelude() {
+  return "#include <metal_stdlib>\nusing namespace metal;\n\n"
+         "#define TRIX_FN\n#define TRIX_GLOBAL device\n"
+         "typedef uchar trix_u8;\ntypedef char trix_i8;\ntypedef ushort trix_u16;\ntypedef uint trix_u32;\ntypedef ulong trix_u64;\n"
+         "inline float trix_f16_bits_to_f32(trix_u32 h) { return float(as_type<half>(ushort(h))); }\n"
+         "inline float trix_bits_to_f32(trix_u32 u) { return as_type<float>(u); }\n"
+         "inline trix_u32 trix_f32_to_bits(float f) { return as_type<uint>(f); }\n"
+         "inline float trix_fma(float a, float b, float c) { return fma(a, b, c); }\n"
+         "inline float trix_mul(float a, float b) { return a * b; }\n"
+         "inline float trix_rint(float x) { return rint(x); }\n"
+         "inline float trix_sqrt(float x) { return sqrt(x); }\n"
+         "inline float trix_exp(float x) { return exp(x); }\n"
+         "inline float trix_shfl_xor(float v, trix_u32 m) { return simd_shuffle_xor(v, ushort(m)); }\n"
+         "#ifndef TRIX_THREAD\n#define TRIX_THREAD thread\n#endif\n";
+}
+
+// The lines that include one device body into a CUDA header's namespace.
+// `extra`: definitions the body needs after the helpers.
+std::string cuda_body_include(const std::string& constants, const std::string& body_path,
+                              const std::string& extra = "") {
+  return "#define TRIX_FN __host__ __device__\n#define TRIX_GLOBAL\n"
+         "#include \"trix/kernels/device_host.body.h\"\n" + extra +
+         constants + "#include \"" + body_path.substr(std::string("include/").size()) + "\"\n" +
+         "#undef TRIX_GLOBAL\n#undef TRIX_FN\n";
+}
+
+// The device-common helpers and one body, pasted into a .metal source.
+std::string metal_bodies(const std::string& root_dir, const std::string& body_path) {
+  std::string out;
+  for (const std::string& path : {std::string("include/trix/kernels/device_common.body.h"), body_path}) {
+    out += "// ---- begin " + path + "\n" + read_text(root_dir + "/" + path) + "// ---- end " + path + "\n\n";
   }
   return out;
 }
@@ -348,11 +387,7 @@ void emit_cuda(const SpecSet& s, const KernelSpec& k, const VariantSpec& v, File
     << "#pragma once\n\n#include <cmath>\n#include <cstdint>\n\n#include \"trix/core/fp16.h\"\n#include \""
     << code.cuda_header << "\"\n#include \"trix/kernels/" << k.name << ".h\"\n\n"
     << "namespace trix::cuda::" << ns << " {\n\n"
-    << "#define TRIX_FN __host__ __device__\n#define TRIX_GLOBAL\n"
-    << "#include \"trix/kernels/device_host.body.h\"\n"
-    << body_constants(s, k, dev, "inline constexpr trix_u32")
-    << "#include \"" << std::string(dev.body).substr(std::string("include/").size()) << "\"\n"
-    << "#undef TRIX_GLOBAL\n#undef TRIX_FN\n\n"
+    << cuda_body_include(body_constants(s, k, dev, "inline constexpr trix_u32"), dev.body) << "\n"
     << "// The body functions the launcher's kernel calls.\nstruct Body {\n"
     << "  static constexpr uint32_t kBlockElements = " << format(s, k.weights).block_elements << ";\n"
     << replace_all(code.body_struct, "{p}", dev.functions) << "};\n\n"
@@ -369,22 +404,13 @@ void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
                 const std::string& root_dir, FileMap& out) {
   const DeviceBody& dev = *implementation(k).device;
   const ContractCode code = contract_code(dev.contract);
-  const std::string common_path = "include/trix/kernels/device_common.body.h";
   std::ostringstream m;
   m << banner(k.file) << "// Metal variant of " << k.name << ": " << k.doc << "\n"
     << "// " << code.threads_per_row << " threads per row (see DeviceContract in trix-gen); compile with\n"
     << "// fast math off so the explicit fma and products round as specified.\n"
-    << "#include <metal_stdlib>\nusing namespace metal;\n\n"
-    << "#define TRIX_FN\n#define TRIX_GLOBAL device\n"
-    << "typedef uchar trix_u8;\ntypedef uint trix_u32;\n"
-    << "inline float trix_f16_bits_to_f32(trix_u32 h) { return float(as_type<half>(ushort(h))); }\n"
-    << "inline float trix_bits_to_f32(trix_u32 u) { return as_type<float>(u); }\n"
-    << "inline float trix_fma(float a, float b, float c) { return fma(a, b, c); }\n"
-    << body_constants(s, k, dev, "constant constexpr trix_u32")
+    << metal_prelude() << body_constants(s, k, dev, "constant constexpr trix_u32")
     << "constant constexpr trix_u32 kBlockElements = " << format(s, k.weights).block_elements << ";\n\n";
-  for (const std::string& path : {common_path, std::string(dev.body)}) {
-    m << "// ---- begin " << path << "\n" << read_text(root_dir + "/" + path) << "// ---- end " << path << "\n\n";
-  }
+  m << metal_bodies(root_dir, dev.body);
   m << "struct trix_gemv_params {\n  uint rows;\n  uint k;\n  ulong w_row_bytes;\n};\n\n"
     << "kernel void " << k.name << "(device const uchar* w [[buffer(0)]],\n"
     << "    device const uchar* x [[buffer(1)]],\n    device float* y [[buffer(2)]],\n"
@@ -416,10 +442,285 @@ void emit_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v,
   out["trix/metal/" + k.name + ".h"] = h.str();
 }
 
+// ------------------------------------------------------------ device ops
+
+const DeviceOp& device_op(const KernelSpec& k) {
+  const DeviceOp* op = find_device_op(k.op, k.format);
+  if (!op) throw SpecError("internal: device op " + k.name + " lost its body after validation");
+  return *op;
+}
+
+// C++ (host header, Args) and MSL spellings of an argument's element type.
+const char* cpp_type(const std::string& t) {
+  if (t == "f32") return "float";
+  if (t == "f16") return "uint16_t";
+  if (t == "i8") return "int8_t";
+  if (t == "u8") return "uint8_t";
+  if (t == "i32") return "int32_t";
+  return "uint32_t";  // u32
+}
+const char* msl_type(const std::string& t) {
+  if (t == "f32") return "float";
+  if (t == "f16") return "ushort";
+  if (t == "i8") return "char";
+  if (t == "u8") return "uchar";
+  if (t == "i32") return "int";
+  return "uint";
+}
+
+// The op's items or rows as an expression, each {scalar} spelled prefix + name.
+std::string op_count(const DeviceOp& op, const std::string& prefix, const std::string& suffix = "") {
+  std::string out = op.count;
+  for (const OpArg& a : op.args) out = replace_all(out, std::string("{") + a.name + "}", prefix + a.name + suffix);
+  return out;
+}
+
+// The body call's arguments: buffers as buffer_prefix + name, scalars as
+// scalar_prefix + name.
+std::string op_call_args(const DeviceOp& op, const std::string& buffer_prefix, const std::string& scalar_prefix) {
+  std::string out;
+  for (const OpArg& a : op.args) {
+    out += (out.empty() ? "" : ", ") + (std::string(a.role) == "scalar" ? scalar_prefix : buffer_prefix) + a.name;
+  }
+  return out;
+}
+
+// What one step of the contract covers.
+const char* op_unit(const DeviceOp& op) {
+  switch (op.contract) {
+    case OpContract::kItems:
+      return "item";
+    case OpContract::kRowWarp:
+      return "row";
+    case OpContract::kWarp:
+      return "task";
+  }
+  return "";
+}
+
+unsigned op_threads_per_item(const DeviceOp& op) { return op.contract == OpContract::kItems ? 1 : 32; }
+
+// The per-thread code of each contract, with {p} the body's function prefix,
+// {args} the call arguments, {count} the items or rows, {shfl_v} and
+// {shfl_s} a xor shuffle of v and of s by mask m, and {u32} the unsigned type.
+const char* op_contract_code(OpContract c) {
+  switch (c) {
+    case OpContract::kItems:
+      return "  if (t < {count}) {p}_item({args}, {u32}(t));\n";
+    case OpContract::kRowWarp:
+      return "  // A whole warp / SIMD group per row: it returns (or not) as one.\n"
+             "  const {u32} row = {u32}(t / 32u);\n"
+             "  const {u32} lane = {u32}(t % 32u);\n"
+             "  if (row >= {count}) return;\n"
+             "  float v = {p}_partial({args}, row, lane);\n"
+             "  for ({u32} m = 1u; m < 32u; m <<= 1u) v = {p}_combine(v, {shfl_v}, (lane & m) == 0u);\n"
+             "  int s = {p}_finish({args}, row, lane, v);\n"
+             "  for ({u32} m = 1u; m < 32u; m <<= 1u) s += {shfl_s};\n"
+             "  if (lane == 0u) {p}_store({args}, row, v, s);\n";
+    case OpContract::kWarp:
+      return "  // A whole warp / SIMD group per task: it returns (or not) as one.\n"
+             "  const {u32} task = {u32}(t / 32u);\n"
+             "  if (task >= {count}) return;\n"
+             "  {p}_warp({args}, task, {u32}(t % 32u));\n";
+  }
+  throw SpecError("internal: unknown op contract");
+}
+
+// shfl: the shuffle of X by mask m.
+std::string op_contract_text(const DeviceOp& op, const std::string& prefix, const std::string& args,
+                             const std::string& count, const std::string& shfl, const std::string& u32) {
+  std::string out = op_contract_code(op.contract);
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"{p}", prefix + op.functions},
+                                 {"{args}", args}, {"{count}", count}, {"{shfl_v}", replace_all(shfl, "X", "v")},
+                                 {"{shfl_s}", replace_all(shfl, "X", "s")}, {"{u32}", u32}}) {
+    out = replace_all(out, from, to);
+  }
+  return out;
+}
+
+const FormatSpec* op_format(const SpecSet& s, const KernelSpec& k) {
+  return k.format.empty() ? nullptr : &format(s, k.format);
+}
+
+// The op body's layout constants (with the format's kBlockElements), as
+// `prefix` NAME = value; lines.
+std::string op_constants(const SpecSet& s, const KernelSpec& k, const std::string& prefix) {
+  const FormatSpec* f = op_format(s, k);
+  if (!f) return "";
+  return prefix + " kBlockElements = " + std::to_string(f->block_elements) + ";\n" +
+         constants_text(f, nullptr, device_op(k).constants, prefix);
+}
+
+void emit_op_spec_header(const SpecSet& s, const KernelSpec& k, FileMap& out) {
+  const DeviceOp& op = device_op(k);
+  std::ostringstream h;
+  h << banner(k.file) << "// " << k.doc << "\n#pragma once\n\n#include <cstdint>\n\n"
+    << "#include \"trix/kernels/accuracy.h\"\n\n"
+    << "namespace trix::kernels::" << k.name << " {\n\n"
+    << "inline constexpr char kName[] = \"" << k.name << "\";\n"
+    << "inline constexpr char kOp[] = \"" << k.op << "\";\n";
+  if (const FormatSpec* f = op_format(s, k)) {
+    h << "// Layout the body reads or writes: " << f->name << ", " << f->block_elements << " elements in "
+      << f->block_bytes << " bytes per block.\n"
+      << "inline constexpr uint32_t kFormatBlockElements = " << f->block_elements << ";\n"
+      << "inline constexpr uint32_t kFormatBlockBytes = " << f->block_bytes << ";\n";
+  }
+  h << "// The spec's accuracy contract against " << k.reference << "; tests demand it.\n"
+    << "inline constexpr Accuracy kAccuracy = "
+    << (k.accuracy == "bit_exact" ? std::string("Accuracy::bit_exact_contract()")
+                                  : "Accuracy::tolerance(" + exact_double(k.tolerance_rel) + ")")
+    << ";\n\n"
+    << "// The kernel's arguments (device pointers and scalars), in the body's order.\nstruct Args {\n";
+  for (const OpArg& a : op.args) {
+    const std::string role = a.role;
+    h << "  " << (role == "in" ? "const " : "") << cpp_type(a.type) << (role == "scalar" ? " " : "* ") << a.name
+      << ";  // " << role << "\n";
+  }
+  h << "};\n\n"
+    << "// Threads per " << op_unit(op) << " and the " << op_unit(op) << "s of a call.\n"
+    << "inline constexpr unsigned kThreadsPerItem = " << op_threads_per_item(op) << ";\n"
+    << "constexpr uint64_t count(const Args& a) { return " << op_count(op, "uint64_t{a.", "}") << "; }\n\n";
+  if (const auto* v = find_variant(k, "cuda")) {
+    h << "struct Cuda {\n";
+    emit_params(h, *v, op.cuda_params);
+    h << "};\n\n";
+  }
+  if (const auto* v = find_variant(k, "metal")) {
+    h << "struct Metal {\n";
+    emit_params(h, *v, op.metal_params);
+    h << "};\n\n";
+  }
+  h << "}  // namespace trix::kernels::" << k.name << "\n";
+  out["trix/kernels/" + k.name + ".h"] = h.str();
+}
+
+void emit_op_cuda(const SpecSet& s, const KernelSpec& k, const VariantSpec& v, FileMap& out) {
+  const DeviceOp& op = device_op(k);
+  const std::string ns = k.name + "_body";
+  std::ostringstream h;
+  h << banner(k.file) << "// CUDA variant of " << k.name << " for";
+  for (const auto& a : v.archs) h << " " << a;
+  h << ". Without nvcc the kernel and\n// launcher run on the CPU grid emulator (trix/cuda/emulator.h).\n"
+    << "#pragma once\n\n#include <cmath>\n#include <cstdint>\n\n#include \"trix/core/fp16.h\"\n"
+    << "#include \"trix/cuda/device.h\"\n#include \"trix/kernels/" << k.name << ".h\"\n\n"
+    << "namespace trix::cuda::" << ns << " {\n\n"
+    << cuda_body_include(op_constants(s, k, "inline constexpr trix_u32"), op.body,
+                         "// v of lane `lane ^ m` in the warp (all 32 lanes take part).\n"
+                         "TRIX_FN inline float trix_shfl_xor(float v, trix_u32 m) {\n"
+                         "#if defined(__CUDA_ARCH__) || !defined(__CUDACC__)\n"
+                         "  return __shfl_xor_sync(0xffffffffu, v, static_cast<int>(m));\n"
+                         "#else\n  (void)m;\n  return v;  // nvcc's host pass of a __host__ __device__ function: never run\n"
+                         "#endif\n}\n")
+    << "\n}  // namespace trix::cuda::" << ns << "\n\nnamespace trix::cuda {\n\n"
+    << "using " << k.name << "_config = kernels::" << k.name << "::Cuda;\n\n"
+    << "// " << k.doc << "\ntemplate <class Config>\n"
+    << "__global__ void __launch_bounds__(Config::kThreadsPerBlock) " << k.name
+    << "_kernel(const kernels::" << k.name << "::Args a) {\n"
+    << "  using " << ns << "::trix_u32;\n"
+    << "  const uint64_t t = static_cast<uint64_t>(blockIdx.x) * Config::kThreadsPerBlock + threadIdx.x;\n"
+    << op_contract_text(op, ns + "::", op_call_args(op, "a.", "a."), op_count(op, "a."),
+                        "__shfl_xor_sync(0xffffffffu, X, static_cast<int>(m))", "trix_u32")
+    << "}\n\n"
+    << "// Launches " << k.name << " on `stream` with the block size of Config; all\n"
+    << "// pointers are device pointers.\ntemplate <class Config>\n"
+    << "inline cudaError_t launch_" << k.name << "_as(const kernels::" << k.name
+    << "::Args& a, cudaStream_t stream = 0) {\n"
+    << "  const uint64_t threads = kernels::" << k.name << "::count(a) * kernels::" << k.name
+    << "::kThreadsPerItem;\n  if (threads == 0) return cudaSuccess;\n"
+    << "  const auto blocks = static_cast<uint32_t>((threads + Config::kThreadsPerBlock - 1) / Config::kThreadsPerBlock);\n"
+    << "  TRIX_CUDA_LAUNCH(blocks, Config::kThreadsPerBlock, 0, stream, " << k.name << "_kernel<Config>)(a);\n"
+    << "  return cudaGetLastError();\n}\n\n"
+    << "// The same with the spec's block size.\n"
+    << "inline cudaError_t launch_" << k.name << "(const kernels::" << k.name
+    << "::Args& a, cudaStream_t stream = 0) {\n"
+    << "  return launch_" << k.name << "_as<" << k.name << "_config>(a, stream);\n}\n\n"
+    << "}  // namespace trix::cuda\n";
+  out["trix/cuda/" + k.name + ".cuh"] = h.str();
+}
+
+void emit_op_metal(const SpecSet& s, const KernelSpec& k, const VariantSpec& v, const std::string& root_dir,
+                   FileMap& out) {
+  const DeviceOp& op = device_op(k);
+  std::ostringstream m;
+  m << banner(k.file) << "// Metal variant of " << k.name << ": " << k.doc << "\n"
+    << "// " << op_threads_per_item(op) << " thread(s) per " << op_unit(op)
+    << " (see OpContract in trix-gen); compile with fast math off so\n"
+    << "// products and sums round as specified.\n"
+    << metal_prelude() << op_constants(s, k, "constant constexpr trix_u32")
+    << "\n" << metal_bodies(root_dir, op.body);
+  bool scalars = false;
+  for (const OpArg& a : op.args) scalars = scalars || std::string(a.role) == "scalar";
+  if (scalars) {
+    m << "struct " << k.name << "_params {\n";
+    for (const OpArg& a : op.args) {
+      if (std::string(a.role) == "scalar") m << "  " << msl_type(a.type) << " " << a.name << ";\n";
+    }
+    m << "};\n\n";
+  }
+  m << "kernel void " << k.name << "(";
+  unsigned index = 0;
+  for (const OpArg& a : op.args) {
+    const std::string role = a.role;
+    if (role == "scalar") continue;
+    m << "device " << (role == "in" ? "const " : "") << msl_type(a.type) << "* " << a.name << " [[buffer(" << index++
+      << ")]],\n    ";
+  }
+  if (scalars) m << "constant " << k.name << "_params& p [[buffer(" << index << ")]],\n    ";
+  m << "uint t [[thread_position_in_grid]]) {\n"
+    << op_contract_text(op, "", op_call_args(op, "", "p."), op_count(op, "p."), "simd_shuffle_xor(X, ushort(m))",
+                        "uint")
+    << "}\n";
+  const std::string metal = m.str();
+  out["trix/metal/" + k.name + ".metal"] = metal;
+
+  std::ostringstream h;
+  h << banner(k.file) << "// Host side of the Metal variant of " << k.name
+    << ": names, buffer indices, launch\n// geometry and the kernel source, from the same spec as the .metal file.\n"
+    << "#pragma once\n\n#include <cstdint>\n\nnamespace trix::metal::" << k.name << " {\n\n"
+    << "inline constexpr char kFunctionName[] = \"" << k.name << "\";\n"
+    << "inline constexpr unsigned kThreadsPerThreadgroup = " << v.params.at("threads_per_threadgroup") << ";\n"
+    << "inline constexpr unsigned kThreadsPerItem = " << op_threads_per_item(op) << ";\n"
+    << "enum BufferIndex : unsigned {";
+  index = 0;
+  for (const OpArg& a : op.args) {
+    if (std::string(a.role) == "scalar") continue;
+    h << (index ? ", " : " ") << "k" << camel(a.name) << " = " << index;
+    ++index;
+  }
+  if (scalars) h << ", kParams = " << index;
+  h << " };\n\n";
+  if (scalars) {
+    h << "// Same layout as " << k.name << "_params in the .metal source.\nstruct Params {\n";
+    unsigned n = 0;
+    for (const OpArg& a : op.args) {
+      if (std::string(a.role) == "scalar") {
+        h << "  " << cpp_type(a.type) << " " << a.name << ";\n";
+        ++n;
+      }
+    }
+    h << "};\nstatic_assert(sizeof(Params) == " << 4 * n << ");\n\n";
+  }
+  h << "// Threads to dispatch for `count` " << op_unit(op) << "s"
+    << ", rounded up to whole threadgroups.\n"
+    << "constexpr uint64_t grid_threads(uint64_t count) {\n"
+    << "  const uint64_t t = count * kThreadsPerItem;\n"
+    << "  return (t + kThreadsPerThreadgroup - 1) / kThreadsPerThreadgroup * kThreadsPerThreadgroup;\n}\n\n"
+    << "// The .metal source, for MTLDevice newLibraryWithSource (fastMathEnabled = NO).\n"
+    << "inline constexpr char kSource[] = R\"trix_metal_src(" << metal << ")trix_metal_src\";\n\n"
+    << "}  // namespace trix::metal::" << k.name << "\n";
+  out["trix/metal/" + k.name + ".h"] = h.str();
+}
+
 }  // namespace
 
 void emit_kernels(const SpecSet& specs, const std::string& root_dir, FileMap& out) {
   for (const auto& k : specs.kernels) {
+    if (k.is_device_op()) {
+      emit_op_spec_header(specs, k, out);
+      if (const auto* v = find_variant(k, "cuda")) emit_op_cuda(specs, k, *v, out);
+      if (const auto* v = find_variant(k, "metal")) emit_op_metal(specs, k, *v, root_dir, out);
+      continue;
+    }
     emit_spec_header(k, out);
     if (const auto* v = find_variant(k, "cuda")) emit_cuda(specs, k, *v, out);
     if (const auto* v = find_variant(k, "metal")) emit_metal(specs, k, *v, root_dir, out);

@@ -165,6 +165,93 @@ constexpr Implementation kImplementations[] = {
     {"gemv", "i2_s", "i8_s", "ggml", nullptr, "", CpuSignature::kGemvArgs, {}, kGpuOnlyNote, {}, &kI2SI8SBody},
 };
 
+// Device ops (not GEMVs): their bodies, arguments and contracts. A kernel
+// spec with such an op must list exactly these args; any other (op, format)
+// fails naming the ones here.
+constexpr ParamRule kOpCudaParams[] = {
+    {"threads_per_block", "kThreadsPerBlock", "unsigned", 32, 1024, 32, false,
+     "threads per block: one per item, or 32 (one warp) per row"},
+};
+constexpr ParamRule kOpMetalParams[] = {
+    {"threads_per_threadgroup", "kThreadsPerThreadgroup", "unsigned", 32, 1024, 32, false,
+     "threads per threadgroup: one per item, or 32 (one SIMD group) per row"},
+};
+constexpr OpArg kBinaryArgs[] = {
+    {"a", "f32", "in"}, {"b", "f32", "in"}, {"out", "f32", "out"}, {"n", "u32", "scalar"}};
+constexpr OpArg kRmsNormArgs[] = {{"x", "f32", "in"},     {"w", "f32", "in"},         {"out", "f32", "out"},
+                                  {"n", "u32", "scalar"}, {"eps", "f32", "scalar"},   {"rows", "u32", "scalar"}};
+constexpr OpArg kRopeArgs[] = {{"x", "f32", "inout"},
+                               {"cos_t", "f32", "in"},
+                               {"sin_t", "f32", "in"},
+                               {"n_heads", "u32", "scalar"},
+                               {"head_dim", "u32", "scalar"}};
+constexpr OpArg kQuantizeQ8KArgs[] = {{"x", "f32", "in"}, {"y", "u8", "out"}, {"blocks", "u32", "scalar"}};
+constexpr OpArg kQuantizeI8SArgs[] = {{"x", "f32", "in"},    {"q", "i8", "out"},     {"scale", "f32", "out"},
+                                      {"sum", "i32", "out"}, {"n", "u32", "scalar"}, {"rows", "u32", "scalar"}};
+constexpr OpArg kEmbeddingArgs[] = {
+    {"table", "u8", "in"}, {"out", "f32", "out"}, {"token", "u32", "scalar"}, {"n", "u32", "scalar"}};
+
+constexpr OpArg kAttnDecodeArgs[] = {
+    {"q", "f32", "in"},          {"k", "f16", "in"},           {"v", "f16", "in"},
+    {"part_m", "f32", "out"},    {"part_l", "f32", "out"},     {"part_acc", "f32", "out"},
+    {"n_pos", "u32", "scalar"},  {"n_heads", "u32", "scalar"}, {"n_kv_heads", "u32", "scalar"},
+    {"head_dim", "u32", "scalar"}, {"kv_stride", "u32", "scalar"}, {"split_len", "u32", "scalar"}};
+constexpr OpArg kAttnCombineArgs[] = {
+    {"part_m", "f32", "in"},     {"part_l", "f32", "in"},      {"part_acc", "f32", "in"},
+    {"out", "f32", "out"},       {"n_pos", "u32", "scalar"},   {"n_heads", "u32", "scalar"},
+    {"head_dim", "u32", "scalar"}, {"split_len", "u32", "scalar"}};
+constexpr OpArg kAttnPrefillArgs[] = {
+    {"q", "f32", "in"},           {"k", "f16", "in"},           {"v", "f16", "in"},
+    {"out", "f32", "out"},        {"pos0", "u32", "scalar"},    {"n_tok", "u32", "scalar"},
+    {"n_heads", "u32", "scalar"}, {"n_kv_heads", "u32", "scalar"}, {"head_dim", "u32", "scalar"},
+    {"kv_stride", "u32", "scalar"}};
+
+constexpr BodyConstant kQ8KOutConstants[] = {
+    {"kBlockBytes", false, ""}, {"kScaleOffset", false, "d"}, {"kQsOffset", false, "qs"},
+    {"kBsumsOffset", false, "bsums"}};
+constexpr BodyConstant kBlockBytesOnly[] = {{"kBlockBytes", false, ""}};
+constexpr BodyConstant kQ8_0RowConstants[] = {
+    {"kBlockBytes", false, ""}, {"kScaleOffset", false, "d"}, {"kQsOffset", false, "qs"}};
+constexpr BodyConstant kQ6KRowConstants[] = {{"kBlockBytes", false, ""}, {"kQlOffset", false, "ql"},
+                                             {"kQhOffset", false, "qh"},  {"kScalesOffset", false, "scales"},
+                                             {"kScaleOffset", false, "d"}};
+
+constexpr const char* kElementwiseBody = "include/trix/kernels/elementwise.body.h";
+constexpr const char* kEmbeddingBody = "include/trix/kernels/embedding_dense.body.h";
+constexpr const char* kAttentionBody = "include/trix/kernels/attention.body.h";
+constexpr DeviceOp kDeviceOps[] = {
+    {"add", "", kElementwiseBody, "trix_add", OpContract::kItems, "{n}", kBinaryArgs, {}, kOpCudaParams,
+     kOpMetalParams},
+    {"swiglu", "", kElementwiseBody, "trix_swiglu", OpContract::kItems, "{n}", kBinaryArgs, {}, kOpCudaParams,
+     kOpMetalParams},
+    {"relu2_gate", "", kElementwiseBody, "trix_relu2_gate", OpContract::kItems, "{n}", kBinaryArgs, {},
+     kOpCudaParams, kOpMetalParams},
+    {"rope_adjacent", "", kElementwiseBody, "trix_rope_adjacent", OpContract::kItems,
+     "{n_heads} * ({head_dim} / 2u)", kRopeArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"rope_neox", "", kElementwiseBody, "trix_rope_neox", OpContract::kItems, "{n_heads} * ({head_dim} / 2u)",
+     kRopeArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"rmsnorm", "", "include/trix/kernels/rmsnorm.body.h", "trix_rmsnorm", OpContract::kRowWarp, "{rows}",
+     kRmsNormArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"quantize", "q8_k", "include/trix/kernels/quantize_q8_k.body.h", "trix_quantize_q8_k", OpContract::kRowWarp,
+     "{blocks}", kQuantizeQ8KArgs, kQ8KOutConstants, kOpCudaParams, kOpMetalParams},
+    {"quantize", "i8_s", "include/trix/kernels/quantize_i8_s.body.h", "trix_quantize_i8_s", OpContract::kRowWarp,
+     "{rows}", kQuantizeI8SArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"attention_decode", "", kAttentionBody, "trix_attention_decode", OpContract::kWarp,
+     "{n_heads} * (({n_pos} + {split_len} - 1u) / {split_len})", kAttnDecodeArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"attention_combine", "", kAttentionBody, "trix_attention_combine", OpContract::kWarp, "{n_heads}",
+     kAttnCombineArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"attention_prefill", "", kAttentionBody, "trix_attention_prefill", OpContract::kWarp, "{n_tok} * {n_heads}",
+     kAttnPrefillArgs, {}, kOpCudaParams, kOpMetalParams},
+    {"embedding", "f32", kEmbeddingBody, "trix_embedding_f32", OpContract::kItems, "{n}", kEmbeddingArgs,
+     kBlockBytesOnly, kOpCudaParams, kOpMetalParams},
+    {"embedding", "f16", kEmbeddingBody, "trix_embedding_f16", OpContract::kItems, "{n}", kEmbeddingArgs,
+     kBlockBytesOnly, kOpCudaParams, kOpMetalParams},
+    {"embedding", "q8_0", "include/trix/kernels/embedding_q8_0.body.h", "trix_embedding_q8_0", OpContract::kItems, "{n}", kEmbeddingArgs,
+     kQ8_0RowConstants, kOpCudaParams, kOpMetalParams},
+    {"embedding", "q6_k", "include/trix/kernels/embedding_q6_k.body.h", "trix_embedding_q6_k", OpContract::kItems, "{n}", kEmbeddingArgs,
+     kQ6KRowConstants, kOpCudaParams, kOpMetalParams},
+};
+
 }  // namespace
 
 const Implementation* find_implementation(const std::string& op, const std::string& weights,
@@ -186,6 +273,21 @@ std::string describe(const Implementation& impl) {
 std::string implemented_list() {
   std::string have;
   for (const auto& impl : kImplementations) have += (have.empty() ? "" : ", ") + describe(impl);
+  return have;
+}
+
+const DeviceOp* find_device_op(const std::string& op, const std::string& format) {
+  for (const auto& d : kDeviceOps) {
+    if (op == d.op && format == d.format) return &d;
+  }
+  return nullptr;
+}
+
+std::string device_op_list() {
+  std::string have;
+  for (const auto& d : kDeviceOps) {
+    have += (have.empty() ? "" : ", ") + std::string(d.op) + (d.format[0] ? std::string(" (") + d.format + ")" : "");
+  }
   return have;
 }
 
@@ -219,6 +321,31 @@ const Implementation* preparing_implementation(const KernelSpec& k) {
   return nullptr;
 }
 
+// A device op spec against the DeviceOp table: the op and format exist,
+// and the args are the body's, in order.
+template <class CheckFormat>
+void check_device_op(KernelSpec& k, const SpecNode& root, const CheckFormat& check_format) {
+  if (auto f = root.optional("format")) check_format(*f);
+  const DeviceOp* op = find_device_op(k.op, k.format);
+  if (!op) {
+    root.required("op").fail("no device body implements op " + k.op +
+                             (k.format.empty() ? std::string() : " with format " + k.format) +
+                             " (ops: gemv, gemm; device ops: " + device_op_list() + ")");
+  }
+  std::string expected;
+  for (const OpArg& a : op->args) {
+    expected += (expected.empty() ? "" : ", ") + std::string("{name: ") + a.name + ", type: " + a.type +
+                ", role: " + a.role + "}";
+  }
+  bool same = k.args.size() == op->args.size();
+  for (size_t j = 0; same && j < k.args.size(); ++j) {
+    same = k.args[j].name == op->args[j].name && k.args[j].type == op->args[j].type &&
+           k.args[j].role == op->args[j].role;
+  }
+  if (!same) root.required("args").fail("the body " + std::string(op->body) + " of " + k.op + " takes args: [" + expected + "]");
+  check_op_params(k, root, *op);
+}
+
 void cross_check(SpecSet& set, const std::vector<SpecNode>& kernel_roots,
                  const std::vector<SpecNode>& model_roots) {
   auto has_format = [&](const std::string& name) {
@@ -237,6 +364,10 @@ void cross_check(SpecSet& set, const std::vector<SpecNode>& kernel_roots,
   for (size_t i = 0; i < set.kernels.size(); ++i) {
     KernelSpec& k = set.kernels[i];
     const SpecNode& root = kernel_roots[i];
+    if (k.is_device_op()) {
+      check_device_op(k, root, check_format);
+      continue;
+    }
     for (const char* key : {"weights", "activations"}) check_format(root.required(key));
     if (auto from = root.optional("prepared_from")) {
       for (const SpecNode& f : from->items()) check_format(f);
@@ -326,7 +457,7 @@ void check_format_runtime(SpecSet& set, const std::vector<SpecNode>& format_root
       }
     }
     for (const KernelSpec& k : set.kernels) {
-      const bool consumes = k.weights == f.name || std::count(k.prepared_from.begin(), k.prepared_from.end(), f.name);
+      const bool consumes = !k.is_device_op() && (k.weights == f.name || std::count(k.prepared_from.begin(), k.prepared_from.end(), f.name));
       if (!consumes) continue;
       if (k.activations != f.matmul_activations) {
         (root(i).has("matmul") ? root(i).required("matmul") : root(i))

@@ -50,16 +50,11 @@ std::map<std::string, int64_t> read_params(const SpecNode& variant, std::span<co
   return out;
 }
 
-}  // namespace
-
-KernelSpec parse_kernel(const SpecNode& root) {
-  root.expect_keys({"spec", "version", "name", "description", "op", "layout", "weights", "prepared_from",
-                    "activations", "output", "reference", "accuracy", "variants"});
-  KernelSpec k;
-  k.file = root.file();
-  k.name = root.required("name").as_identifier();
-  k.doc = root.required("description").as_string();
-  k.op = root.required("op").as_enum({"gemv", "gemm"});
+// The GEMV/GEMM keys: formats, layout, output.
+void parse_matmul_keys(KernelSpec& k, const SpecNode& root) {
+  for (const char* key : {"format", "args"}) {
+    if (root.has(key)) root.required(key).fail(std::string("'") + key + "' only applies to device ops, not " + k.op);
+  }
   if (auto layout = root.optional("layout")) k.layout = layout->as_enum({"ggml", "packed4"});
   k.weights = root.required("weights").as_identifier();
   if (auto from = root.optional("prepared_from")) {
@@ -74,6 +69,46 @@ KernelSpec parse_kernel(const SpecNode& root) {
   }
   k.activations = root.required("activations").as_identifier();
   k.output = root.required("output").as_enum({"f32"});
+}
+
+// A device op's keys: the format it reads or writes (optional) and its
+// arguments; checked against the DeviceOp table in cross_check.
+void parse_op_keys(KernelSpec& k, const SpecNode& root) {
+  for (const char* key : {"layout", "weights", "prepared_from", "activations", "output"}) {
+    if (root.has(key)) {
+      root.required(key).fail(std::string("'") + key + "' only applies to ops gemv and gemm (device ops list args)");
+    }
+  }
+  if (auto f = root.optional("format")) k.format = f->as_identifier();
+  for (const SpecNode& a : root.required("args").items()) {
+    a.expect_keys({"name", "type", "role"});
+    OpArgSpec arg;
+    arg.name = a.required("name").as_identifier();
+    arg.role = a.required("role").as_enum({"in", "out", "inout", "scalar"});
+    arg.type = arg.role == "scalar" ? a.required("type").as_enum({"u32", "f32"})
+                                    : a.required("type").as_enum({"f32", "f16", "i8", "u8", "i32"});
+    for (const auto& prev : k.args) {
+      if (prev.name == arg.name) a.required("name").fail("argument " + arg.name + " is listed twice");
+    }
+    k.args.push_back(arg);
+  }
+}
+
+}  // namespace
+
+KernelSpec parse_kernel(const SpecNode& root) {
+  root.expect_keys({"spec", "version", "name", "description", "op", "layout", "weights", "prepared_from",
+                    "activations", "output", "format", "args", "reference", "accuracy", "variants"});
+  KernelSpec k;
+  k.file = root.file();
+  k.name = root.required("name").as_identifier();
+  k.doc = root.required("description").as_string();
+  k.op = root.required("op").as_identifier();  // device ops are checked against their table later
+  if (k.is_device_op()) {
+    parse_op_keys(k, root);
+  } else {
+    parse_matmul_keys(k, root);
+  }
   k.reference = root.required("reference").as_string();
 
   SpecNode acc = root.required("accuracy");
@@ -95,6 +130,10 @@ KernelSpec parse_kernel(const SpecNode& root) {
     v.expect_keys({"backend", "params", "dispatch", "archs"});
     VariantSpec vs;
     vs.backend = v.required("backend").as_enum({"cpu_highway", "cuda", "metal"});
+    if (k.is_device_op() && vs.backend == "cpu_highway") {
+      v.required("backend").fail("device op " + k.op +
+                                 " has no generated cpu_highway kernel (the CPU op is in trix/cpu/ops.h); use cuda or metal");
+    }
     for (const auto& prev : k.variants) {
       if (prev.backend == vs.backend) {
         v.required("backend").fail("a second variant for backend " + vs.backend +
@@ -150,6 +189,20 @@ void check_kernel_params(KernelSpec& k, const SpecNode& root, const Implementati
     vs.params = read_params(variants[i], cuda ? impl.device->cuda_params : impl.device->metal_params,
                             "the " + vs.backend + " kernel for " + describe(impl) + " in " + impl.device->body,
                             "");
+  }
+}
+
+}  // namespace trixgen
+
+namespace trixgen {
+
+void check_op_params(KernelSpec& k, const SpecNode& root, const DeviceOp& op) {
+  const auto variants = root.required("variants").items();
+  for (size_t i = 0; i < variants.size(); ++i) {
+    VariantSpec& vs = k.variants[i];
+    const bool cuda = vs.backend == "cuda";
+    vs.params = read_params(variants[i], cuda ? op.cuda_params : op.metal_params,
+                            "the " + vs.backend + " kernel for device op " + k.op + " in " + op.body, "");
   }
 }
 

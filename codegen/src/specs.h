@@ -67,10 +67,18 @@ struct VariantSpec {
   std::vector<std::string> archs;     // cuda: sm_80 ...
 };
 
+// One argument of a device op's body function (buffers and scalars in the
+// body's parameter order), as a kernel spec lists it under `args`.
+struct OpArgSpec {
+  std::string name;
+  std::string type;  // buffers: f32 f16 i8 u8 i32; scalars: u32 f32
+  std::string role;  // in | out | inout (buffers) | scalar
+};
+
 struct KernelSpec {
   std::string file;
   std::string name;         // gemv_tq2_0_q8_k
-  std::string op;           // gemv | gemm
+  std::string op;           // gemv | gemm | a device op (rmsnorm, ...: the DeviceOp table)
   std::string layout = "ggml";  // weight layout the kernel reads: ggml (as stored) | packed4 (repacked at load)
   std::string weights;      // format name
   std::vector<std::string> prepared_from;  // other stored formats converted to `weights`' layout at load
@@ -81,6 +89,11 @@ struct KernelSpec {
   double tolerance_rel = 0;
   std::string doc;
   std::vector<VariantSpec> variants;
+  // Device ops only (op neither gemv nor gemm): the format the op reads or
+  // writes ("" if none) and the body's arguments.
+  std::string format;
+  std::vector<OpArgSpec> args;
+  bool is_device_op() const { return op != "gemv" && op != "gemm"; }
 };
 
 struct ModelTensorSpec {
@@ -160,6 +173,54 @@ struct DeviceBody {
   std::span<const ParamRule> cuda_params;
   std::span<const ParamRule> metal_params;
 };
+
+// How a device op (not a GEMV) splits its work across threads; each has one
+// CUDA kernel shape and one Metal kernel shape (emit_kernels.cc). The body
+// functions are named <prefix>_<suffix> and take the op's arguments in
+// order, then the values below.
+enum class OpContract {
+  // One thread per item i < count: <prefix>_item(args..., i).
+  kItems,
+  // One 32-thread warp / SIMD group per row < count. Thread `lane` computes
+  // v = <prefix>_partial(args..., row, lane); a butterfly over masks 1, 2,
+  // .., 16 combines v = <prefix>_combine(v, other, first) (first: v comes
+  // from the lower lanes; the body makes combine(a, b, true) ==
+  // combine(b, a, false) so every lane ends with the same total). Then
+  // s = <prefix>_finish(args..., row, lane, total) -> int is summed exactly
+  // over the warp and lane 0 calls <prefix>_store(args..., row, total, s).
+  kRowWarp,
+  // One 32-thread warp / SIMD group per task < count, all its lanes calling
+  // <prefix>_warp(args..., task, lane), which may shuffle (trix_shfl_xor).
+  kWarp,
+};
+
+// One argument of a device op's body (see OpArgSpec).
+struct OpArg {
+  const char* name;
+  const char* type;
+  const char* role;
+};
+
+// A device op: a body shared by CUDA and Metal and the interface trix-gen
+// checks a spec's `args` against.
+struct DeviceOp {
+  const char* op;          // rmsnorm
+  const char* format;      // the format whose layout the body reads or writes ("" if none)
+  const char* body;        // path from the repository root
+  const char* functions;   // prefix of the body's functions
+  OpContract contract;
+  const char* count;       // items or rows, over scalar args: "{n_heads} * ({head_dim} / 2)"
+  std::span<const OpArg> args;
+  std::span<const BodyConstant> constants;  // read from `format` (BodyConstant::activations unused)
+  std::span<const ParamRule> cuda_params;
+  std::span<const ParamRule> metal_params;
+};
+// The device op for (op, format), or nullptr.
+const DeviceOp* find_device_op(const std::string& op, const std::string& format);
+// "rmsnorm, rope_adjacent, embedding (f16), ..." for error messages.
+std::string device_op_list();
+// Reads a device op's variant params (as check_kernel_params does).
+void check_op_params(KernelSpec& k, const class SpecNode& root, const DeviceOp& op);
 
 // A hand-written CPU kernel template that a kernel spec can instantiate
 // (the table lives in generator.cc). `call` is the body of the generated

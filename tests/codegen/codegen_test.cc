@@ -230,6 +230,106 @@ TEST(CodegenErrors, EachMalformedSpecNamesWhereAndWhat) {
   }
 }
 
+// ---- device ops (not GEMVs): the DeviceOp table decides what exists.
+
+const char* kOpRmsNorm = R"(spec: kernel
+version: 1
+name: rmsnorm_x
+description: rmsnorm
+op: rmsnorm
+args:
+  - {name: x, type: f32, role: in}
+  - {name: w, type: f32, role: in}
+  - {name: out, type: f32, role: out}
+  - {name: n, type: u32, role: scalar}
+  - {name: eps, type: f32, role: scalar}
+  - {name: rows, type: u32, role: scalar}
+reference: ref
+accuracy: {kind: tolerance, rel: 1e-5}
+variants:
+  - backend: cuda
+    archs: [sm_80]
+    params: {threads_per_block: 64}
+  - backend: metal
+    params: {threads_per_threadgroup: 96}
+)";
+
+const char* kOpQuantize = R"(spec: kernel
+version: 1
+name: quantize_x
+description: quantize
+op: quantize
+format: q8_k
+args:
+  - {name: x, type: f32, role: in}
+  - {name: y, type: u8, role: out}
+  - {name: blocks, type: u32, role: scalar}
+reference: ref
+accuracy: {kind: bit_exact}
+variants:
+  - backend: cuda
+    archs: [sm_90]
+    params: {threads_per_block: 32}
+)";
+
+Files op_set() {
+  Files files = valid_set();
+  files.emplace_back("specs/kernels/rmsnorm.yaml", kOpRmsNorm);
+  files.emplace_back("specs/kernels/quantize.yaml", kOpQuantize);
+  return files;
+}
+
+std::string op_error_for(const std::string& file, const std::string& from, const std::string& to) {
+  Files files = op_set();
+  for (auto& [name, text] : files) {
+    if (name == file) text = replace(text, from, to);
+  }
+  try {
+    load_spec_texts(files);
+  } catch (const SpecError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+const Malformed kMalformedOps[] = {
+    {"unknown device op", "specs/kernels/rmsnorm.yaml", "op: rmsnorm", "op: layernorm",
+     R"(specs/kernels/rmsnorm\.yaml:5:5: error \(op\): no device body implements op layernorm \(ops: gemv, gemm; device ops: add, swiglu, relu2_gate, rope_adjacent, rope_neox, rmsnorm, quantize \(q8_k\), quantize \(i8_s\), attention_decode, attention_combine, attention_prefill, embedding \(f32\), embedding \(f16\), embedding \(q8_0\), embedding \(q6_k\)\))"},
+    {"device op without its format", "specs/kernels/quantize.yaml", "format: q8_k\n", "",
+     R"(specs/kernels/quantize\.yaml:5:5: error \(op\): no device body implements op quantize \(ops: gemv, gemm; device ops: .*\))"},
+    {"device op with a format it has no body for", "specs/kernels/quantize.yaml", "format: q8_k", "format: tq2_0",
+     R"(specs/kernels/quantize\.yaml:5:5: error \(op\): no device body implements op quantize with format tq2_0 .*)"},
+    {"device op naming an unknown format", "specs/kernels/quantize.yaml", "format: q8_k", "format: q9_k",
+     R"(specs/kernels/quantize\.yaml:6:9: error \(format\): unknown format 'q9_k' .*)"},
+    {"args other than the body's", "specs/kernels/rmsnorm.yaml", "{name: eps, type: f32", "{name: eps, type: u32",
+     R"(specs/kernels/rmsnorm\.yaml:7:3: error \(args\): the body include/trix/kernels/rmsnorm\.body\.h of rmsnorm takes args: \[\{name: x, type: f32, role: in\}, \{name: w, type: f32, role: in\}, \{name: out, type: f32, role: out\}, \{name: n, type: u32, role: scalar\}, \{name: eps, type: f32, role: scalar\}, \{name: rows, type: u32, role: scalar\}\])"},
+    {"args in another order", "specs/kernels/quantize.yaml", "  - {name: x, type: f32, role: in}\n  - {name: y, type: u8, role: out}",
+     "  - {name: y, type: u8, role: out}\n  - {name: x, type: f32, role: in}",
+     R"(specs/kernels/quantize\.yaml:.*: error \(args\): the body include/trix/kernels/quantize_q8_k\.body\.h of quantize takes args: .*)"},
+    {"cpu_highway variant of a device op", "specs/kernels/rmsnorm.yaml", "  - backend: metal\n",
+     "  - backend: cpu_highway\n    dispatch: [dynamic]\n  - backend: metal\n",
+     R"(specs/kernels/rmsnorm\.yaml:19:14: error \(variants\[1\]\.backend\): device op rmsnorm has no generated cpu_highway kernel \(the CPU op is in trix/cpu/ops\.h\); use cuda or metal)"},
+    {"GEMV keys on a device op", "specs/kernels/rmsnorm.yaml", "op: rmsnorm\n", "op: rmsnorm\nweights: tq2_0\n",
+     R"(specs/kernels/rmsnorm\.yaml:6:10: error \(weights\): 'weights' only applies to ops gemv and gemm \(device ops list args\))"},
+    {"device op keys on a GEMV", "specs/kernels/gemv.yaml", "op: gemv\n", "op: gemv\nformat: q8_k\n",
+     R"(specs/kernels/gemv\.yaml:6:9: error \(format\): 'format' only applies to device ops, not gemv)"},
+    {"device op block size not whole warps", "specs/kernels/rmsnorm.yaml", "threads_per_block: 64", "threads_per_block: 48",
+     R"(specs/kernels/rmsnorm\.yaml:.*: error \(variants\[0\]\.params\.threads_per_block\): parameter threads_per_block must be a multiple of 32, found 48)"},
+    {"device op parameter nothing reads", "specs/kernels/rmsnorm.yaml", "threads_per_block: 64", "rows_per_step: 4",
+     R"(specs/kernels/rmsnorm\.yaml:.*: error \(variants\[0\]\.params\): 'rows_per_step' is not used by the cuda kernel for device op rmsnorm in include/trix/kernels/rmsnorm\.body\.h \(it accepts: threads_per_block\))"},
+    {"argument listed twice", "specs/kernels/quantize.yaml", "{name: blocks,", "{name: x,",
+     R"(specs/kernels/quantize\.yaml:.*: error \(args\[2\]\.name\): argument x is listed twice)"},
+};
+
+TEST(CodegenErrors, EachMalformedDeviceOpSpecNamesWhereAndWhat) {
+  EXPECT_EQ(load_spec_texts(op_set()).kernels.size(), 3u);
+  for (const auto& m : kMalformedOps) {
+    const std::string msg = op_error_for(m.file, m.from, m.to);
+    EXPECT_TRUE(full_match(msg, m.expected)) << m.what << "\n  got:      " << msg
+                                                               << "\n  expected: " << m.expected;
+  }
+}
+
 TEST(CodegenErrors, DuplicateFormatNames) {
   Files files = valid_set();
   files.emplace_back("specs/formats/tq2_0_again.yaml", kFormatTq2);
@@ -329,12 +429,19 @@ TEST(CodegenOutput, EachSpecParameterReachesGeneratedCode) {
   const std::string& inl = files.at("trix/cpu/kernels-inl.h");
   size_t n_params = 0;
   for (const auto& k : set.kernels) {
-    const Implementation* impl = find_implementation(k.op, k.weights, k.activations, k.layout);
-    ASSERT_NE(impl, nullptr) << k.name;
     const std::string& h = files.at("trix/kernels/" + k.name + ".h");
+    const DeviceOp* op = k.is_device_op() ? find_device_op(k.op, k.format) : nullptr;
+    const Implementation* impl = op ? nullptr : find_implementation(k.op, k.weights, k.activations, k.layout);
+    ASSERT_TRUE(op || impl) << k.name;
     for (const auto& v : k.variants) {
-      std::span<const ParamRule> rules = impl->cpu_params;
-      if (v.backend != "cpu_highway") rules = v.backend == "cuda" ? impl->device->cuda_params : impl->device->metal_params;
+      std::span<const ParamRule> rules;
+      if (op) {
+        rules = v.backend == "cuda" ? op->cuda_params : op->metal_params;
+      } else if (v.backend == "cpu_highway") {
+        rules = impl->cpu_params;
+      } else {
+        rules = v.backend == "cuda" ? impl->device->cuda_params : impl->device->metal_params;
+      }
       EXPECT_EQ(v.params.size(), rules.size()) << k.name << " " << v.backend;
       for (const auto& r : rules) {
         const std::string want = std::string(r.constant) + " = " + std::to_string(v.params.at(r.name)) + ";";
@@ -447,6 +554,36 @@ TEST(CodegenOutput, CheckedInGeneratedMatchesSpecs) {
   }
 }
 
+
+// A device op's emitted sources follow its spec: the name, the args as the
+// kernel's Args / Metal buffers and params, the block sizes, and the
+// format's layout constants in both sources.
+TEST(CodegenOutput, DeviceOpSourcesFollowTheSpec) {
+  const FileMap out = generate(load_spec_texts(op_set()), repo_root());
+  const std::string& h = out.at("trix/kernels/rmsnorm_x.h");
+  EXPECT_NE(h.find("struct Args {\n  const float* x;  // in\n  const float* w;  // in\n  float* out;  // out\n"
+                   "  uint32_t n;  // scalar\n  float eps;  // scalar\n  uint32_t rows;  // scalar\n};"),
+            std::string::npos) << h;
+  EXPECT_NE(h.find("kAccuracy = Accuracy::tolerance(1e-05);"), std::string::npos) << h;
+  EXPECT_NE(h.find("kThreadsPerBlock = 64;"), std::string::npos) << h;
+  EXPECT_NE(h.find("kThreadsPerThreadgroup = 96;"), std::string::npos) << h;
+  const std::string& cuh = out.at("trix/cuda/rmsnorm_x.cuh");
+  EXPECT_NE(cuh.find("inline cudaError_t launch_rmsnorm_x(const kernels::rmsnorm_x::Args& a"), std::string::npos)
+      << cuh;
+  EXPECT_NE(cuh.find("rmsnorm_x_body::trix_rmsnorm_partial(a.x, a.w, a.out, a.n, a.eps, a.rows, row, lane)"),
+            std::string::npos) << cuh;
+  const std::string& metal = out.at("trix/metal/rmsnorm_x.metal");
+  EXPECT_NE(metal.find("kernel void rmsnorm_x(device const float* x [[buffer(0)]],\n    device const float* w "
+                       "[[buffer(1)]],\n    device float* out [[buffer(2)]],\n    constant rmsnorm_x_params& p "
+                       "[[buffer(3)]],"),
+            std::string::npos) << metal;
+  EXPECT_NE(out.at("trix/metal/rmsnorm_x.h").find("enum BufferIndex : unsigned { kX = 0, kW = 1, kOut = 2, kParams = 3 };"),
+            std::string::npos);
+  EXPECT_EQ(out.count("trix/metal/quantize_x.metal"), 0u) << "no metal variant in that spec";
+  const std::string& q = out.at("trix/cuda/quantize_x.cuh");
+  EXPECT_NE(q.find("inline constexpr trix_u32 kBsumsOffset = 260;"), std::string::npos) << q;
+  EXPECT_NE(q.find("CUDA variant of quantize_x for sm_90."), std::string::npos) << q;
+}
 
 // ---- model graphs (emit_models): the layer composition per architecture.
 

@@ -8,10 +8,22 @@ using namespace metal;
 #define TRIX_FN
 #define TRIX_GLOBAL device
 typedef uchar trix_u8;
+typedef char trix_i8;
+typedef ushort trix_u16;
 typedef uint trix_u32;
+typedef ulong trix_u64;
 inline float trix_f16_bits_to_f32(trix_u32 h) { return float(as_type<half>(ushort(h))); }
 inline float trix_bits_to_f32(trix_u32 u) { return as_type<float>(u); }
+inline trix_u32 trix_f32_to_bits(float f) { return as_type<uint>(f); }
 inline float trix_fma(float a, float b, float c) { return fma(a, b, c); }
+inline float trix_mul(float a, float b) { return a * b; }
+inline float trix_rint(float x) { return rint(x); }
+inline float trix_sqrt(float x) { return sqrt(x); }
+inline float trix_exp(float x) { return exp(x); }
+inline float trix_shfl_xor(float v, trix_u32 m) { return simd_shuffle_xor(v, ushort(m)); }
+#ifndef TRIX_THREAD
+#define TRIX_THREAD thread
+#endif
 constant constexpr trix_u32 kWBlockBytes = 210;
 constant constexpr trix_u32 kWQlOffset = 0;
 constant constexpr trix_u32 kWQhOffset = 128;
@@ -27,7 +39,7 @@ constant constexpr trix_u32 kBlockElements = 256;
 // Helpers of the device bodies (trix/kernels/*.body.h), in the subset of C++
 // that CUDA and the Metal Shading Language both accept. Included once before
 // a body: by trix-gen into each .metal source, by device_host.body.h for C++
-// and CUDA. Byte loads only (no pointer casts): block fields sit at any
+// and CUDA. Byte loads and stores only (no pointer casts): block fields sit at any
 // offset, and the loads are little-endian as the formats are.
 
 TRIX_FN inline int trix_sext8(trix_u32 b) { return static_cast<int>(b) - static_cast<int>((b & 0x80u) << 1); }
@@ -42,6 +54,20 @@ TRIX_FN inline trix_u32 trix_load_u32le(TRIX_GLOBAL const trix_u8* p) {
   return static_cast<trix_u32>(p[0]) | (static_cast<trix_u32>(p[1]) << 8) |
          (static_cast<trix_u32>(p[2]) << 16) | (static_cast<trix_u32>(p[3]) << 24);
 }
+
+TRIX_FN inline void trix_store_u16le(TRIX_GLOBAL trix_u8* p, trix_u32 v) {
+  p[0] = static_cast<trix_u8>(v & 0xffu);
+  p[1] = static_cast<trix_u8>((v >> 8) & 0xffu);
+}
+
+TRIX_FN inline void trix_store_u32le(TRIX_GLOBAL trix_u8* p, trix_u32 v) {
+  trix_store_u16le(p, v & 0xffffu);
+  trix_store_u16le(p + 2, v >> 16);
+}
+
+// |x| by sign test: -0 stays -0 (compares equal to 0) and a NaN stays NaN
+// (never compares greater), which is what the max searches want.
+TRIX_FN inline float trix_abs(float x) { return x < 0.0f ? -x : x; }
 // ---- end include/trix/kernels/device_common.body.h
 
 // ---- begin include/trix/kernels/gemv_q6_k_q8_k.body.h
