@@ -2,9 +2,10 @@
 # Installs what TriX needs to build, test and run on Debian bookworm (as root).
 # Used by the README's two commands and by CI; safe to run repeatedly.
 set -euo pipefail
-# libcpp-httplib-dev, nlohmann-json3-dev: trix-server (nlohmann also the safetensors reader); curl, jq: its tests.
+# libcpp-httplib-dev, nlohmann-json3-dev: trix-server (nlohmann also the safetensors reader); curl, jq: its tests;
+# nginx: the scale-out test (it runs its own nginx on a loopback port; Debian's service is not used).
 pkgs=(cmake ninja-build g++ clang libhwy-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev
-      libcpp-httplib-dev nlohmann-json3-dev curl jq)
+      libcpp-httplib-dev nlohmann-json3-dev curl jq nginx)
 if [[ "${TRIX_WITH_CROSS:-0}" == 1 ]]; then
   pkgs+=(g++-aarch64-linux-gnu qemu-user)
 fi
