@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scale-out: two trix-server replicas on stories260K behind nginx running
-# deploy/nginx/trix.conf (its replica addresses, listen port and log path
+# examples/server/deploy/nginx/trix.conf (its replica addresses, listen port and log path
 # rewritten to loopback ports and a temporary folder; its own nginx -p/-c, not
 # the system's), all on 127.0.0.1. Streaming requests go through nginx, one
 # replica is killed (SIGKILL) mid-run, and the test shows:
@@ -32,9 +32,9 @@ mkdir -p "$ngx"
 render() {
   sed -e "s|127.0.0.1:8081|$a_addr|" -e "s|127.0.0.1:8082|$b_addr|" \
       -e "s|listen 8080;|listen 127.0.0.1:$1;|" -e "s|/var/log/nginx/trix_access.log|$ngx/access.log|" \
-      "$root/deploy/nginx/trix.conf" >"$ngx/trix.conf"
+      "$root/examples/server/deploy/nginx/trix.conf" >"$ngx/trix.conf"
   for want in "server $a_addr " "server $b_addr " "listen 127.0.0.1:$1;" "$ngx/access.log"; do
-    grep -qF "$want" "$ngx/trix.conf" || fail "deploy/nginx/trix.conf no longer has the line the test rewrites to '$want'"
+    grep -qF "$want" "$ngx/trix.conf" || fail "examples/server/deploy/nginx/trix.conf no longer has the line the test rewrites to '$want'"
   done
   {
     echo "daemon off; worker_processes 1; pid $ngx/nginx.pid; error_log $ngx/error.log info;"
