@@ -111,9 +111,7 @@ TEST(TrixLmImport, MalformedSafetensorsNameFileFieldAndOffset) {
   EXPECT_NO_THROW(open(good));
   const auto with_header = [&](const std::string& entry) {
     std::string text = "{\"w\":" + entry + "}";
-    std::vector<uint8_t> out(8);
-    for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<uint8_t>(text.size() >> (8 * i));
-    out.insert(out.end(), text.begin(), text.end());
+    std::vector<uint8_t> out = test::length_prefixed(text);
     out.insert(out.end(), 16, 0);
     return out;
   };
