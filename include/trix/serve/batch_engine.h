@@ -100,23 +100,8 @@ class BatchEngine final : public Engine {
   }
 
   RequestId submit(Request request, EventSink sink) override {
-    if (request.prompt.empty()) throw Error("batch engine: request.prompt is empty");
-    for (size_t i = 0; i < request.prompt.size(); ++i) {
-      const int32_t id = request.prompt[i];
-      if (id < 0 || id >= shape_.vocab_size) {
-        throw Error("batch engine: request.prompt[" + std::to_string(i) + "] = " + std::to_string(id) +
-                    " is outside the vocabulary [0, " + std::to_string(shape_.vocab_size) + ")");
-      }
-    }
-    if (static_cast<int64_t>(request.prompt.size()) >= opt_.context_length) {
-      throw Error("batch engine: request.prompt holds " + std::to_string(request.prompt.size()) +
-                  " tokens, which leaves no room to generate in the context of " +
-                  std::to_string(opt_.context_length));
-    }
-    if (request.n < 1) throw Error("batch engine: request.n must be >= 1");
-    if (request.top_logprobs > 20) throw Error("batch engine: request.top_logprobs must be <= 20");
+    validate_request(request, shape_.vocab_size, opt_.context_length, "batch engine");
     if (request.max_new_tokens < 1) throw Error("batch engine: request.max_new_tokens must be >= 1");
-    request.sampling.validate();
     if (!sink) throw Error("batch engine: no event sink given");
     std::lock_guard lock(mu_);
     auto req = std::make_shared<Req>();

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "trix/core/error.h"
 #include "trix/runtime/sampler.h"
 
 namespace trix::serve {
@@ -92,5 +93,29 @@ class Engine {
   virtual int64_t context_length() const = 0;
   virtual int64_t vocab_size() const = 0;
 };
+
+// The checks every Engine::submit makes (see there), for a model of
+// `vocab_size` ids and a sequence context of `context_length` positions;
+// `who` starts the message. Throws trix::Error naming the field.
+inline void validate_request(const Request& r, int64_t vocab_size, int64_t context_length,
+                             const char* who) {
+  const std::string w = who;
+  if (r.prompt.empty()) throw Error(w + ": request.prompt is empty");
+  for (size_t i = 0; i < r.prompt.size(); ++i) {
+    const int32_t id = r.prompt[i];
+    if (id < 0 || id >= vocab_size) {
+      throw Error(w + ": request.prompt[" + std::to_string(i) + "] = " + std::to_string(id) +
+                  " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    }
+  }
+  if (static_cast<int64_t>(r.prompt.size()) >= context_length) {
+    throw Error(w + ": request.prompt holds " + std::to_string(r.prompt.size()) +
+                " tokens, which leaves no room to generate in the context of " +
+                std::to_string(context_length));
+  }
+  if (r.n < 1) throw Error(w + ": request.n must be >= 1");
+  if (r.top_logprobs > 20) throw Error(w + ": request.top_logprobs must be <= 20");
+  r.sampling.validate();
+}
 
 }  // namespace trix::serve

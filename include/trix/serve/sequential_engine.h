@@ -117,23 +117,9 @@ class SequentialEngine final : public Engine {
   using QueueKey = std::pair<int64_t, RequestId>;  // (-priority, arrival)
 
   void validate(const Request& r) const {
-    if (r.prompt.empty()) throw Error("engine: the prompt is empty");
-    for (size_t i = 0; i < r.prompt.size(); ++i) {
-      if (r.prompt[i] < 0 || r.prompt[i] >= vocab_) {
-        throw Error("engine: prompt token " + std::to_string(i) + " is id " +
-                    std::to_string(r.prompt[i]) + ", outside the vocabulary of " +
-                    std::to_string(vocab_));
-      }
-    }
-    if (static_cast<int64_t>(r.prompt.size()) + 1 > dec_.context_length()) {
-      throw Error("engine: the prompt has " + std::to_string(r.prompt.size()) +
-                  " tokens; the context of " + std::to_string(dec_.context_length()) +
-                  " leaves no room for a generated token");
-    }
-    if (r.n < 1) throw Error("engine: n must be >= 1");
-    if (r.top_logprobs > 20) throw Error("engine: top_logprobs must be <= 20");
-    if (r.max_new_tokens < 0) throw Error("engine: max_new_tokens must be >= 0");
-    r.sampling.validate();
+    validate_request(r, vocab_, dec_.context_length(), "sequential engine");
+    // 0 is allowed here: the request ends at once with Length.
+    if (r.max_new_tokens < 0) throw Error("sequential engine: request.max_new_tokens must be >= 0");
   }
 
   // Calls the sink unless it has gone; false once it has (or does now).
